@@ -1,0 +1,1 @@
+server/channelcoder/sandbox/image/Dockerfile

@@ -1,0 +1,45 @@
+"""channelcoder: Claude Code, run in a Docker sandbox, driven from the editor.
+
+The Python API: `claude()`, `stream()`, `run_sync()`; options as in DESIGN §3.
+"""
+
+from .api import build_request, claude, run_sync, stream
+from .claude.events import (
+    Changes,
+    Error,
+    FileChange,
+    Init,
+    Result,
+    Status,
+    Text,
+    TextDelta,
+    ToolResult,
+    ToolUse,
+)
+from .config import DockerOptions, RunOptions, WorktreeOptions
+from .errors import ChannelCoderError, UsageError
+from .jobs import Job, Request
+
+__all__ = [
+    "Changes",
+    "ChannelCoderError",
+    "DockerOptions",
+    "Error",
+    "FileChange",
+    "Init",
+    "Job",
+    "Request",
+    "Result",
+    "RunOptions",
+    "Status",
+    "Text",
+    "TextDelta",
+    "ToolResult",
+    "ToolUse",
+    "UsageError",
+    "WorktreeOptions",
+    "build_request",
+    "claude",
+    "run_sync",
+    "stream",
+]

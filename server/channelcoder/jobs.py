@@ -1,0 +1,352 @@
+"""One request = one Job: prepare the workspace, pick a backend, run, stream events, collect.
+
+`Job.events()` is an async generator that never holds a task group or cancel scope across a
+`yield`, so it is safe to abandon (break out of) from any consumer. Every stream ends with
+exactly one `Result` or `Error`. `Job.cancel()` may be called from any task on the same loop.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from .claude.argv import build_argv
+from .claude.events import AnyEvent, Changes, Error, Result, Status, Text, TextDelta
+from .claude.parse import StreamParser
+from .config import RunOptions, resolve_text_or_file
+from .errors import (
+    AuthenticationFailed,
+    Cancelled,
+    ChannelCoderError,
+    ClaudeFailed,
+    IdleTimeout,
+    TimedOut,
+    UsageError,
+)
+from .runner import Backend, ClaudeProcess, LaunchSpec
+
+log = logging.getLogger(__name__)
+
+
+class JobState(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+@dataclass
+class Request:
+    """What every front end builds: a prompt, options, and where it applies."""
+
+    prompt: str
+    options: RunOptions = field(default_factory=RunOptions)
+    workspace: Path = field(default_factory=Path.cwd)
+    buffers: Mapping[str, str] = field(default_factory=dict)
+    env: Mapping[str, str] = field(default_factory=dict)
+    job_id: str | None = None
+
+
+@dataclass
+class Workplace:
+    """Where a job runs on the host, and what it needs to hand back afterwards."""
+
+    cwd: Path
+    kind: str = "direct"
+    extra_mounts: tuple[Path, ...] = ()
+    collect: Callable[[], Changes | None] | None = None
+
+
+BackendFactory = Callable[[Request], Backend]
+
+
+def default_backend(request: Request) -> Backend:
+    if request.options.docker is not None:
+        from .sandbox.manager import SandboxManager
+
+        return SandboxManager.shared()
+    from .native import NativeBackend
+
+    return NativeBackend()
+
+
+class Job:
+    def __init__(self, request: Request, *, backend: BackendFactory = default_backend) -> None:
+        if not request.prompt or not request.prompt.strip():
+            raise UsageError("the prompt is empty", hint="say what Claude should do")
+        self.request = request
+        self.id = request.job_id or uuid.uuid4().hex[:12]
+        self.state = JobState.QUEUED
+        self.phase = "queued"
+        self.created = time.time()
+        self.started: float | None = None
+        self.ended: float | None = None
+        self.result: Result | None = None
+        self.error: Error | None = None
+        self.changes: Changes | None = None
+        self.session_id: str | None = None
+        self.text_parts: list[str] = []
+        self._backend_factory = backend
+        self._cancel_requested = False
+        self._scope: anyio.CancelScope | None = None
+
+    # -- control ---------------------------------------------------------------------------
+
+    def cancel(self) -> None:
+        """Stop the job as soon as possible; its stream then ends with Error('cancelled')."""
+        self._cancel_requested = True
+        if self._scope is not None:
+            self._scope.cancel()
+
+    @property
+    def done(self) -> bool:
+        return self.state in (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
+
+    def elapsed(self) -> float:
+        if self.started is None:
+            return 0.0
+        return (self.ended or time.time()) - self.started
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "jobId": self.id,
+            "state": self.state.value,
+            "phase": self.phase,
+            "elapsed": round(self.elapsed(), 3),
+            "session": self.request.options.session,
+            "sessionId": self.session_id,
+            "prompt": self.request.prompt[:200],
+        }
+
+    async def run(self) -> Result:
+        """Run to the end and return the Result; a failure raises its ChannelCoderError."""
+        final: AnyEvent | None = None
+        async for event in self.events():
+            final = event
+        if isinstance(final, Error):
+            raise error_from_event(final)
+        assert isinstance(final, Result)
+        return final
+
+    # -- the stream ------------------------------------------------------------------------
+
+    async def events(self) -> AsyncIterator[AnyEvent]:
+        self.state = JobState.RUNNING
+        self.started = time.time()
+        deadline = time.monotonic() + self.request.options.timeout
+        process: ClaudeProcess | None = None
+        workplace: Workplace | None = None
+        try:
+            workplace = await self._guard(self._prepare_workplace(), deadline)
+            spec = self._launch_spec(workplace)
+            backend = self._backend_factory(self.request)
+            async for status in self._guarded_iter(backend.prepare(spec), deadline):
+                yield self._note(status)
+            yield self._note(Status("running", "starting claude"))
+            process = await self._guard(backend.start(spec), deadline)
+            if self.request.options.verbose:
+                yield self._note(Status("running", process.command_line))
+            result: Result | None = None
+            async for event in self._read(process, deadline):
+                if isinstance(event, Result):
+                    result = event
+                else:
+                    yield self._note(event)
+            code = await self._guard(process.wait(), deadline)
+            final = self._finish(result, code, process)
+            if isinstance(final, Result) and workplace.collect is not None:
+                yield self._note(Status("collecting-changes", "collecting changes"))
+                changes = await anyio.to_thread.run_sync(workplace.collect)
+                if changes is not None:
+                    self.changes = changes
+                    yield changes
+            yield self._note(final)
+        except ChannelCoderError as exc:
+            if process is not None:
+                await process.terminate()
+            yield self._note(self._error_event(exc))
+        except Exception as exc:  # a bug must still end the stream properly
+            log.exception("job %s failed unexpectedly", self.id)
+            if process is not None:
+                await process.terminate()
+            yield self._note(Error("internal", f"internal error: {exc}",
+                                   "please report this with the log file"))
+        finally:
+            if process is not None:
+                await process.terminate()
+            if not self.done:
+                self.state = JobState.CANCELLED
+                self.ended = time.time()
+
+    def _note(self, event: AnyEvent) -> AnyEvent:
+        """Keep the job's own view of its progress current."""
+        if isinstance(event, Status):
+            self.phase = event.phase
+        elif isinstance(event, TextDelta):
+            pass
+        elif isinstance(event, Text):
+            self.text_parts.append(event.text)
+        elif isinstance(event, Result):
+            self.result = event
+            self.session_id = event.session_id or self.session_id
+            self.state = JobState.SUCCEEDED if event.ok else JobState.FAILED
+            self.ended = time.time()
+        elif isinstance(event, Error):
+            self.error = event
+            self.state = JobState.CANCELLED if event.code == "cancelled" else JobState.FAILED
+            self.ended = time.time()
+        return event
+
+    def _error_event(self, exc: ChannelCoderError) -> Error:
+        if self._cancel_requested and not isinstance(exc, Cancelled):
+            exc = Cancelled("the job was cancelled")
+        return Error(exc.code, exc.message, exc.hint)
+
+    # -- stages ----------------------------------------------------------------------------
+
+    async def _prepare_workplace(self) -> Workplace:
+        from .workspace import prepare_workplace
+
+        return await prepare_workplace(self.request, self.id)
+
+    def _launch_spec(self, workplace: Workplace) -> LaunchSpec:
+        options = self.request.options
+        base = self.request.workspace
+        argv = build_argv(
+            options,
+            self.request.prompt,
+            sandboxed=options.docker is not None,
+            system=resolve_text_or_file(options.system, base),
+            append_system=resolve_text_or_file(options.append_system, base),
+        )
+        env = {k: v for k, v in self.request.env.items()}
+        return LaunchSpec(argv=argv, cwd=workplace.cwd, workspace=base, options=options,
+                          job_id=self.id, env=env, session=options.session,
+                          extra_mounts=workplace.extra_mounts)
+
+    async def _read(self, process: ClaudeProcess, deadline: float) -> AsyncIterator[AnyEvent]:
+        parser = StreamParser()
+        idle = self.request.options.idle_timeout
+        while True:
+            now = time.monotonic()
+            idle_deadline = now + idle
+            with anyio.CancelScope(deadline=min(deadline, idle_deadline)) as scope:
+                self._scope = scope
+                if self._cancel_requested:
+                    scope.cancel()
+                chunk = await process.read()
+            self._scope = None
+            if scope.cancelled_caught:
+                await process.terminate()
+                raise self._interruption(deadline)
+            if not chunk:
+                break
+            for event in parser.feed(chunk):
+                yield event
+        for event in parser.close():
+            yield event
+
+    def _interruption(self, deadline: float) -> ChannelCoderError:
+        options = self.request.options
+        if self._cancel_requested:
+            return Cancelled("the job was cancelled")
+        if time.monotonic() >= deadline - 0.05:
+            return TimedOut(f"the job did not finish within its {options.timeout:g} s limit")
+        return IdleTimeout(f"claude printed nothing for {options.idle_timeout:g} s")
+
+    async def _guard(self, awaitable: Any, deadline: float) -> Any:
+        """Await a stage under the job's deadline and cancellation."""
+        with anyio.CancelScope(deadline=deadline) as scope:
+            self._scope = scope
+            if self._cancel_requested:
+                scope.cancel()
+            value = await awaitable
+            self._scope = None
+            return value
+        self._scope = None
+        raise self._interruption(deadline)
+
+    async def _guarded_iter(self, source: AsyncIterator[Status],
+                            deadline: float) -> AsyncIterator[Status]:
+        iterator = aiter(source)
+        try:
+            while True:
+                with anyio.CancelScope(deadline=deadline) as scope:
+                    self._scope = scope
+                    if self._cancel_requested:
+                        scope.cancel()
+                    try:
+                        item = await anext(iterator)
+                    except StopAsyncIteration:
+                        self._scope = None
+                        return
+                self._scope = None
+                if scope.cancelled_caught:
+                    raise self._interruption(deadline)
+                yield item
+        finally:
+            aclose = getattr(iterator, "aclose", None)
+            if aclose is not None:
+                with anyio.CancelScope(shield=True):
+                    await aclose()
+
+    def _finish(self, result: Result | None, code: int,
+                process: ClaudeProcess) -> Result | Error:
+        failure = process.failure()
+        if isinstance(failure, ChannelCoderError):
+            return self._error_event(failure)
+        if self._cancel_requested:
+            return Error("cancelled", "the job was cancelled")
+        if result is None:
+            stderr = process.stderr_tail()
+            detail = f":\n{stderr}" if stderr else " (no output on stderr)"
+            exc = ClaudeFailed(f"claude exited with code {code} without a result{detail}",
+                               hint=_hint_for_stderr(stderr))
+            return self._error_event(exc)
+        ok = result.ok and code == 0
+        error, hint = result.error, result.hint
+        if not ok and error is None:
+            error = f"claude exited with code {code}"
+        if not ok and _looks_like_auth_failure(result):
+            error = f"authentication failed: {error}"
+            hint = AuthenticationFailed.default_hint
+        return dataclasses.replace(result, ok=ok, exit_code=code, error=error, hint=hint)
+
+
+def _hint_for_stderr(stderr: str) -> str:
+    if "root/sudo" in stderr:
+        return ("bypassPermissions is refused as root outside a sandbox: use --docker, or allow "
+                "the tools the job needs with --tools (e.g. --tools Read,Edit,Bash)")
+    return "run with --verbose to see the command line"
+
+
+def _looks_like_auth_failure(result: Result) -> bool:
+    if result.api_error_status in (401, 403):
+        return True
+    text = f"{result.error or ''} {result.text}".lower()
+    return any(word in text for word in ("invalid api key", "not logged in", "/login"))
+
+
+def error_from_event(event: Error) -> ChannelCoderError:
+    for cls in _all_errors(ChannelCoderError):
+        if cls.code == event.code:
+            return cls(event.message, event.hint)
+    return ChannelCoderError(event.message, event.hint)
+
+
+def _all_errors(cls: type[ChannelCoderError]) -> list[type[ChannelCoderError]]:
+    out = [cls]
+    for sub in cls.__subclasses__():
+        out += _all_errors(sub)
+    return out
+

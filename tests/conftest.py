@@ -1,0 +1,78 @@
+"""Shared fixtures. The only fake is the model (channelcoder.testing.fake_anthropic)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from channelcoder.testing.fake_anthropic import FakeAnthropic, Scenario, TurnLike
+
+ROOT = Path(__file__).resolve().parents[1]
+VERSION_FILE = ROOT / "server/channelcoder/sandbox/image/claude-code.version"
+CLAUDE_CODE_VERSION = VERSION_FILE.read_text().strip()
+PINNED_CLAUDE = ROOT / f".cache/claude-code/{CLAUDE_CODE_VERSION}/node_modules/.bin/claude"
+FIXTURES = ROOT / "tests/fixtures"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Each test run keeps its state, caches and trust records to itself."""
+    saved = dict(os.environ)
+    os.environ["CHANNELCODER_STATE_DIR"] = str(tmp_path_factory.mktemp("state"))
+    os.environ["CHANNELCODER_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
+    os.environ["CHANNELCODER_CLAUDE"] = str(PINNED_CLAUDE)
+    for name in ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "CLAUDE_CODE_OAUTH_TOKEN",
+                 "ANTHROPIC_AUTH_TOKEN", "CLAUDECODE", "CLAUDE_CODE_ENTRYPOINT"):
+        os.environ.pop(name, None)
+    os.environ["CLAUDE_CODE_MAX_RETRIES"] = "0"
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+@pytest.fixture
+def claude_bin() -> Path:
+    if not PINNED_CLAUDE.exists():
+        pytest.fail(f"the pinned Claude CLI is missing at {PINNED_CLAUDE}; run 'make setup'")
+    return PINNED_CLAUDE
+
+
+@pytest.fixture
+def scripted(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., FakeAnthropic]]:
+    """Start the scripted model and point claude at it: scripted([turn, ...]) -> server."""
+    servers: list[FakeAnthropic] = []
+
+    def start(turns: Scenario | list[TurnLike], **kwargs: object) -> FakeAnthropic:
+        scenario = turns if isinstance(turns, Scenario) else Scenario(turns, **kwargs)  # type: ignore[arg-type]
+        api = FakeAnthropic(scenario).start()
+        servers.append(api)
+        for key, value in api.env().items():
+            monkeypatch.setenv(key, value)
+        return api
+
+    yield start
+    for api in servers:
+        api.stop()
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True,
+                          text=True).stdout
+
+
+@pytest.fixture
+def git_repo(tmp_path: Path) -> Path:
+    """A git repository with one committed file, app.py."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "config", "user.email", "test@example.com")
+    git(repo, "config", "user.name", "Test")
+    (repo / "app.py").write_text("GREETING = 'hello'\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "initial")
+    return repo

@@ -39,4 +39,9 @@ if [ ! -x "$prefix/node_modules/.bin/claude" ] || ! "$prefix/node_modules/.bin/c
   "$prefix/node_modules/.bin/claude" --version >/dev/null
 fi
 ln -sfn "$prefix/node_modules/.bin/claude" .venv/bin/claude
+
+# 3. Editor clients' toolchains (Neovim, the VS Code extension's node packages), when present.
+for part in scripts/setup-*.sh; do
+  [ -x "$part" ] && "$part"
+done
 say "ready: $(.venv/bin/claude --version) and $(.venv/bin/channelcoder --version)"

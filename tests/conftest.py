@@ -11,6 +11,8 @@ import pytest
 
 from channelcoder.testing.fake_anthropic import FakeAnthropic, Scenario, TurnLike
 
+pytest_plugins = ["tests.plugins.docker"]
+
 ROOT = Path(__file__).resolve().parents[1]
 VERSION_FILE = ROOT / "server/channelcoder/sandbox/image/claude-code.version"
 CLAUDE_CODE_VERSION = VERSION_FILE.read_text().strip()

@@ -10,12 +10,16 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
+from importlib import import_module
 from pathlib import Path
 from typing import Any, NoReturn
 
 from .errors import ChannelCoderError, UsageError
 
 PROG = "channelcoder"
+# Subcommands beside `run`, one module each under commands/; each has register(subparsers).
+# Modules import their heavy dependencies inside their handlers, so `run` stays fast.
+COMMAND_MODULES = ("image", "doctor", "sessions", "worktree", "trust", "lsp")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -107,6 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run a prompt", description="Run a prompt with Claude Code.")
     _add_run_flags(run)
     run.set_defaults(handler=cmd_run)
+    for module in COMMAND_MODULES:
+        import_module(f".commands.{module}", __package__).register(sub)
     return parser
 
 

@@ -1,0 +1,1 @@
+"""Subcommands of the CLI beside `run`: one module each, with `register(subparsers)`."""

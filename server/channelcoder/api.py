@@ -1,21 +1,33 @@
 """The Python API and the request builder every front end shares.
 
+    from channelcoder import claude, stream, session, run_sync
+
     result = await claude("Explain src/app.py", docker=True)
+    result = await claude("prompts/review.md", data={"pr": 42}, tools=["Read", "Grep"])
     async for event in stream("Fix the tests", tools=["Read", "Edit", "Bash(pytest:*)"]):
         ...
-    result = run_sync("Summarize the README")
+    s = session("refactor", docker=True)          # options for every turn of the session
+    await s.claude("Find the duplicated parsing code")
+    await s.claude("Now merge it into one function")   # resumes the first turn
+    again = session.load("refactor")              # later, in another process
+    result = run_sync("Summarize the README")     # without an event loop
+
+Options are DESIGN §3's in snake_case (`RunKwargs` lists them with their types). A run that
+fails is a `Result` with `ok=False`; a failure to run at all raises a `ChannelCoderError`.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 from .claude.events import AnyEvent, Result
 from .config import (
+    DockerOptions,
+    WorktreeOptions,
     build_options,
     check_mcp_config,
     load_project_file,
@@ -23,9 +35,49 @@ from .config import (
     normalize_layer,
     untrusted_view,
 )
+from .errors import SessionError
 from .jobs import Job, Request
-from .prompts import load_prompt_file, render
+from .prompts import load_prompt_file, render, render_text
 from .trust import is_trusted
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from .sessions import SessionState
+
+PathLike = str | os.PathLike[str]
+
+
+class RunKwargs(TypedDict, total=False):
+    """Keyword options of `claude()`, `stream()`, `run_sync()` and `Session` (DESIGN §3)."""
+
+    model: str
+    max_turns: int
+    permission_mode: Literal["default", "acceptEdits", "plan", "bypassPermissions", "dontAsk"]
+    tools: Sequence[str] | str
+    disallowed_tools: Sequence[str] | str
+    system: str
+    append_system: str
+    resume: str
+    continue_: bool
+    session: str | Session
+    mcp_config: str | Mapping[str, Any]
+    timeout: float
+    idle_timeout: float
+    max_jobs: int
+    docker: bool | str | DockerOptions | Mapping[str, Any]
+    worktree: bool | str | WorktreeOptions | Mapping[str, Any]
+    apply: Literal["direct", "propose"]
+    verbose: bool
+    partial_messages: bool
+    claude_path: str
+    add_dirs: Sequence[str]
+    # Not run options: where and with what the prompt runs.
+    data: Mapping[str, Any]
+    workspace: PathLike
+    cwd: PathLike
+    buffers: Mapping[str, str]
+    env: Mapping[str, str]
 
 
 @dataclass
@@ -47,9 +99,11 @@ def build_request(
 ) -> BuiltRequest:
     """Merge every source of options (DESIGN §3 precedence) into one validated Request.
 
-    flags > prompt front matter > editor settings > .channelcoder/config.toml > defaults.
-    Front matter and the project file are files in the workspace: in an untrusted workspace
-    their isolation-weakening keys are dropped, each said once in `notices`.
+    flags > prompt front matter > the named session's remembered options > editor settings >
+    .channelcoder/config.toml > defaults. Front matter and the project file are files in the
+    workspace: in an untrusted workspace their isolation-weakening keys are dropped, each said
+    once in `notices`. A prompt file's body is interpolated with `data`; so is inline text when
+    `data` is given.
     """
     root = (workspace or Path.cwd()).resolve()
     notices: list[str] = []
@@ -60,7 +114,7 @@ def build_request(
         text = render(prompt_file, dict(data or {}))
         front = prompt_file.layer
     else:
-        text = prompt
+        text = render_text(prompt, data) if data else prompt
     project = load_project_file(root)
     if not trusted:
         front, dropped_front = untrusted_view(front)
@@ -71,44 +125,78 @@ def build_request(
                 notices.append(f"ignored {', '.join(dropped)} from {where}: this workspace is "
                                "not trusted (run 'channelcoder trust' to allow it)")
     explicit = normalize_layer(flags or {}, "arguments")
-    options = build_options(merge_layers(explicit, front, dict(settings or {}), project))
+    layers = [explicit, front, dict(settings or {}), project]
+    remembered = _session_layer(merge_layers(*layers).get("session"))
+    options = build_options(merge_layers(explicit, front, remembered, *layers[2:]))
     if options.mcp_config:
         options = options.replace(mcp_config=check_mcp_config(options.mcp_config, root))
     return BuiltRequest(prompt=text, options=options, workspace=root, buffers=dict(buffers or {}),
                         env=dict(env or {}), job_id=job_id, notices=notices)
 
 
-def _request(prompt: str | os.PathLike[str], kwargs: dict[str, Any]) -> BuiltRequest:
+def _session_layer(name: Any) -> dict[str, Any]:
+    """The options a named session started with (its later turns reuse them)."""
+    if not isinstance(name, str) or not name:
+        return {}
+    from . import sessions
+
+    state = sessions.load(name)
+    return dict(state.options) if state is not None else {}
+
+
+def _request(prompt: PathLike, kwargs: dict[str, Any]) -> BuiltRequest:
     data = kwargs.pop("data", None)
     workspace = kwargs.pop("workspace", None) or kwargs.pop("cwd", None)
+    kwargs.pop("cwd", None)
     buffers = kwargs.pop("buffers", None)
     env = kwargs.pop("env", None)
+    if isinstance(kwargs.get("session"), Session):
+        kwargs["session"] = kwargs["session"].name
+    root = Path(workspace) if workspace else None
     source: str | Path = prompt if isinstance(prompt, str) else Path(prompt)
-    if isinstance(source, str) and source.endswith(".md") and Path(source).is_file():
-        source = Path(source)
-    return build_request(source, flags=kwargs, data=data,
-                         workspace=Path(workspace) if workspace else None,
-                         buffers=buffers, env=env)
+    if isinstance(source, str) and source.endswith(".md") and "\n" not in source:
+        for candidate in (Path(source), (root or Path.cwd()) / source):
+            if candidate.is_file():
+                source = candidate
+                break
+    return build_request(source, flags=kwargs, data=data, workspace=root, buffers=buffers,
+                         env=env)
 
 
-async def claude(prompt: str | os.PathLike[str], **options: Any) -> Result:
-    """Run one prompt (text, or a path to a prompt file) and return its Result.
+async def claude(prompt: PathLike, **options: Unpack[RunKwargs]) -> Result:
+    """Run one prompt (text, or a path to a `.md` prompt file) and return its Result.
 
-    Options are those of DESIGN §3 in snake_case (`docker=True`, `tools=[...]`, `session=...`),
-    plus `data` (prompt-file variables), `workspace`, `buffers` and `env`. A failed run is a
-    Result with ok=False; a failure to run at all raises a ChannelCoderError.
+    `data` fills the prompt's `{variables}`; `workspace` (default: the current directory) is
+    where it runs; `buffers` ({path: text}) are unsaved editor contents for `apply="propose"`;
+    `env` is extra environment for claude. A failed run is a Result with ok=False; a failure
+    to run at all (bad option, no Docker, cancelled, timed out) raises a ChannelCoderError.
     """
     return await Job(_request(prompt, dict(options))).run()
 
 
-async def stream(prompt: str | os.PathLike[str], **options: Any) -> AsyncIterator[AnyEvent]:
-    """Run one prompt and yield its events as they happen (text deltas, tool calls, ...)."""
-    job = Job(_request(prompt, dict(options)))
-    async for event in job.events():
+async def stream(prompt: PathLike, **options: Unpack[RunKwargs]) -> AsyncIterator[AnyEvent]:
+    """Run one prompt and yield its events as they happen (text deltas, tool calls, …, Result).
+
+    The stream ends with exactly one `Result` or `Error` event. Leaving the loop early stops
+    the job (and its container).
+    """
+    async for event in _events(Job(_request(prompt, dict(options)))):
         yield event
 
 
-def run_sync(prompt: str | os.PathLike[str], **options: Any) -> Result:
+async def _events(job: Job) -> AsyncIterator[AnyEvent]:
+    """A job's events; closing this generator early closes the job's (which stops claude)."""
+    events = job.events()
+    try:
+        async for event in events:
+            yield event
+    finally:
+        aclose = getattr(events, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+def run_sync(prompt: PathLike, **options: Unpack[RunKwargs]) -> Result:
     """`claude()` for scripts without an event loop."""
     import anyio
 
@@ -116,3 +204,131 @@ def run_sync(prompt: str | os.PathLike[str], **options: Any) -> Result:
         return await claude(prompt, **options)
 
     return anyio.run(main)
+
+
+class Session:
+    """A named conversation: each turn resumes the previous one (DESIGN §3 `session`).
+
+    `Session(name=None, **options)`: the options (e.g. `docker=True`, `tools=[...]`) apply to
+    every turn; a turn's own keyword options win. The first turn's options are remembered with
+    the session, so `Session.load(name)` (or `channelcoder run --session NAME`) continues it the
+    same way — in Docker if it began in Docker. Without a name the session gets a generated one
+    and is listed by `channelcoder sessions ls` only after `save()`.
+    """
+
+    def __init__(self, name: str | None = None, **options: Unpack[RunKwargs]) -> None:
+        from . import sessions
+
+        self.name = sessions.check_name(name) if name else sessions.new_name()
+        self._named = name is not None
+        defaults: dict[str, Any] = dict(options)
+        workspace = defaults.pop("workspace", None) or defaults.pop("cwd", None)
+        defaults.pop("session", None)
+        self.workspace: Path | None = Path(workspace).resolve() if workspace else None
+        self.defaults = defaults
+
+    @classmethod
+    def load(cls, name: str) -> Session:
+        """An existing session by name (raises SessionError when there is none)."""
+        from . import sessions
+
+        state = sessions.load(name)
+        if state is None:
+            known = ", ".join(s.name for s in sessions.list_sessions()[:10]) or "none yet"
+            raise SessionError(f"there is no session named '{name}'",
+                               hint=f"sessions: {known} (channelcoder sessions ls)")
+        loaded = cls(name)
+        loaded.workspace = Path(state.workspace) if state.workspace else None
+        return loaded
+
+    # -- what it holds -------------------------------------------------------------------------
+
+    @property
+    def state(self) -> SessionState | None:
+        """The stored session (None before its first turn)."""
+        from . import sessions
+
+        return sessions.load(self.name)
+
+    @property
+    def session_id(self) -> str | None:
+        """The Claude session id the next turn resumes."""
+        state = self.state
+        return state.current_session_id if state else None
+
+    @property
+    def chain(self) -> list[str]:
+        state = self.state
+        return list(state.session_chain) if state else []
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        state = self.state
+        return list(state.messages) if state else []
+
+    # -- turns -------------------------------------------------------------------------------
+
+    async def claude(self, prompt: PathLike, **options: Unpack[RunKwargs]) -> Result:
+        """One turn; returns its Result (see `channelcoder.claude`)."""
+        return await Job(self._turn_request(prompt, dict(options))).run()
+
+    async def stream(self, prompt: PathLike,
+                     **options: Unpack[RunKwargs]) -> AsyncIterator[AnyEvent]:
+        """One turn, as events (see `channelcoder.stream`)."""
+        async for event in _events(Job(self._turn_request(prompt, dict(options)))):
+            yield event
+
+    def run_sync(self, prompt: PathLike, **options: Unpack[RunKwargs]) -> Result:
+        import anyio
+
+        async def main() -> Result:
+            return await self.claude(prompt, **options)
+
+        return anyio.run(main)
+
+    def _turn_request(self, prompt: PathLike, options: dict[str, Any]) -> BuiltRequest:
+        from . import sessions
+
+        merged = {**self.defaults, **options, "session": self.name}
+        workspace = merged.get("workspace") or merged.get("cwd") or self.workspace
+        if workspace is not None:
+            merged["workspace"] = workspace
+            merged.pop("cwd", None)
+        request = _request(prompt, merged)
+        self.workspace = self.workspace or request.workspace
+        if not sessions.exists(self.name):
+            sessions.create(self.name, workspace=request.workspace, saved=self._named)
+        return request
+
+    # -- keeping it --------------------------------------------------------------------------
+
+    def save(self, name: str | None = None) -> Path:
+        """Keep the session (under `name`, when given) and return its file.
+
+        Every turn is already written when it ends; `save()` makes an unnamed session a listed
+        one, and `save(name)` renames it.
+        """
+        from . import sessions
+
+        if name and name != self.name:
+            if sessions.exists(self.name):
+                sessions.rename(self.name, name)
+            else:
+                sessions.create(name, workspace=self.workspace)
+            self.name = name
+        else:
+            sessions.create(self.name, workspace=self.workspace)
+        self._named = True
+        return sessions.session_file(self.name)
+
+    def remove(self) -> bool:
+        """Forget the session (its file and any snapshot kept for it)."""
+        from . import sessions
+
+        return sessions.remove(self.name)
+
+    def __repr__(self) -> str:
+        return f"Session({self.name!r})"
+
+
+session = Session

@@ -1,9 +1,9 @@
 """channelcoder: Claude Code, run in a Docker sandbox, driven from the editor.
 
-The Python API: `claude()`, `stream()`, `run_sync()`; options as in DESIGN §3.
+The Python API: `claude()`, `stream()`, `run_sync()`, `session()`; options as in DESIGN §3.
 """
 
-from .api import build_request, claude, run_sync, stream
+from .api import RunKwargs, Session, build_request, claude, run_sync, session, stream
 from .claude.events import (
     Changes,
     Error,
@@ -17,7 +17,7 @@ from .claude.events import (
     ToolUse,
 )
 from .config import DockerOptions, RunOptions, WorktreeOptions
-from .errors import ChannelCoderError, UsageError
+from .errors import ChannelCoderError, SessionError, UsageError
 from .jobs import Job, Request
 
 __all__ = [
@@ -30,7 +30,10 @@ __all__ = [
     "Job",
     "Request",
     "Result",
+    "RunKwargs",
     "RunOptions",
+    "Session",
+    "SessionError",
     "Status",
     "Text",
     "TextDelta",
@@ -41,5 +44,6 @@ __all__ = [
     "build_request",
     "claude",
     "run_sync",
+    "session",
     "stream",
 ]

@@ -33,6 +33,7 @@ from .errors import (
     UsageError,
 )
 from .runner import Backend, ClaudeProcess, LaunchSpec
+from .sessions import SessionTurn
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,10 @@ class Workplace:
     kind: str = "direct"
     extra_mounts: tuple[Path, ...] = ()
     collect: Callable[[], Changes | None] | None = None
+    # Blocking, idempotent clean-up after the run (unlock a snapshot, remove a keep=False
+    # worktree); returns a notice for the user, if any. `ref`: the snapshot id / worktree path.
+    release: Callable[[], str | None] | None = None
+    ref: str | None = None
 
 
 BackendFactory = Callable[[Request], Backend]
@@ -146,9 +151,16 @@ class Job:
         deadline = time.monotonic() + self.request.options.timeout
         process: ClaudeProcess | None = None
         workplace: Workplace | None = None
+        turn: SessionTurn | None = None
         try:
-            workplace = await self._guard(self._prepare_workplace(), deadline)
-            spec = self._launch_spec(workplace)
+            if self.request.options.session:
+                turn = await self._guard(SessionTurn.begin(self.request.options.session,
+                                                           self.request.workspace.resolve()),
+                                         deadline)
+            for status in self._workplace_status():
+                yield self._note(status)
+            workplace = await self._guard(self._prepare_workplace(turn), deadline)
+            spec = self._launch_spec(workplace, turn)
             backend = self._backend_factory(self.request)
             async for status in self._guarded_iter(backend.prepare(spec), deadline):
                 yield self._note(status)
@@ -170,6 +182,11 @@ class Job:
                 if changes is not None:
                     self.changes = changes
                     yield changes
+            notice = await self._release(workplace)
+            if notice:
+                yield self._note(Status("collecting-changes", notice))
+            if turn is not None and isinstance(final, Result):
+                await anyio.to_thread.run_sync(self._record, turn, final, workplace)
             yield self._note(final)
         except ChannelCoderError as exc:
             if process is not None:
@@ -184,6 +201,10 @@ class Job:
         finally:
             if process is not None:
                 await process.terminate()
+            if workplace is not None:
+                await self._release(workplace)
+            if turn is not None:
+                turn.release()
             if not self.done:
                 self.state = JobState.CANCELLED
                 self.ended = time.time()
@@ -214,12 +235,42 @@ class Job:
 
     # -- stages ----------------------------------------------------------------------------
 
-    async def _prepare_workplace(self) -> Workplace:
+    async def _prepare_workplace(self, turn: SessionTurn | None = None) -> Workplace:
         from .workspace import prepare_workplace
 
-        return await prepare_workplace(self.request, self.id)
+        return await prepare_workplace(self.request, self.id,
+                                       snapshot_id=turn.snapshot if turn else None)
 
-    def _launch_spec(self, workplace: Workplace) -> LaunchSpec:
+    def _workplace_status(self) -> list[Status]:
+        options = self.request.options
+        out = []
+        if options.worktree is not None:
+            out.append(Status("preparing-worktree", f"worktree {options.worktree.branch}"))
+        if options.apply == "propose":
+            out.append(Status("preparing-snapshot", "snapshot of the workspace"))
+        return out
+
+    async def _release(self, workplace: Workplace) -> str | None:
+        """Run the workplace's clean-up once, off the event loop, shielded from cancellation."""
+        release, workplace.release = workplace.release, None
+        if release is None:
+            return None
+        try:
+            with anyio.CancelScope(shield=True):
+                notice: str | None = await anyio.to_thread.run_sync(release)
+        except ChannelCoderError as exc:
+            notice = exc.describe()
+        return notice
+
+    def _record(self, turn: SessionTurn, result: Result, workplace: Workplace) -> None:
+        self.session_id = result.session_id or self.session_id
+        turn.record(prompt=self.request.prompt, options=self.request.options,
+                    workspace=self.request.workspace.resolve(), cwd=workplace.cwd,
+                    session_id=result.session_id or None, text=result.text, ok=result.ok,
+                    cost_usd=result.cost_usd, error=result.error,
+                    snapshot=workplace.ref if workplace.kind == "snapshot" else None)
+
+    def _launch_spec(self, workplace: Workplace, turn: SessionTurn | None = None) -> LaunchSpec:
         options = self.request.options
         base = self.request.workspace
         argv = build_argv(
@@ -228,6 +279,7 @@ class Job:
             sandboxed=options.docker is not None,
             system=resolve_text_or_file(options.system, base),
             append_system=resolve_text_or_file(options.append_system, base),
+            resume=options.resume or (turn.resume_id if turn else None),
         )
         env = {k: v for k, v in self.request.env.items()}
         return LaunchSpec(argv=argv, cwd=workplace.cwd, workspace=base, options=options,

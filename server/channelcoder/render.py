@@ -101,7 +101,24 @@ class TerminalRenderer:
             return
         self._note(f"{len(event.files)} file(s) changed:")
         for change in event.files:
-            self._note(f"  {change.status:8} {change.path}")
+            moved = f" (from {change.old_path})" if change.old_path else ""
+            flags = "".join(f" [{f}]" for f, on in (("binary", change.binary),
+                                                     ("mode", change.mode_changed)) if on)
+            self._note(f"  {change.status:8} {change.path}{moved}{flags}")
+        if event.base:
+            self._proposal(event)
+
+    def _proposal(self, event: Changes) -> None:
+        """Propose mode: show the diff; nothing was written to the user's files."""
+        self._end_text()
+        for line in event.diff.splitlines():
+            code = "32" if line.startswith("+") else "31" if line.startswith("-") else \
+                "36" if line.startswith("@@") else "1" if line.startswith("diff ") else ""
+            print(self._style(line, code) if code else line, file=self.err)
+        from .workspace.snapshot import apply_hint
+
+        hint = apply_hint(event.base)
+        self._note("proposed, not applied" + (f" — to apply: {hint}" if hint else ""), "33")
 
     def _result(self, event: Result) -> None:
         self._end_text()

@@ -1,0 +1,54 @@
+/**
+ * The language client's options: settings as initializationOptions and through
+ * `workspace/configuration`, every server command routed through the job UI (so code actions get
+ * the same progress and cancel as palette commands), and proposals through the version check.
+ */
+
+import * as vscode from "vscode";
+import type { LanguageClientOptions } from "vscode-languageclient/node";
+import {
+  CancellationToken,
+  type ApplyWorkspaceEditParams,
+  type ApplyWorkspaceEditResult,
+  type ConfigurationParams,
+} from "vscode-languageserver-protocol";
+
+import { SETTINGS_SECTION } from "./ids";
+import type { ServerSettings } from "./settings";
+
+export interface ClientHooks {
+  settings(): ServerSettings;
+  executeCommand(command: string, args: unknown[]): Promise<unknown>;
+  applyEdit(params: ApplyWorkspaceEditParams, next: (params: ApplyWorkspaceEditParams) => Promise<ApplyWorkspaceEditResult>): Promise<ApplyWorkspaceEditResult>;
+}
+
+export function clientOptions(hooks: ClientHooks, outputChannel: vscode.LogOutputChannel): LanguageClientOptions {
+  return {
+    documentSelector: [{ scheme: "file" }],
+    initializationOptions: () => hooks.settings(),
+    outputChannel,
+    middleware: {
+      executeCommand: (command, args) => hooks.executeCommand(command, args),
+      workspace: {
+        configuration: async (params: ConfigurationParams, token, next) => {
+          if (params.items.every((item) => item.section === SETTINGS_SECTION)) {
+            return params.items.map(() => hooks.settings());
+          }
+          const answers = await next(params, token);
+          if (!Array.isArray(answers)) {
+            return answers;
+          }
+          return answers.map((answer, index) => (params.items[index]?.section === SETTINGS_SECTION ? hooks.settings() : answer));
+        },
+        handleApplyEdit: (params, next) =>
+          hooks.applyEdit(params, async (forwarded) => {
+            const answer = await next(forwarded, CancellationToken.None);
+            if (answer && typeof answer === "object" && "applied" in answer) {
+              return answer;
+            }
+            return { applied: false, failureReason: "VS Code could not apply the edit" };
+          }),
+      },
+    },
+  };
+}

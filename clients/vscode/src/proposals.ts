@@ -1,0 +1,85 @@
+/**
+ * The client's side of proposals (docs/lsp.md §5). The server sends a propose-mode job's changes
+ * as one `workspace/applyEdit` whose edits carry the change annotation `channelcoder:<jobId>`
+ * with `needsConfirmation` (VS Code shows its refactor preview). This module checks document
+ * versions first — a buffer edited since the job started is refused with a reason, never
+ * clobbered — then applies, and reports a refusal by the user so the caller can ask for a reason
+ * and reject the proposal.
+ */
+
+import {
+  TextDocumentEdit,
+  type ApplyWorkspaceEditParams,
+  type ApplyWorkspaceEditResult,
+  type WorkspaceEdit,
+} from "vscode-languageserver-protocol";
+
+export const ANNOTATION_PREFIX = "channelcoder:";
+
+export interface ProposalHooks {
+  /** The version of an open document, undefined when it is not open. */
+  versionOf(uri: string): number | undefined;
+  /** Apply the edit (VS Code: the language client's own handler, which shows the preview). */
+  apply(params: ApplyWorkspaceEditParams): Promise<ApplyWorkspaceEditResult>;
+  /** The user declined a proposal (not a stale or failed edit). Called after the answer is sent. */
+  declined?(proposal: DeclinedProposal): void;
+}
+
+export interface DeclinedProposal {
+  readonly jobId: string;
+  readonly label: string;
+}
+
+/** The job that proposed this edit, from its change annotation; undefined for other edits. */
+export function proposalJobId(params: ApplyWorkspaceEditParams): string | undefined {
+  for (const id of Object.keys(params.edit.changeAnnotations ?? {})) {
+    if (id.startsWith(ANNOTATION_PREFIX) && id.length > ANNOTATION_PREFIX.length) {
+      return id.slice(ANNOTATION_PREFIX.length);
+    }
+  }
+  return undefined;
+}
+
+/** URIs of open documents whose version is not the one the edit was made for. */
+export function staleDocuments(edit: WorkspaceEdit, versionOf: (uri: string) => number | undefined): string[] {
+  const stale: string[] = [];
+  for (const change of edit.documentChanges ?? []) {
+    if (!TextDocumentEdit.is(change)) {
+      continue;
+    }
+    const wanted = change.textDocument.version;
+    if (wanted === null || wanted < 0) {
+      continue;
+    }
+    const current = versionOf(change.textDocument.uri);
+    if (current !== undefined && current !== wanted) {
+      stale.push(change.textDocument.uri);
+    }
+  }
+  return stale;
+}
+
+export async function handleApplyEdit(params: ApplyWorkspaceEditParams, hooks: ProposalHooks): Promise<ApplyWorkspaceEditResult> {
+  const jobId = proposalJobId(params);
+  const stale = staleDocuments(params.edit, hooks.versionOf);
+  if (stale.length > 0) {
+    const names = stale.map(baseName).join(", ");
+    return {
+      applied: false,
+      failureReason: `${names} changed since the job started; run "Claude: Apply pending proposal" to re-offer it on the current text`,
+    };
+  }
+  const result = await hooks.apply(params);
+  if (!result.applied && jobId !== undefined && result.failureReason === undefined) {
+    const declined: DeclinedProposal = { jobId, label: params.label ?? `Claude (job ${jobId})` };
+    // The server must have its answer before anything waits on the user again.
+    setImmediate(() => hooks.declined?.(declined));
+    return { applied: false, failureReason: "declined in the editor's preview" };
+  }
+  return result;
+}
+
+function baseName(uri: string): string {
+  const path = decodeURIComponent(uri.replace(/^[a-z]+:\/\//i, ""));
+  return path.slice(path.lastIndexOf("/") + 1) || uri;
+}

@@ -1,0 +1,80 @@
+import { strict as assert } from "node:assert";
+import { test } from "node:test";
+
+import { activate } from "../helpers/harness";
+import { state } from "../helpers/vscode-stub";
+import { findServer, INSTALL_COMMAND, type DiscoveryHost } from "../../src/discovery";
+
+function host(executables: string[], importable: string[] = [], PATH = "/usr/local/bin:/usr/bin"): DiscoveryHost {
+  return {
+    env: { PATH },
+    platform: "linux",
+    home: "/home/u",
+    isExecutable: (file) => executables.includes(file),
+    canImport: (python) => importable.includes(python),
+  };
+}
+
+test("channelcoder.serverPath wins, with ~ expanded; a Python there runs the module", () => {
+  assert.deepEqual(findServer("~/venv/bin/channelcoder", host(["/home/u/venv/bin/channelcoder", "/usr/bin/channelcoder"])), {
+    command: "/home/u/venv/bin/channelcoder",
+    args: ["lsp"],
+    source: "setting",
+  });
+  assert.deepEqual(findServer("/opt/py/bin/python3.11", host(["/opt/py/bin/python3.11"])), {
+    command: "/opt/py/bin/python3.11",
+    args: ["-m", "channelcoder", "lsp"],
+    source: "setting",
+  });
+});
+
+test("a serverPath that is not executable is reported, not silently replaced by PATH", () => {
+  const found = findServer("/nope/channelcoder", host(["/usr/bin/channelcoder"]));
+  assert.ok("missing" in found);
+  assert.match(found.message, /serverPath is '\/nope\/channelcoder'/);
+});
+
+test("then channelcoder on PATH, then python3 -m channelcoder when it imports", () => {
+  assert.deepEqual(findServer(null, host(["/usr/bin/channelcoder", "/usr/bin/python3"], ["/usr/bin/python3"])), {
+    command: "/usr/bin/channelcoder",
+    args: ["lsp"],
+    source: "path",
+  });
+  assert.deepEqual(findServer("", host(["/usr/bin/python3"], ["/usr/bin/python3"])), {
+    command: "/usr/bin/python3",
+    args: ["-m", "channelcoder", "lsp"],
+    source: "python",
+  });
+});
+
+test("no server anywhere: the answer carries the install command", () => {
+  const found = findServer(undefined, host(["/usr/bin/python3"], []));
+  assert.ok("missing" in found);
+  assert.equal(found.installCommand, INSTALL_COMMAND);
+  assert.match(found.hint, /python3 -m pip install channelcoder/);
+});
+
+test("a missing server is one notification with the install command, which can be copied", async () => {
+  const missing = { missing: true as const, message: "The channelcoder language server was not found.", hint: `Install it with '${INSTALL_COMMAND}'.`, installCommand: INSTALL_COMMAND };
+  const { launches } = await activate({ server: missing, messageAnswers: ["Copy install command"] });
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(launches.length, 0, "no client is started");
+  assert.equal(state.messages.length, 1);
+  assert.equal(state.messages[0]?.level, "error");
+  assert.match(state.messages[0]?.text ?? "", /python3 -m pip install channelcoder/);
+  assert.deepEqual(state.messages[0]?.actions, ["Copy install command", "Open settings"]);
+  assert.equal(state.clipboard, INSTALL_COMMAND);
+  assert.notEqual(state.context.get("channelcoder.serverRunning"), true);
+});
+
+test("a server that fails to start is one error with a hint; the palette entries stay hidden", async () => {
+  await activate({ startError: new Error("spawn /opt/channelcoder/bin/channelcoder ENOENT") });
+  assert.equal(state.messages.length, 1);
+  assert.match(state.messages[0]?.text ?? "", /did not start: spawn .* ENOENT — run '\/opt\/channelcoder\/bin\/channelcoder doctor'/);
+  assert.notEqual(state.context.get("channelcoder.serverRunning"), true);
+});
+
+test("a started server shows the palette entries", async () => {
+  await activate();
+  assert.equal(state.context.get("channelcoder.serverRunning"), true);
+});

@@ -1,0 +1,107 @@
+import { strict as assert } from "node:assert";
+import { test } from "node:test";
+
+import type { ApplyWorkspaceEditParams, ApplyWorkspaceEditResult } from "vscode-languageserver-protocol";
+
+import { activate, settle } from "../helpers/harness";
+import { Uri, state } from "../helpers/vscode-stub";
+import { SERVER_COMMANDS } from "../../src/ids";
+
+function proposal(jobId: string, version: number | null): ApplyWorkspaceEditParams {
+  return {
+    label: "Claude: rename greeting",
+    edit: {
+      documentChanges: [
+        {
+          textDocument: { uri: "file:///ws/app.py", version },
+          edits: [{ range: { start: { line: 0, character: 0 }, end: { line: 0, character: 8 } }, newText: "SALUTE", annotationId: `channelcoder:${jobId}` }],
+        },
+      ],
+      changeAnnotations: {
+        [`channelcoder:${jobId}`]: { label: "Claude: rename greeting", needsConfirmation: true, description: `proposed by job ${jobId}` },
+      },
+    },
+  };
+}
+
+type ApplyEdit = (params: ApplyWorkspaceEditParams, next: (p: ApplyWorkspaceEditParams) => ApplyWorkspaceEditResult) => Promise<ApplyWorkspaceEditResult>;
+
+async function applyEditHandler(): Promise<{ handle: ApplyEdit; client: Awaited<ReturnType<typeof activate>>["client"] }> {
+  const { client } = await activate();
+  const handle = client.options.middleware?.workspace?.handleApplyEdit as unknown as ApplyEdit;
+  assert.ok(handle);
+  return { handle, client };
+}
+
+test("an edit made for an older version of an open buffer is refused with the reason, never shown", async () => {
+  const { handle } = await applyEditHandler();
+  state.textDocuments.push({ uri: Uri.file("/ws/app.py"), version: 5 });
+  let previewed = false;
+  const answer = await handle(proposal("j1", 4), () => {
+    previewed = true;
+    return { applied: true };
+  });
+  assert.equal(previewed, false);
+  assert.equal(answer.applied, false);
+  assert.match(answer.failureReason ?? "", /app\.py changed since the job started/);
+  await settle();
+  assert.equal(state.inputBoxes.length, 0, "a stale edit is not a rejection");
+});
+
+test("an accepted preview applies; nothing else is asked", async () => {
+  const { handle } = await applyEditHandler();
+  state.textDocuments.push({ uri: Uri.file("/ws/app.py"), version: 4 });
+  const answer = await handle(proposal("j1", 4), () => ({ applied: true }));
+  assert.deepEqual(answer, { applied: true });
+  await settle();
+  assert.equal(state.inputBoxes.length, 0);
+});
+
+test("declining the preview answers the server first, then asks why; the reason becomes the next turn", async () => {
+  const { handle, client } = await applyEditHandler();
+  let answered = false;
+  state.inputAnswers.push(() => {
+    assert.ok(answered, "the applyEdit answer must not wait for the user");
+    return "keep the old name";
+  });
+  const answer = await handle(proposal("job-7", null), () => ({ applied: false }));
+  answered = true;
+  assert.deepEqual(answer, { applied: false, failureReason: "declined in the editor's preview" });
+
+  const request = await client.nextCommand(SERVER_COMMANDS.rejectProposal);
+  assert.deepEqual(request.params.arguments, [{ jobId: "job-7", reason: "keep the old name" }]);
+  assert.match(String(state.inputBoxes[0]?.prompt), /reason becomes Claude's next turn/);
+  const token = request.params.workDoneToken as string;
+  assert.ok(token);
+  request.resolve({ jobId: "job-7", rejected: true, nextJobId: "job-8" });
+  await settle();
+  assert.equal(state.progress[0]?.finished, false, "the follow-up job keeps the notification open");
+  client.progress(token, { kind: "begin", title: "Claude: keep the old name", cancellable: true });
+  client.progress(token, { kind: "end", message: "done in 2.0 s" });
+  await settle();
+  assert.equal(state.progress[0]?.finished, true);
+});
+
+test("declining with an empty reason just rejects; Esc keeps the proposal pending", async () => {
+  const { handle, client } = await applyEditHandler();
+  state.inputAnswers.push("");
+  await handle(proposal("j2", null), () => ({ applied: false }));
+  const request = await client.nextCommand(SERVER_COMMANDS.rejectProposal);
+  assert.deepEqual(request.params.arguments, [{ jobId: "j2" }]);
+  assert.equal(request.params.workDoneToken, undefined);
+  assert.equal(state.progress.length, 0);
+
+  state.inputAnswers.push(undefined);
+  await handle(proposal("j3", null), () => ({ applied: false }));
+  await settle();
+  assert.equal(client.requests.filter((r) => r.params.command === SERVER_COMMANDS.rejectProposal).length, 1);
+});
+
+test("edits that are not proposals pass through untouched", async () => {
+  const { handle } = await applyEditHandler();
+  const plain: ApplyWorkspaceEditParams = { edit: { changes: {} } };
+  const answer = await handle(plain, () => ({ applied: false, failureReason: "x" }));
+  assert.deepEqual(answer, { applied: false, failureReason: "x" });
+  await settle();
+  assert.equal(state.inputBoxes.length, 0);
+});

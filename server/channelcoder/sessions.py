@@ -158,8 +158,7 @@ def update(name: str, change: Callable[[SessionState], None]) -> SessionState:
     """Read-modify-write under the session's lock; the file is replaced atomically."""
     path = session_file(name)
     with file_lock(_lock_file(name)):
-        data = read_json(path, None) if path.exists() else None
-        state = SessionState.from_json(name, data) if data is not None else _new_state(name)
+        state = load(name) or _new_state(name)
         change(state)
         write_json(path, state.to_json())
     return state
@@ -183,11 +182,14 @@ def remove(name: str) -> bool:
     """Forget a session: its file, and its snapshot if one is kept for it."""
     path = session_file(name)
     with file_lock(_lock_file(name)):
-        state = load(name) if path.exists() else None
-        if state is None:
+        if not path.exists():
             return False
+        try:
+            state = load(name)
+        except SessionError:
+            state = None
         path.unlink(missing_ok=True)
-    if state.snapshot:
+    if state is not None and state.snapshot:
         from .workspace.snapshot import discard
 
         discard(state.snapshot)

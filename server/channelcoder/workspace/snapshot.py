@@ -95,8 +95,13 @@ class Snapshot:
         diff = run_git(["diff-tree", "-p", "-M", "--no-color", "--no-ext-diff", "--src-prefix=a/",
                         "--dst-prefix=b/", self.base, final],
                        git_dir=self.git_dir).stdout.decode("utf-8", "replace")
+        patch = diff.encode("utf-8", "replace")
+        if any(f.binary for f in files):
+            patch = run_git(["diff-tree", "-p", "-M", "--binary", "--full-index", "--no-color",
+                             "--no-ext-diff", "--src-prefix=a/", "--dst-prefix=b/", self.base,
+                             final], git_dir=self.git_dir).stdout
         with contextlib.suppress(OSError):
-            (self.root / "proposal.diff").write_text(diff, encoding="utf-8")
+            (self.root / "proposal.diff").write_bytes(patch)
         _touch_meta(self.root, lastUsed=time.time(), result=final)
         return Changes(files=files, diff=diff, base=self.id)
 

@@ -49,6 +49,8 @@ export interface RunningJob {
 
 export type CommandArgument = Record<string, unknown>;
 
+const FOLLOW_UP_END_GRACE_MS = 2000;
+
 export class JobClient implements Disposable {
   private readonly running = new Map<string, Job>();
   /** jobIds whose stream has ended (`result` or `error` seen), newest last, bounded. */
@@ -144,6 +146,7 @@ class Job implements RunningJob {
   private lastError: ErrorEvent | undefined;
   private progressSubscription: Disposable | undefined;
   private cancelRequested = false;
+  private progressBegun = false;
   private progressEnded = false;
   private followUp: { jobId: string; ended: () => void } | undefined;
   private readonly request = new CancellationTokenSource();
@@ -166,6 +169,9 @@ class Job implements RunningJob {
         this.lastMessage = value.message;
       }
       this.observer.progress?.(value);
+      if (value.kind === "begin") {
+        this.progressBegun = true;
+      }
       if (value.kind === "end") {
         this.progressEnded = true;
         this.followUp?.ended();
@@ -213,7 +219,13 @@ class Job implements RunningJob {
     }
     this.observer.event?.(event);
     if ((event.type === "result" || event.type === "error") && jobId === this.followUp?.jobId) {
-      this.followUp.ended();
+      // The progress end follows the last event; give it a moment so the UI shows it.
+      const { ended } = this.followUp;
+      if (this.progressBegun && !this.progressEnded) {
+        setTimeout(ended, FOLLOW_UP_END_GRACE_MS);
+      } else {
+        ended();
+      }
     }
   }
 

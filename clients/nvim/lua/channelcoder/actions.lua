@@ -1,0 +1,272 @@
+-- What the user commands do: start jobs with a client-chosen job id and progress token, and
+-- show what the server answers.
+local compat = require('channelcoder.compat')
+local config = require('channelcoder.config')
+local jobs = require('channelcoder.jobs')
+local lsp = require('channelcoder.lsp')
+local progress = require('channelcoder.progress')
+local transcript = require('channelcoder.transcript')
+local util = require('channelcoder.util')
+
+local M = {}
+
+local function ready_client(bufnr)
+  local client = lsp.client(bufnr)
+  if not client then
+    return nil
+  end
+  if not lsp.wait_ready(client, 15000) then
+    util.error('the language server did not start', 'see :LspLog and :checkhealth channelcoder')
+    return nil
+  end
+  return client
+end
+
+local function encoding(client)
+  return client.offset_encoding or 'utf-16'
+end
+
+--- An LSP range for lines line1..line2 (1-based, inclusive) of `bufnr`, or for the last
+--- characterwise visual selection when it covers exactly those lines.
+function M.range(bufnr, line1, line2, client)
+  local enc = encoding(client)
+  local first = vim.fn.getpos("'<")
+  local last = vim.fn.getpos("'>")
+  local charwise = vim.fn.visualmode() == 'v' and first[2] == line1 and last[2] == line2
+    and bufnr == vim.api.nvim_get_current_buf()
+  local lines = vim.api.nvim_buf_get_lines(bufnr, line1 - 1, line2, false)
+  local last_line = lines[#lines] or ''
+  if charwise then
+    local start_col = first[3] - 1
+    local end_byte = math.min(last[3], #last_line)
+    -- extend to the end of a multibyte character under '>
+    local char_end = vim.str_utf_end and vim.str_utf_end(last_line, end_byte) or 0
+    end_byte = math.min(end_byte + char_end, #last_line)
+    return {
+      start = { line = line1 - 1, character = compat.char_index(lines[1] or '', start_col, enc) },
+      ['end'] = { line = line2 - 1, character = compat.char_index(last_line, end_byte, enc) },
+    }
+  end
+  return {
+    start = { line = line1 - 1, character = 0 },
+    ['end'] = { line = line2 - 1, character = compat.char_index(last_line, #last_line, enc) },
+  }
+end
+
+local function show_answer(job_id, text)
+  if not util.nonempty(text) then
+    return
+  end
+  local bufnr = util.scratch('claude://answer/' .. job_id, 'markdown')
+  util.set_lines(bufnr, util.lines(text))
+  util.show(bufnr, config.options.transcript.split, false)
+end
+
+--- Start a job: command is channelcoder.run | .ask | .fix; arg its argument (jobId and
+--- workDoneToken are added). Returns the job id.
+function M.start_job(command, arg, opts)
+  opts = opts or {}
+  local client = opts.client or ready_client(opts.bufnr)
+  if not client then
+    return nil
+  end
+  arg = vim.deepcopy(arg or {})
+  local job_id = arg.jobId or util.new_id('nvim-')
+  local token = arg.workDoneToken or ('channelcoder-' .. job_id)
+  arg.jobId, arg.workDoneToken = job_id, token
+  jobs.track(job_id, { title = opts.title or 'Claude', token = token, command = command })
+  progress.expect(token, job_id, client.id)
+  lsp.execute(command, arg, { bufnr = opts.bufnr, token = token }, function(err, result)
+    jobs.on_reply(job_id, err, result)
+    if err then
+      return
+    end
+    if command == 'channelcoder.ask' and type(result) == 'table' then
+      show_answer(job_id, result.text)
+    end
+    if opts.on_done then
+      opts.on_done(result)
+    end
+  end)
+  return job_id
+end
+
+local function title(prefix, text)
+  text = (text or ''):gsub('%s+', ' ')
+  if #text > 60 then
+    text = text:sub(1, 57) .. '...'
+  end
+  return prefix .. text
+end
+
+--- :Claude / :ClaudeAsk. cmd = the user-command callback's opts (args, range, line1, line2).
+function M.prompt_command(command, cmd)
+  local bufnr = vim.api.nvim_get_current_buf()
+  local function go(prompt)
+    if command == 'channelcoder.run' and not util.nonempty(prompt) then
+      util.error(':Claude needs a prompt', 'e.g. :Claude add type hints (with a range, the selection goes along)')
+      return
+    end
+    local client = ready_client(bufnr)
+    if not client then
+      return
+    end
+    local arg = {}
+    if util.nonempty(prompt) then
+      arg.prompt = prompt
+    end
+    if lsp.attachable(bufnr) then
+      arg.uri = vim.uri_from_bufnr(bufnr)
+      if cmd.range and cmd.range > 0 then
+        arg.range = M.range(bufnr, cmd.line1, cmd.line2, client)
+      end
+    end
+    local prefix = command == 'channelcoder.ask' and 'Ask: ' or 'Claude: '
+    return M.start_job(command, arg, { bufnr = bufnr, client = client, title = title(prefix, prompt or 'explain') })
+  end
+  if util.nonempty(cmd.args) or command == 'channelcoder.ask' then
+    return go(cmd.args)
+  end
+  vim.ui.input({ prompt = 'Claude: ' }, function(input)
+    if input ~= nil then
+      go(input)
+    end
+  end)
+end
+
+function M.fix()
+  local bufnr = vim.api.nvim_get_current_buf()
+  local client = ready_client(bufnr)
+  if not client then
+    return
+  end
+  local diagnostic = require('channelcoder.diagnostics').at_cursor(encoding(client))
+  if not diagnostic then
+    util.error('no diagnostic under the cursor', 'move to a line with one (]d), or describe the fix with :Claude')
+    return
+  end
+  return M.start_job('channelcoder.fix', { uri = vim.uri_from_bufnr(bufnr), diagnostic = diagnostic },
+    { bufnr = bufnr, client = client, title = title('Fix: ', diagnostic.message) })
+end
+
+--- :ClaudeCancel [jobId]: window/workDoneProgress/cancel on the job's progress token; without
+--- progress to cancel, channelcoder.cancel.
+function M.cancel(job_id)
+  job_id = util.nonempty(job_id) and job_id or nil
+  local entry = progress.active(job_id)
+  if not entry and job_id == nil then
+    entry = progress.active()
+  end
+  if entry and progress.cancel(entry) then
+    util.notify('cancelling ' .. (entry.title or 'the job'))
+    return entry.token
+  end
+  lsp.execute('channelcoder.cancel', job_id and { jobId = job_id } or nil, {}, function(err, result)
+    if not err and type(result) == 'table' then
+      if result.cancelled then
+        util.notify('cancelling job ' .. tostring(result.jobId))
+      else
+        util.notify('nothing to cancel')
+      end
+    end
+  end)
+end
+
+local function pad(text, width)
+  text = tostring(text == nil and '' or text)
+  if #text >= width then
+    return text
+  end
+  return text .. string.rep(' ', width - #text)
+end
+
+function M.jobs()
+  lsp.execute('channelcoder.jobs', nil, {}, function(err, result)
+    if err or type(result) ~= 'table' then
+      return
+    end
+    local lines = { pad('JOB', 28) .. pad('KIND', 10) .. pad('STATE', 11) .. pad('PHASE', 20) .. pad('ELAPSED', 9) .. 'PROMPT' }
+    for _, job in ipairs(result.jobs or {}) do
+      local elapsed = type(job.elapsed) == 'number' and string.format('%.1fs', job.elapsed) or ''
+      local prompt = tostring(util.nonempty(job.prompt) and job.prompt or ''):gsub('\n', ' ')
+      table.insert(lines, pad(job.jobId, 28) .. pad(job.kind, 10) .. pad(job.state, 11) .. pad(job.phase, 20)
+        .. pad(elapsed, 9) .. prompt)
+    end
+    if #(result.jobs or {}) == 0 then
+      table.insert(lines, '(no jobs yet)')
+    end
+    if #(result.proposals or {}) > 0 then
+      table.insert(lines, '')
+      table.insert(lines, 'Pending proposals (:ClaudeReview {jobId}):')
+      for _, p in ipairs(result.proposals) do
+        table.insert(lines, string.format('  %s  %s  [%s]', tostring(p.jobId),
+          tostring(util.nonempty(p.prompt) and p.prompt or ''):gsub('\n', ' '), table.concat(p.files or {}, ', ')))
+      end
+    end
+    table.insert(lines, '')
+    table.insert(lines, '<CR> opens the transcript of the job under the cursor')
+    local bufnr = util.scratch('claude://jobs', 'channelcoderjobs')
+    util.set_lines(bufnr, lines)
+    vim.keymap.set('n', '<CR>', function()
+      local id = vim.api.nvim_get_current_line():match('^(%S+)')
+      if id and jobs.get(id) then
+        transcript.open(id)
+      end
+    end, { buffer = bufnr, desc = 'channelcoder: open transcript' })
+    util.show(bufnr, config.options.transcript.split, true)
+  end)
+end
+
+function M.doctor(on_done)
+  local client = ready_client()
+  if not client then
+    return
+  end
+  lsp.execute('channelcoder.doctor', nil, {}, function(err, result)
+    if err or type(result) ~= 'table' then
+      return
+    end
+    local lines = util.lines(result.report)
+    if #lines == 0 then
+      for _, check in ipairs(result.checks or {}) do
+        table.insert(lines, string.format('%s %s: %s', check.ok and '✓' or '✗', check.name, tostring(check.detail)))
+        if not check.ok and util.nonempty(check.hint) then
+          table.insert(lines, '  hint: ' .. check.hint)
+        end
+      end
+    end
+    local bufnr = util.scratch('claude://doctor', 'markdown')
+    util.set_lines(bufnr, lines)
+    util.show(bufnr, config.options.transcript.split, true)
+    if on_done then
+      on_done(result)
+    end
+  end)
+end
+
+function M.build_image(force)
+  local client = ready_client()
+  if not client then
+    return
+  end
+  local token = 'channelcoder-build-' .. util.new_id('')
+  progress.expect(token, nil, client.id)
+  lsp.execute('channelcoder.buildImage', { force = force or false }, { token = token }, function(err, result)
+    if err or type(result) ~= 'table' then
+      return
+    end
+    local level = result.ok and vim.log.levels.INFO or vim.log.levels.ERROR
+    util.notify(tostring(result.message or (result.ok and 'image ready' or 'build failed')), level)
+  end)
+end
+
+--- Code actions carry server commands; run them through start_job so they get a job id and a
+--- progress token the plugin knows (for the transcript, the statusline and :ClaudeCancel).
+function M.client_command(command, ctx)
+  local arg = (command.arguments or {})[1] or {}
+  local label = command.title or arg.prompt or (arg.diagnostic and arg.diagnostic.message) or command.command
+  local client = ctx and ctx.client_id and vim.lsp.get_client_by_id(ctx.client_id) or nil
+  return M.start_job(command.command, arg, { bufnr = ctx and ctx.bufnr, client = client, title = title('', label) })
+end
+
+return M

@@ -1,0 +1,58 @@
+-- :checkhealth channelcoder — the server is found and answers, Docker is reachable (through
+-- channelcoder.doctor), and the plugin is set up.
+local compat = require('channelcoder.compat')
+local config = require('channelcoder.config')
+
+local M = {}
+
+function M.check()
+  local health = compat.health()
+  health.start('channelcoder')
+  health.info(string.format('Neovim %s', tostring(vim.version and vim.version() and
+    string.format('%d.%d.%d', vim.version().major, vim.version().minor, vim.version().patch) or '?')))
+
+  local cmd, found = config.server_cmd()
+  if not found then
+    health.error(string.format("server command not found: '%s'", table.concat(cmd, ' ')), { config.install_hint })
+    return
+  end
+  health.ok(string.format("server command: '%s' (%s)", table.concat(cmd, ' '), vim.fn.exepath(cmd[1])))
+
+  if vim.fn.exists(':Claude') ~= 2 then
+    health.warn('setup() has not run: no :Claude commands', { "call require('channelcoder').setup{} in your init.lua" })
+    return
+  end
+
+  local lsp = require('channelcoder.lsp')
+  local client = lsp.ensure_client()
+  if not client or not lsp.wait_ready(client, 20000) then
+    health.error('the server did not start', { 'run the server command in a terminal to see why; :LspLog' })
+    return
+  end
+  local info = client.server_info or {}
+  health.ok(string.format('server running: %s %s (client id %d, root %s)', tostring(info.name or 'channelcoder'),
+    tostring(info.version or ''), client.id, tostring(client.config.root_dir)))
+
+  local reply = compat.request_sync(client, 'workspace/executeCommand', { command = 'channelcoder.doctor', arguments = {} },
+    120000)
+  if not reply then
+    health.error('channelcoder.doctor did not answer within 120 s')
+    return
+  end
+  if reply.err then
+    local data = type(reply.err.data) == 'table' and reply.err.data or {}
+    health.error('channelcoder.doctor failed: ' .. tostring(reply.err.message), data.hint and { data.hint } or nil)
+    return
+  end
+  for _, check in ipairs((reply.result or {}).checks or {}) do
+    local line = string.format('%s: %s', tostring(check.name), tostring(check.detail))
+    if check.ok then
+      health.ok(line)
+    else
+      local hint = check.hint
+      health.error(line, (hint ~= nil and hint ~= vim.NIL and hint ~= '') and { hint } or nil)
+    end
+  end
+end
+
+return M

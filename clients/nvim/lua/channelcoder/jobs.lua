@@ -1,0 +1,125 @@
+-- What the plugin knows about jobs: the ones it started and the ones the server reports
+-- through `channelcoder/event` (e.g. started from a code action).
+local compat = require('channelcoder.compat')
+
+local M = {}
+
+--- jobId -> { id, title, state, phase, started, ended, token, result, changes, error, events }
+M.by_id = {}
+M.order = {} -- job ids, oldest first
+
+local listeners = {}
+
+--- Call fn(job, event) for every event of every job (event = nil for local state changes).
+function M.subscribe(fn)
+  table.insert(listeners, fn)
+end
+
+local function emit(job, event)
+  for _, fn in ipairs(listeners) do
+    local ok, err = pcall(fn, job, event)
+    if not ok then
+      vim.schedule(function()
+        vim.notify('channelcoder: ' .. tostring(err), vim.log.levels.ERROR)
+      end)
+    end
+  end
+end
+
+function M.get(id)
+  return M.by_id[id]
+end
+
+--- Record a job (idempotent). fields: title, token, kind, bufnr.
+function M.track(id, fields)
+  local job = M.by_id[id]
+  if not job then
+    job = {
+      id = id,
+      title = 'Claude job',
+      state = 'running',
+      phase = 'starting',
+      started = compat.uv.now(),
+      events = {},
+    }
+    M.by_id[id] = job
+    table.insert(M.order, id)
+  end
+  for key, value in pairs(fields or {}) do
+    job[key] = value
+  end
+  return job
+end
+
+local finished = { result = true, error = true }
+
+--- A `channelcoder/event` notification: params = { jobId, event }.
+function M.on_event(params)
+  local id = params and params.jobId
+  local event = params and params.event
+  if type(id) ~= 'string' and type(id) ~= 'number' or type(event) ~= 'table' then
+    return
+  end
+  local job = M.track(tostring(id))
+  table.insert(job.events, event)
+  local kind = event.type
+  if kind == 'status' then
+    job.phase = event.phase or job.phase
+  elseif kind == 'tool-use' then
+    job.last_tool = event.summary ~= '' and event.summary or event.name
+  elseif kind == 'changes' then
+    job.changes = event
+  elseif kind == 'result' then
+    job.result = event
+    job.state = event.ok and 'succeeded' or 'failed'
+  elseif kind == 'error' then
+    job.error = event
+    job.state = event.code == 'cancelled' and 'cancelled' or 'failed'
+  end
+  if finished[kind] then
+    job.ended = compat.uv.now()
+  end
+  emit(job, event)
+end
+
+--- The reply to the command that started a job (e.g. channelcoder.run).
+function M.on_reply(id, err, result)
+  local job = M.by_id[id]
+  if not job then
+    return
+  end
+  job.reply = result
+  job.reply_error = err
+  if job.state == 'running' then
+    if err then
+      job.state = 'failed'
+    elseif type(result) == 'table' and result.ok == false then
+      job.state = 'failed'
+    else
+      job.state = 'succeeded'
+    end
+    job.ended = compat.uv.now()
+  end
+  emit(job, nil)
+end
+
+--- The newest job that has not ended.
+function M.newest_running()
+  for i = #M.order, 1, -1 do
+    local job = M.by_id[M.order[i]]
+    if job.state == 'running' then
+      return job
+    end
+  end
+  return nil
+end
+
+function M.list()
+  local out = {}
+  for _, id in ipairs(M.order) do
+    table.insert(out, M.by_id[id])
+  end
+  return out
+end
+
+return M

@@ -1,0 +1,70 @@
+-- The server's window/showMessage and window/showMessageRequest, through vim.notify and
+-- vim.ui.select, so every server error reaches the user with its hint.
+local compat = require('channelcoder.compat')
+
+local M = {}
+
+local levels = {
+  [1] = vim.log.levels.ERROR,
+  [2] = vim.log.levels.WARN,
+  [3] = vim.log.levels.INFO,
+  [4] = vim.log.levels.DEBUG,
+}
+
+M.shown = {} -- every message: { type, message } (for :messages-like inspection and tests)
+
+--- Our own `applied: false` answer while a review is open comes back as a server warning;
+--- the user is looking at that review, so it is not repeated to them.
+local function expected(message)
+  return message:find('held for review in Neovim', 1, true) ~= nil
+end
+
+function M.show_message(_, params, ctx)
+  local message = tostring(params.message or '')
+  table.insert(M.shown, { type = params.type, message = message })
+  if params.type == 2 and expected(message) then
+    return vim.NIL
+  end
+  local client = vim.lsp.get_client_by_id(ctx.client_id)
+  local name = client and client.name or 'channelcoder'
+  vim.notify(string.format('%s: %s', name, message), levels[params.type] or vim.log.levels.INFO)
+  return vim.NIL
+end
+
+--- Pick an action with vim.ui.select. 0.10+ answers when the user has picked (the handler
+--- may yield); 0.7 must answer at once, so it waits for vim.ui.select (immediate with the
+--- built-in picker).
+function M.show_message_request(_, params, _)
+  local actions = params.actions or {}
+  if #actions == 0 then
+    M.show_message(nil, params, { client_id = -1 })
+    return vim.NIL
+  end
+  local choice, done = nil, false
+  local co = compat.can_defer_reply() and coroutine.running() or nil
+  local waiting = false
+  vim.ui.select(actions, {
+    prompt = tostring(params.message),
+    format_item = function(action)
+      return action.title
+    end,
+  }, function(item)
+    choice, done = item, true
+    if co and waiting then
+      coroutine.resume(co)
+    end
+  end)
+  if not done then
+    if co then
+      waiting = true
+      coroutine.yield()
+    else
+      vim.wait(600000, function()
+        return done
+      end, 50)
+    end
+  end
+  return choice or vim.NIL
+end
+
+return M

@@ -1,0 +1,119 @@
+-- Work-done progress of the channelcoder server: what the statusline shows, what gets echoed,
+-- and which token :ClaudeCancel cancels.
+local compat = require('channelcoder.compat')
+local config = require('channelcoder.config')
+
+local M = {}
+
+--- token -> { client_id, token, title, message, done, job_id, seen }
+M.tokens = {}
+M.order = {} -- tokens, oldest first
+M.history = {} -- every { kind, title, message } seen, for :ClaudeJobs and tests
+
+local function ours(client_id)
+  local client = vim.lsp.get_client_by_id(client_id)
+  return client and client.name == 'channelcoder'
+end
+
+local function key(token)
+  return tostring(token)
+end
+
+--- Tie a token the plugin chose to a job (before the server sends `begin`).
+function M.expect(token, job_id, client_id)
+  local entry = M.tokens[key(token)] or { token = token }
+  entry.job_id = job_id
+  entry.client_id = client_id
+  M.tokens[key(token)] = entry
+end
+
+local function text(entry)
+  local parts = { 'Claude' }
+  if entry.title and entry.title ~= '' then
+    parts[1] = entry.title
+  end
+  if entry.message and entry.message ~= '' then
+    table.insert(parts, entry.message)
+  end
+  return table.concat(parts, ': ')
+end
+
+local last_echo = 0
+local function echo(entry, force)
+  if not config.options.progress.echo then
+    return
+  end
+  local now = compat.uv.now()
+  if not force and now - last_echo < 100 then
+    return
+  end
+  last_echo = now
+  local line = text(entry)
+  if entry.done then
+    line = line .. ' ✓'
+  end
+  vim.api.nvim_echo({ { line:sub(1, math.max(10, vim.o.columns - 12)):gsub('\n', ' '), 'ModeMsg' } }, false, {})
+end
+
+local function update(client_id, token, value)
+  if token == nil or not ours(client_id) then
+    return
+  end
+  local entry = M.tokens[key(token)]
+  if not entry then
+    entry = { token = token, client_id = client_id }
+    M.tokens[key(token)] = entry
+  end
+  entry.client_id = client_id
+  if not entry.seen then
+    entry.seen = true
+    table.insert(M.order, key(token))
+  end
+  if value.kind == 'begin' then
+    entry.title = value.title
+    entry.message = value.message
+    entry.cancellable = value.cancellable
+  elseif value.kind == 'report' then
+    entry.message = value.message or entry.message
+    entry.percentage = value.percentage
+  elseif value.kind == 'end' then
+    entry.message = value.message or entry.message
+    entry.done = true
+  end
+  table.insert(M.history, { kind = value.kind, title = value.title, message = value.message, token = token })
+  echo(entry, value.kind ~= 'report')
+  vim.cmd('redrawstatus')
+end
+
+function M.setup(group)
+  compat.on_progress(group, update)
+end
+
+--- The newest progress that has not ended, optionally of one job.
+function M.active(job_id)
+  for i = #M.order, 1, -1 do
+    local entry = M.tokens[M.order[i]]
+    if not entry.done and (job_id == nil or entry.job_id == job_id) then
+      return entry
+    end
+  end
+  return nil
+end
+
+--- For the statusline: the newest running job's progress, '' when idle.
+function M.status()
+  local entry = M.active()
+  return entry and text(entry) or ''
+end
+
+--- Ask the server to cancel the progress `entry` (window/workDoneProgress/cancel).
+function M.cancel(entry)
+  local client = vim.lsp.get_client_by_id(entry.client_id)
+  if not client then
+    return false
+  end
+  compat.notify(client, 'window/workDoneProgress/cancel', { token = entry.token })
+  return true
+end
+
+return M

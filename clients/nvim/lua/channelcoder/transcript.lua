@@ -1,0 +1,176 @@
+-- A scratch buffer per job, fed by `channelcoder/event`: text streams in, one line per tool
+-- call, a footer with the outcome, time and cost.
+local config = require('channelcoder.config')
+local jobs = require('channelcoder.jobs')
+local util = require('channelcoder.util')
+
+local M = {}
+
+local state = {} -- job id -> { bufnr, in_text }
+
+function M.name(id)
+  return 'claude://job/' .. id
+end
+
+local function ensure(job)
+  local s = state[job.id]
+  if s and vim.api.nvim_buf_is_valid(s.bufnr) then
+    return s
+  end
+  local bufnr = util.scratch(M.name(job.id), 'markdown')
+  util.set_lines(bufnr, { '# ' .. job.title, '' })
+  s = { bufnr = bufnr, in_text = false }
+  state[job.id] = s
+  return s
+end
+
+local function follow(bufnr)
+  local last = vim.api.nvim_buf_line_count(bufnr)
+  for _, win in ipairs(vim.fn.win_findbuf(bufnr)) do
+    if vim.api.nvim_get_current_win() ~= win then
+      vim.api.nvim_win_set_cursor(win, { last, 0 })
+    end
+  end
+end
+
+local function append(s, lines)
+  if #lines == 0 then
+    return
+  end
+  vim.bo[s.bufnr].modifiable = true
+  vim.api.nvim_buf_set_lines(s.bufnr, -1, -1, false, lines)
+  vim.bo[s.bufnr].modifiable = false
+  s.in_text = false
+  follow(s.bufnr)
+end
+
+--- Streamed text: continue the last line, start new ones at each newline.
+local function stream(s, text)
+  local parts = vim.split(text, '\n', { plain = true })
+  vim.bo[s.bufnr].modifiable = true
+  if s.in_text then
+    local last = vim.api.nvim_buf_line_count(s.bufnr)
+    local current = vim.api.nvim_buf_get_lines(s.bufnr, last - 1, last, false)[1] or ''
+    vim.api.nvim_buf_set_lines(s.bufnr, last - 1, last, false, { current .. parts[1] })
+    table.remove(parts, 1)
+  end
+  if #parts > 0 then
+    vim.api.nvim_buf_set_lines(s.bufnr, -1, -1, false, parts)
+  end
+  vim.bo[s.bufnr].modifiable = false
+  s.in_text = true
+  follow(s.bufnr)
+end
+
+local function footer(job, event)
+  local bits = { event.ok and 'done' or ('failed: ' .. tostring(event.error or event.subtype or 'error')) }
+  table.insert(bits, util.format_duration(event.durationMs))
+  if type(event.costUsd) == 'number' then
+    table.insert(bits, string.format('$%.4f', event.costUsd))
+  end
+  if type(event.numTurns) == 'number' then
+    table.insert(bits, string.format('%d turn%s', event.numTurns, event.numTurns == 1 and '' or 's'))
+  end
+  local lines = { '', '── ' .. table.concat(bits, ' · ') }
+  if util.nonempty(event.hint) then
+    table.insert(lines, '   hint: ' .. event.hint)
+  end
+  for _, denial in ipairs(event.permissionDenials or {}) do
+    table.insert(lines, '   denied: ' .. tostring(denial.toolName) .. (util.nonempty(denial.hint) and (' — ' .. denial.hint) or ''))
+  end
+  return lines
+end
+
+local status_names = {
+  queued = 'queued',
+  ['resolving-image'] = 'resolving image',
+  ['building-image'] = 'building image',
+  ['starting-sandbox'] = 'starting sandbox',
+  ['preparing-worktree'] = 'preparing worktree',
+  ['preparing-snapshot'] = 'preparing snapshot',
+  running = 'running',
+  ['collecting-changes'] = 'collecting changes',
+}
+
+local function render(job, event, s)
+  local kind = event.type
+  if kind == 'status' then
+    if util.nonempty(event.logLine) then
+      append(s, { '  │ ' .. event.logLine:gsub('\n+$', '') })
+    else
+      local text = '· ' .. (status_names[event.phase] or tostring(event.phase))
+      if util.nonempty(event.message) then
+        text = text .. ' — ' .. event.message
+      end
+      append(s, { text })
+    end
+  elseif kind == 'init' then
+    append(s, { string.format('· session %s · %s', tostring(event.sessionId), tostring(event.model)), '' })
+  elseif kind == 'text-delta' then
+    stream(s, event.text or '')
+  elseif kind == 'text' then
+    if not event.streamed then
+      append(s, util.lines(event.text))
+    end
+  elseif kind == 'tool-use' then
+    local summary = util.nonempty(event.summary) and event.summary or event.name
+    append(s, { (event.subagent and '    ▸ ' or '▸ ') .. summary })
+  elseif kind == 'tool-result' then
+    if event.isError then
+      local first = util.lines(event.output)[1] or 'error'
+      append(s, { '  ✗ ' .. first })
+    end
+  elseif kind == 'changes' then
+    local marks = { added = 'A', modified = 'M', deleted = 'D', renamed = 'R' }
+    local lines = { '', string.format('Δ %d file%s changed', #event.files, #event.files == 1 and '' or 's') }
+    for _, file in ipairs(event.files or {}) do
+      table.insert(lines, string.format('  %s %s', marks[file.status] or '?', file.path))
+    end
+    append(s, lines)
+  elseif kind == 'result' then
+    append(s, footer(job, event))
+  elseif kind == 'error' then
+    local lines = { '', '✗ ' .. tostring(event.message) }
+    if util.nonempty(event.hint) then
+      table.insert(lines, '  hint: ' .. event.hint)
+    end
+    append(s, lines)
+  end
+end
+
+function M.on_event(job, event)
+  if event == nil then
+    return
+  end
+  local fresh = state[job.id] == nil
+  local s = ensure(job)
+  render(job, event, s)
+  if fresh and config.options.transcript.open then
+    util.show(s.bufnr, config.options.transcript.split, false)
+  end
+end
+
+--- The transcript buffer of a job (created when missing), or nil for an unknown job.
+function M.buffer(id)
+  local job = jobs.get(id)
+  if not job then
+    return nil
+  end
+  return ensure(job).bufnr
+end
+
+--- Open the transcript of `id` (default: the newest job).
+function M.open(id)
+  if not id or id == '' then
+    local list = jobs.list()
+    id = list[#list] and list[#list].id
+  end
+  local bufnr = id and M.buffer(id)
+  if not bufnr then
+    util.error('no job ' .. (id and ("'" .. id .. "'") or 'yet'), ':ClaudeJobs lists the jobs')
+    return
+  end
+  util.show(bufnr, config.options.transcript.split, true)
+end
+
+return M

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -232,6 +233,18 @@ def native(**extra: Any) -> dict[str, Any]:
 @pytest.fixture
 def workspace(git_repo: Path) -> Path:
     return git_repo
+
+
+async def wait_for(predicate: Callable[[], bool], guard: float = GUARD,
+                   what: str = "the condition") -> None:
+    """Poll `predicate` until true; a hang guard, not a timing assertion."""
+    deadline = time.monotonic() + guard
+    while True:
+        if predicate():
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not happen within {guard:g} s")
+        await asyncio.sleep(0.02)
 
 
 async def raw_request(client: LanguageClient, method: str, params: Any) -> Any:

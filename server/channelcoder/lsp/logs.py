@@ -67,8 +67,24 @@ def set_level(level: str) -> None:
     logging.getLogger("channelcoder").setLevel(value)
     for name in ("pygls", "pygls.protocol", "pygls.server", "pygls.feature_manager"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    rpc = logging.getLogger("pygls.protocol.json_rpc")
+    if not any(isinstance(f, ExpectedRpcErrors) for f in rpc.filters):
+        rpc.addFilter(ExpectedRpcErrors())
     logging.getLogger("docker").setLevel(max(value, logging.INFO))
     logging.getLogger("urllib3").setLevel(max(value, logging.INFO))
+
+
+class ExpectedRpcErrors(logging.Filter):
+    """pygls logs every error reply with a traceback; bad input is not worth one."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            from pygls.exceptions import JsonRpcException
+
+            error = record.exc_info[1]
+            if isinstance(error, JsonRpcException) and error.code in (-32602, -32803, -32800):
+                return False
+        return True
 
 
 class EditorLogHandler(logging.Handler):

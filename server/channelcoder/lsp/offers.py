@@ -60,11 +60,11 @@ class Offers:
     async def offer(self, proposal: Proposal) -> None:
         """The first offer, right after the job (edits against the snapshot's base)."""
         try:
+            caps = self.caps()
+            if not caps.annotations:
+                await self._show_diff(proposal)
+                return
             with self._exclusive(proposal.job_id):
-                caps = self.caps()
-                if not caps.annotations:
-                    await self._show_diff(proposal)
-                    return
                 built = build_edit(proposal, await self.current(proposal), caps, rebased=False)
                 if built.stale:
                     self._server.show(types.MessageType.Warning,

@@ -90,6 +90,7 @@ class ChannelCoderProtocol(LanguageServerProtocol):
                 result = await result
             return result
         except ChannelCoderError as exc:
+            log.info("%s: %s", params.command, exc.describe())
             raise rpc_error(exc) from None
         except (JsonRpcException, asyncio.CancelledError):
             raise

@@ -6,6 +6,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -316,3 +317,33 @@ def test_discard_and_expiry_spare_a_snapshot_in_use(git_repo: Path) -> None:
     in_use.release()
     assert discard(in_use.id) is True and open_snapshot(in_use.id) is None
     assert discard(in_use.id) is False and discard("../../etc") is False
+
+
+def test_a_spare_is_taken_and_brought_up_to_date(git_repo: Path) -> None:
+    spare = snapshots.prepare_spare(git_repo)
+    assert spare is not None and snapshots.prepare_spare(git_repo) == spare
+    (git_repo / "app.py").write_text("GREETING = 'after the spare'\n")
+    (git_repo / "late.txt").write_text("late\n")
+    snap = create_snapshot(git_repo, {"buf.txt": "buffer\n"})
+    try:
+        assert snap.id == spare
+        assert (snap.cwd / "app.py").read_text() == "GREETING = 'after the spare'\n"
+        assert (snap.cwd / "late.txt").read_text() == "late\n"
+        assert (snap.cwd / "buf.txt").read_text() == "buffer\n"
+        assert sorted(git(snap.cwd, "status", "--porcelain").splitlines()) == [
+            " M app.py", "?? buf.txt", "?? late.txt"]
+        (snap.cwd / "app.py").write_text("GREETING = 'job'\n")
+        (change,) = snap.collect().files
+        assert change.old_text == "GREETING = 'after the spare'\n"
+    finally:
+        snap.discard()
+    for thread in threading.enumerate():
+        if thread.name == "channelcoder-spare-snapshot":
+            thread.join(timeout=30)
+    following = create_snapshot(git_repo)
+    try:
+        assert following.id not in (spare, None)
+        assert (following.cwd / "app.py").read_text() == "GREETING = 'after the spare'\n"
+        assert not (following.cwd / "buf.txt").exists()
+    finally:
+        following.discard()

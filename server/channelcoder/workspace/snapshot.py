@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import logging
 import os
 import secrets
@@ -32,6 +33,7 @@ import shlex
 import shutil
 import socket
 import tempfile
+import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -41,7 +43,7 @@ from urllib.parse import unquote, urlparse
 
 from ..claude.events import Changes, FileChange
 from ..errors import WorkspaceError
-from ..state import read_json, subdir, write_json
+from ..state import atomic_write, file_lock, read_json, subdir, write_json
 from .gitcmd import Repo, find_repo, run_git, split_z
 
 log = logging.getLogger(__name__)
@@ -184,28 +186,36 @@ class Snapshot:
 
 def create_snapshot(workspace: Path, buffers: Mapping[str, str] | None = None, *,
                     snapshot_id: str | None = None, max_bytes: int = DEFAULT_MAX_BYTES,
-                    session: str | None = None) -> Snapshot:
+                    session: str | None = None, use_spare: bool = True) -> Snapshot:
     """A snapshot of the workspace as the user has it (see the module doc).
 
     With `snapshot_id` naming an existing snapshot, refresh it for a new turn; naming a missing
-    one, create it under that id (same path as before). The returned snapshot is marked in use
-    until `release()`.
+    one, create it under that id (same path as before). Without one, a spare prepared for this
+    workspace (`prepare_spare`) is taken and refreshed when there is one — writing only what
+    changed instead of every file — and a new spare is prepared in the background. The
+    returned snapshot is marked in use until `release()`.
     """
     _maybe_reap()
     workspace = workspace.resolve()
     if not workspace.is_dir():
         raise WorkspaceError(f"the workspace {workspace} is not a directory")
-    snap_id = snapshot_id or new_id()
+    lock: IO[str] | None = None
+    snap_id = snapshot_id
+    if snap_id is None and use_spare and spares_enabled():
+        snap_id, lock = _claim_spare(workspace) or (None, None)
+    snap_id = snap_id or new_id()
     if not snap_id.replace("-", "").replace("_", "").isalnum():
         raise WorkspaceError(f"invalid snapshot id {snap_id!r}")
     root = snapshots_dir() / snap_id
-    lock = _lock_shared(root)
+    lock = lock or _lock_shared(root)
     try:
         meta = read_json(root / "meta.json", None)
         repo = find_repo(workspace)
-        if isinstance(meta, dict) and meta.get("base") and (root / "tree").is_dir():
+        if isinstance(meta, dict) and meta.get("base") and (root / "tree").is_dir() and \
+                meta.get("workspace") == str(workspace):
             snap = _open(snap_id, meta)
             _refresh(snap, repo, buffers or {}, max_bytes)
+            _touch_meta(root, spare=False, session=session or meta.get("session"))
         else:
             _clear_partial(root)
             snap = _create(snap_id, root, workspace, repo, buffers or {}, max_bytes, session)
@@ -213,7 +223,74 @@ def create_snapshot(workspace: Path, buffers: Mapping[str, str] | None = None, *
         _unlock(lock)
         raise
     snap._lock = lock
+    if snapshot_id is None and use_spare and spares_enabled():
+        _spare_in_background(workspace)
     return snap
+
+
+# ---------------------------------------------------------------------------------------------
+# Spares: a snapshot made ahead of time, so the next one only writes what changed
+
+
+def spares_enabled() -> bool:
+    return os.environ.get("CHANNELCODER_SPARE_SNAPSHOTS", "1") not in ("0", "false", "no")
+
+
+def _spare_files(workspace: Path) -> tuple[Path, Path, Path]:
+    key = hashlib.sha256(str(workspace).encode("utf-8", "surrogateescape")).hexdigest()[:16]
+    base = snapshots_dir()
+    return base / f".spare-{key}", base / f".spare-{key}.lock", base / f".spare-{key}.build"
+
+
+def prepare_spare(workspace: Path) -> str | None:
+    """Make a spare snapshot of the workspace unless one is ready or being made (blocking).
+
+    The language server calls this at start-up (in a worker thread) so the first proposal is
+    fast; `create_snapshot` calls it in the background after taking a spare.
+    """
+    workspace = workspace.resolve()
+    marker, marker_lock, build_lock = _spare_files(workspace)
+    builder = build_lock.open("a+")
+    try:
+        try:
+            fcntl.flock(builder.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return None
+        with file_lock(marker_lock):
+            ready = marker.read_text().strip() if marker.exists() else ""
+        if ready and (snapshots_dir() / ready / "meta.json").exists():
+            return ready
+        snap = create_snapshot(workspace, use_spare=False)
+        _touch_meta(snap.root, spare=True)
+        snap.release()
+        with file_lock(marker_lock):
+            atomic_write(marker, snap.id)
+        return snap.id
+    finally:
+        builder.close()
+
+
+def _claim_spare(workspace: Path) -> tuple[str, IO[str]] | None:
+    marker, marker_lock, _ = _spare_files(workspace)
+    with file_lock(marker_lock):
+        if not marker.exists():
+            return None
+        spare = marker.read_text().strip()
+        marker.unlink(missing_ok=True)
+    root = snapshots_dir() / spare
+    if not spare or not (root / "meta.json").exists():
+        return None
+    return spare, _lock_shared(root)
+
+
+def _spare_in_background(workspace: Path) -> None:
+    def build() -> None:
+        try:
+            prepare_spare(workspace)
+        except Exception as exc:  # housekeeping: never disturb the job
+            log.debug("no spare snapshot for %s: %s", workspace, exc)
+
+    threading.Thread(target=build, name="channelcoder-spare-snapshot", daemon=True).start()
 
 
 def _create(snap_id: str, root: Path, workspace: Path, repo: Repo | None,

@@ -175,6 +175,8 @@ def create(name: str, *, workspace: Path | None = None, saved: bool = True) -> S
         if workspace is not None:
             state.metadata.setdefault("workspace", str(workspace))
 
+    if not saved:
+        reap_unsaved()
     return update(name, touch)
 
 

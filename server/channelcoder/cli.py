@@ -190,6 +190,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     prompt_file: Path | None = None
     if prompt is None:
         if args.prompt_arg == "-":
+            if args.data_stdin:
+                raise UsageError("the prompt and --data-stdin cannot both come from stdin",
+                                 hint="pass the prompt as an argument or a prompt file")
             prompt = sys.stdin.read()
         elif args.prompt_arg and args.prompt_arg.endswith(".md") and Path(args.prompt_arg).is_file():
             prompt_file = Path(args.prompt_arg)

@@ -31,14 +31,15 @@ TRANSLATE = ToolCall("Bash", {"command": "sed -i s/hello/bonjour/ app.py"})
 pytestmark = pytest.mark.usefixtures("claude_bin", "vscode_extension")
 
 
-def run_node_test(name: str, workspace: Path, settings: dict[str, Any]) -> str:
+def run_node_test(name: str, workspace: Path, settings: dict[str, Any],
+                  suite: str = "server") -> str:
     """Run the protocol test called `name…`; fail with its output when it fails."""
     env = {**os.environ,
            "CHANNELCODER_TEST_WORKSPACE": str(workspace),
            "CHANNELCODER_TEST_SERVER_PATH": str(SERVER),
            "CHANNELCODER_TEST_SETTINGS": json.dumps(settings)}
     proc = node_run(["--test", f"--test-name-pattern=^{re.escape(name)}",
-                     "out/test/protocol/server.test.js"], env=env, timeout=280)
+                     f"out/test/protocol/{suite}.test.js"], env=env, timeout=280)
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output[-8000:]
     assert "# pass 1" in output and "# fail 0" in output, output[-4000:]
@@ -47,6 +48,13 @@ def run_node_test(name: str, workspace: Path, settings: dict[str, Any]) -> str:
 
 def test_server_advertises_what_the_extension_calls(git_repo: Path) -> None:
     run_node_test("capabilities:", git_repo, NATIVE)
+
+
+def test_extension_with_real_language_client_runs_a_job(
+        scripted: Callable[..., FakeAnthropic], git_repo: Path) -> None:
+    """activate() with vscode-languageclient itself: commands, middleware, one notification."""
+    scripted([TRANSLATE, Reply("Translated the greeting.")])
+    run_node_test("extension:", git_repo, NATIVE, suite="extension")
 
 
 def test_run_progress_events_and_proposal_applied_to_buffer(

@@ -26,6 +26,9 @@ export function clientOptions(hooks: ClientHooks, outputChannel: vscode.LogOutpu
   return {
     documentSelector: [{ scheme: "file" }],
     initializationOptions: () => hooks.settings(),
+    // No retry and none of the client's own "initialization failed" notifications: the
+    // extension reports a failed start once, with the command line and a hint.
+    initializationFailedHandler: () => false,
     outputChannel,
     middleware: {
       executeCommand: (command, args) => hooks.executeCommand(command, args),

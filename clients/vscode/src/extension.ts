@@ -98,6 +98,9 @@ export class ChannelcoderExtension implements vscode.Disposable {
       await client.start();
     } catch (error) {
       this.ui = undefined;
+      this.client = undefined;
+      jobs.dispose();
+      this.jobs = undefined;
       await showFailure({
         message: `the language server (${[launch.command, ...launch.args].join(" ")}) did not start: ${error instanceof Error ? error.message : String(error)}`,
         hint: `run '${launch.command} doctor' in a terminal, and see the "${CLIENT_NAME} server" output`,
@@ -116,7 +119,11 @@ export class ChannelcoderExtension implements vscode.Disposable {
     this.jobs = undefined;
     await vscode.commands.executeCommand("setContext", RUNNING_CONTEXT, false);
     if (client) {
-      await client.stop();
+      try {
+        await client.stop();
+      } catch (error) {
+        this.serverLog.warn(`stopping the language server: ${error instanceof Error ? error.message : String(error)}`);
+      }
     }
   }
 
@@ -184,13 +191,10 @@ function documentVersion(uri: string): number | undefined {
 export const productionDeps: ExtensionDeps = {
   findServer: (serverPath) => findServer(serverPath),
   async createClient(launch, options) {
-    const { LanguageClient, TransportKind } = await import("vscode-languageclient/node");
-    return new LanguageClient(
-      CLIENT_ID,
-      CLIENT_NAME,
-      { command: launch.command, args: [...launch.args], transport: TransportKind.stdio },
-      options,
-    );
+    const { LanguageClient } = await import("vscode-languageclient/node");
+    // No `transport`: TransportKind.stdio would append `--stdio`, which `channelcoder lsp` rejects;
+    // without it the client talks over the process's stdin/stdout all the same.
+    return new LanguageClient(CLIENT_ID, CLIENT_NAME, { command: launch.command, args: [...launch.args] }, options);
   },
 };
 

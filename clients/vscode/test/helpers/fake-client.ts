@@ -39,7 +39,11 @@ export class FakeClient implements ManagedClient {
     this.started = true;
   }
 
+  /** Like vscode-languageclient: stopping a client that never started throws. */
   async stop(): Promise<void> {
+    if (!this.started) {
+      throw new Error("Client is not running and can't be stopped. It's current state is: startFailed");
+    }
     this.stopped = true;
   }
 

@@ -38,6 +38,9 @@ export class EventEmitter<T> {
 }
 
 export class Disposable {
+  static from(...items: { dispose(): unknown }[]): Disposable {
+    return new Disposable(() => items.forEach((item) => item.dispose()));
+  }
   constructor(private readonly callback: () => void = () => undefined) {}
   dispose(): void {
     this.callback();
@@ -108,6 +111,88 @@ export class Diagnostic {
   ) {}
 }
 
+export class TextEdit {
+  constructor(
+    readonly range: Range,
+    readonly newText: string,
+  ) {}
+}
+
+export interface EditEntryMetadata {
+  label: string;
+  needsConfirmation: boolean;
+  description?: string;
+}
+
+/** Records what the language client's converter puts into a VS Code WorkspaceEdit. */
+export class WorkspaceEdit {
+  readonly textEdits: { uri: Uri; edit: TextEdit; metadata: EditEntryMetadata | undefined }[] = [];
+  readonly fileOperations: { kind: string; uri: Uri; metadata: EditEntryMetadata | undefined }[] = [];
+  set(uri: Uri, edits: (TextEdit | [TextEdit, EditEntryMetadata | undefined])[]): void {
+    for (const entry of edits) {
+      const [edit, metadata] = Array.isArray(entry) ? entry : [entry, undefined];
+      this.textEdits.push({ uri, edit, metadata });
+    }
+  }
+  replace(uri: Uri, range: Range, newText: string, metadata?: EditEntryMetadata): void {
+    this.textEdits.push({ uri, edit: new TextEdit(range, newText), metadata });
+  }
+  createFile(uri: Uri, _options?: unknown, metadata?: EditEntryMetadata): void {
+    this.fileOperations.push({ kind: "create", uri, metadata });
+  }
+  deleteFile(uri: Uri, _options?: unknown, metadata?: EditEntryMetadata): void {
+    this.fileOperations.push({ kind: "delete", uri, metadata });
+  }
+  renameFile(oldUri: Uri, _newUri: Uri, _options?: unknown, metadata?: EditEntryMetadata): void {
+    this.fileOperations.push({ kind: "rename", uri: oldUri, metadata });
+  }
+}
+
+export class CancellationTokenSource {
+  private readonly emitter = new EventEmitter<void>();
+  private cancelled = false;
+  readonly token = {
+    isCancellationRequested: false,
+    onCancellationRequested: this.emitter.event,
+  };
+  cancel(): void {
+    if (!this.cancelled) {
+      this.cancelled = true;
+      this.token.isCancellationRequested = true;
+      this.emitter.fire();
+    }
+  }
+  dispose(): void {
+    this.emitter.dispose();
+  }
+}
+
+export class CancellationError extends Error {}
+
+export class CodeActionKind {
+  static readonly Empty = new CodeActionKind("");
+  static readonly QuickFix = new CodeActionKind("quickfix");
+  static readonly Refactor = new CodeActionKind("refactor");
+  static readonly RefactorExtract = new CodeActionKind("refactor.extract");
+  static readonly RefactorInline = new CodeActionKind("refactor.inline");
+  static readonly RefactorRewrite = new CodeActionKind("refactor.rewrite");
+  static readonly Source = new CodeActionKind("source");
+  static readonly SourceOrganizeImports = new CodeActionKind("source.organizeImports");
+  constructor(readonly value: string) {}
+  append(part: string): CodeActionKind {
+    return new CodeActionKind(this.value ? `${this.value}.${part}` : part);
+  }
+}
+
+export enum LogLevel {
+  Off = 0,
+  Trace = 1,
+  Debug = 2,
+  Info = 3,
+  Warning = 4,
+  Error = 5,
+}
+
 export enum ProgressLocation {
   SourceControl = 1,
   Window = 10,
@@ -133,6 +218,24 @@ export interface ProgressRecord {
 export interface FakeDocument {
   uri: Uri;
   version: number;
+  languageId?: string;
+  getText?(): string;
+}
+
+/** A document as the real language client reads it. */
+export function textDocument(uri: Uri, text: string, version = 1, languageId = "python"): FakeDocument & Record<string, unknown> {
+  return {
+    uri,
+    version,
+    languageId,
+    getText: () => text,
+    fileName: uri.fsPath,
+    isUntitled: false,
+    isClosed: false,
+    isDirty: false,
+    eol: 1,
+    lineCount: text.split("\n").length,
+  };
 }
 
 export interface FakeEditor {
@@ -162,6 +265,10 @@ export const state = {
   diagnostics: new Map<string, Diagnostic[]>(),
   textDocuments: [] as FakeDocument[],
   activeTextEditor: undefined as FakeEditor | undefined,
+  appliedEdits: [] as { edit: WorkspaceEdit; metadata: unknown }[],
+  applyEditAnswers: [] as boolean[],
+  documentOpened: new EventEmitter<FakeDocument>(),
+  workspaceFolders: [] as { uri: Uri; name: string; index: number }[],
 };
 
 export function reset(): void {
@@ -183,6 +290,10 @@ export function reset(): void {
   state.diagnostics.clear();
   state.textDocuments.length = 0;
   state.activeTextEditor = undefined;
+  state.appliedEdits.length = 0;
+  state.applyEditAnswers.length = 0;
+  state.documentOpened.dispose();
+  state.workspaceFolders.length = 0;
 }
 
 /** Change settings (keys without the `channelcoder.` prefix) and fire the change event. */
@@ -235,8 +346,15 @@ function outputChannel(name: string): Record<string, unknown> {
   };
 }
 
-export const vscode = {
+const api = {
+  version: "1.91.0",
   EventEmitter,
+  TextEdit,
+  WorkspaceEdit,
+  CancellationTokenSource,
+  CancellationError,
+  CodeActionKind,
+  LogLevel,
   Disposable,
   Position,
   Range,
@@ -316,6 +434,8 @@ export const vscode = {
       }
     },
     setStatusBarMessage: () => new Disposable(),
+    visibleTextEditors: [],
+    tabGroups: { all: [], onDidChangeTabs: new EventEmitter<unknown>().event },
   },
   workspace: {
     getConfiguration(section?: string) {
@@ -339,14 +459,29 @@ export const vscode = {
       return state.textDocuments;
     },
     isTrusted: true,
-    workspaceFolders: [],
+    get workspaceFolders(): { uri: Uri; name: string; index: number }[] {
+      return state.workspaceFolders;
+    },
+    notebookDocuments: [],
+    onDidOpenTextDocument: (listener: Listener<FakeDocument>) => state.documentOpened.event(listener),
+    async applyEdit(edit: WorkspaceEdit, metadata?: unknown): Promise<boolean> {
+      state.appliedEdits.push({ edit, metadata });
+      return state.applyEditAnswers.shift() ?? true;
+    },
   },
   languages: {
     getDiagnostics(uri: Uri): Diagnostic[] {
       return state.diagnostics.get(uri.toString()) ?? [];
     },
+    match(selector: unknown, document: FakeDocument): number {
+      const filters = Array.isArray(selector) ? selector : [selector];
+      return filters.some((f) => typeof f === "object" && f !== null && (f as { scheme?: string }).scheme === document.uri.scheme) ? 10 : 0;
+    },
   },
   env: {
+    language: "en",
+    appName: "Visual Studio Code",
+    openExternal: async () => true,
     clipboard: {
       async writeText(text: string): Promise<void> {
         state.clipboard = text;
@@ -354,3 +489,37 @@ export const vscode = {
     },
   },
 };
+
+/**
+ * The real vscode-languageclient touches much more of the API than the extension does: any
+ * member the stub lacks is a no-op that hands back disposables and events (a class for
+ * capitalized names, so `extends vscode.X` works), never undefined.
+ */
+function fallback(name: string): unknown {
+  if (/^[A-Z]/.test(name)) {
+    return class {};
+  }
+  if (/^onDid|^onWill/.test(name)) {
+    return new EventEmitter<unknown>().event;
+  }
+  return (..._args: unknown[]) =>
+    new Proxy(new Disposable(), {
+      get: (target, key) => (key in target ? (target as unknown as Record<string | symbol, unknown>)[key] : typeof key === "string" ? fallback(key) : undefined),
+    });
+}
+
+function lenient<T extends object>(target: T): T {
+  return new Proxy(target, {
+    get(object, key) {
+      if (typeof key !== "string" || key in object) {
+        const value = (object as Record<string | symbol, unknown>)[key];
+        return typeof value === "object" && value !== null && !Array.isArray(value) && /^[a-z]/.test(String(key)) && !(value instanceof EventEmitter)
+          ? lenient(value)
+          : value;
+      }
+      return fallback(key);
+    },
+  });
+}
+
+export const vscode = lenient(api);

@@ -1,7 +1,7 @@
 import { strict as assert } from "node:assert";
 import { test } from "node:test";
 
-import { activate } from "../helpers/harness";
+import { activate, extension } from "../helpers/harness";
 import { state } from "../helpers/vscode-stub";
 import { findServer, INSTALL_COMMAND, type DiscoveryHost } from "../../src/discovery";
 
@@ -68,10 +68,17 @@ test("a missing server is one notification with the install command, which can b
 });
 
 test("a server that fails to start is one error with a hint; the palette entries stay hidden", async () => {
-  await activate({ startError: new Error("spawn /opt/channelcoder/bin/channelcoder ENOENT") });
+  const { client } = await activate({ startError: new Error("spawn /opt/channelcoder/bin/channelcoder ENOENT") });
+  assert.equal(client.options.initializationFailedHandler?.(new Error("x")), false, "no retry, no second notification from the client");
   assert.equal(state.messages.length, 1);
   assert.match(state.messages[0]?.text ?? "", /did not start: spawn .* ENOENT — run '\/opt\/channelcoder\/bin\/channelcoder doctor'/);
   assert.notEqual(state.context.get("channelcoder.serverRunning"), true);
+});
+
+test("deactivating after a failed start is quiet", async () => {
+  await activate({ startError: new Error("boom") });
+  await extension.deactivate();
+  assert.equal(state.messages.length, 1);
 });
 
 test("a started server shows the palette entries", async () => {

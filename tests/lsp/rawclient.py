@@ -42,31 +42,26 @@ class RawClient:
     def _read(self) -> None:
         stream = self.process.stdout
         assert stream is not None
+        length: int | None = None
         while True:
-            header = b""
-            while not header.endswith(b"\r\n\r\n"):
-                byte = stream.read(1)
-                if not byte:
-                    if header:
-                        self.stray.append(header)
-                    return
-                header += byte
-            length = None
-            for line in header.split(b"\r\n"):
-                if line.lower().startswith(b"content-length:"):
-                    length = int(line.split(b":", 1)[1])
-                elif line and not line.lower().startswith(b"content-type:"):
-                    self.stray.append(line)
-            if length is None:
-                self.stray.append(header)
+            line = stream.readline()
+            if not line:
+                return
+            if line == b"\r\n" and length is not None:
+                body = stream.read(length)
+                length = None
+                try:
+                    message = json.loads(body)
+                except ValueError:
+                    self.stray.append(body)
+                    continue
+                self._dispatch(message)
+            elif line.lower().startswith(b"content-length:") and line.endswith(b"\r\n"):
+                length = int(line.split(b":", 1)[1])
+            elif line.lower().startswith(b"content-type:") and length is not None:
                 continue
-            body = stream.read(length)
-            try:
-                message = json.loads(body)
-            except ValueError:
-                self.stray.append(body)
-                continue
-            self._dispatch(message)
+            else:
+                self.stray.append(line)
 
     def _drain(self) -> None:
         assert self.process.stderr is not None

@@ -31,14 +31,20 @@ def _address(text: str) -> tuple[str, int]:
 
 
 def run(args: argparse.Namespace) -> int:
+    address = _address(args.tcp) if args.tcp else None
+    streams = None
+    if address is None:
+        from ..lsp.stdio import isolate_stdio
+
+        streams = isolate_stdio()  # before anything else can print into the JSON-RPC stream
     from ..lsp import logs
     from ..lsp.serve import serve_stdio, serve_tcp
     from ..lsp.server import create_server
 
-    address = _address(args.tcp) if args.tcp else None
     logs.setup(args.log_level or "warning", Path(args.log_file) if args.log_file else None)
     server = create_server()
     server.log_level_locked = args.log_level is not None
-    if address is not None:
+    if streams is None:
+        assert address is not None
         return serve_tcp(server, *address)
-    return serve_stdio(server)
+    return serve_stdio(server, *streams)

@@ -85,6 +85,7 @@ class ChannelCoderProtocol(LanguageServerProtocol):
         token = current_params.set(params)
         try:
             argument = command_argument(params.arguments, params.command)
+            log.debug("%s %s", params.command, redact(repr(argument)[:2000]))
             result = handler(argument)
             if inspect.isawaitable(result):
                 result = await result

@@ -124,6 +124,7 @@ class Runs:
         if run.id in self.jobs:
             raise ValueError(f"job id {run.id} is in use")
         self.jobs[run.id] = run
+        log.info("job %s (%s) starts: %s", run.id, run.kind, run.title)
         run.task = asyncio.get_running_loop().create_task(self._drive(run), name=f"job-{run.id}")
 
     def find(self, job_id: str) -> LspJob | None:
@@ -158,6 +159,7 @@ class Runs:
                 try:
                     describer = Describer()
                     async for event in run.job.events():
+                        log.debug("job %s: %s", run.id, event)
                         self._emit(run, event)
                         message = describer.message(event)
                         if message:
@@ -174,6 +176,7 @@ class Runs:
         finally:
             run.reply = self._reply(run)
             run.done.set()
+            log.info("job %s ended: ok=%s error=%s", run.id, run.reply["ok"], run.reply["error"])
         await self._server.announce(run)
 
     async def _acquire(self, run: LspJob) -> bool:

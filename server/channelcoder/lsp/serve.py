@@ -1,8 +1,7 @@
 """Running the server over stdio or TCP, with the JSON-RPC streams kept to the protocol.
 
-Over stdio, the real stdin/stdout are moved to private descriptors before anything else runs:
-fd 0 becomes /dev/null and fd 1 a copy of stderr, so no print and no child process (Claude,
-docker, git) can write into the JSON-RPC stream or read the client's messages.
+Over stdio, `stdio.isolate_stdio()` has already moved the real stdin/stdout to private
+descriptors (see there).
 """
 
 from __future__ import annotations
@@ -21,20 +20,6 @@ from pygls.io_ import StdinAsyncReader, StdoutWriter, run_async
 from .server import ChannelCoderServer
 
 log = logging.getLogger(__name__)
-
-
-def isolate_stdio() -> tuple[BinaryIO, BinaryIO]:
-    """Private copies of stdin/stdout for JSON-RPC; fds 0 and 1 no longer reach the client."""
-    rpc_in = os.fdopen(os.dup(0), "rb", buffering=0)
-    rpc_out = os.fdopen(os.dup(1), "wb")
-    devnull = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(devnull, 0)
-    os.close(devnull)
-    sys.stdout.flush()
-    os.dup2(2, 1)
-    sys.stdin = open(os.devnull, encoding="utf-8")  # noqa: SIM115 - lives as long as the process
-    sys.stdout = sys.stderr
-    return rpc_in, rpc_out
 
 
 async def _reader(stream: BinaryIO) -> Any:
@@ -69,8 +54,8 @@ async def _serve_streams(server: ChannelCoderServer, reader: Any, writer: Any) -
     return 0 if server.protocol._shutdown else 1
 
 
-def serve_stdio(server: ChannelCoderServer) -> int:
-    rpc_in, rpc_out = isolate_stdio()
+def serve_stdio(server: ChannelCoderServer, rpc_in: BinaryIO, rpc_out: BinaryIO) -> int:
+    """Serve the client on the streams `isolate_stdio()` returned."""
 
     async def main() -> int:
         return await _serve_streams(server, await _reader(rpc_in), StdoutWriter(rpc_out))

@@ -169,6 +169,18 @@ export class CancellationTokenSource {
 
 export class CancellationError extends Error {}
 
+export class CodeAction {
+  command?: { title: string; command: string; arguments?: unknown[] };
+  constructor(
+    readonly title: string,
+    public kind?: CodeActionKind,
+  ) {}
+}
+
+export interface CodeActionProvider {
+  provideCodeActions(document: unknown, range: Range, context: unknown, token: unknown): Promise<(CodeAction | { command: string; title: string })[] | null>;
+}
+
 export class CodeActionKind {
   static readonly Empty = new CodeActionKind("");
   static readonly QuickFix = new CodeActionKind("quickfix");
@@ -269,6 +281,7 @@ export const state = {
   applyEditAnswers: [] as boolean[],
   documentOpened: new EventEmitter<FakeDocument>(),
   workspaceFolders: [] as { uri: Uri; name: string; index: number }[],
+  codeActionProviders: [] as CodeActionProvider[],
 };
 
 export function reset(): void {
@@ -294,6 +307,7 @@ export function reset(): void {
   state.applyEditAnswers.length = 0;
   state.documentOpened.dispose();
   state.workspaceFolders.length = 0;
+  state.codeActionProviders.length = 0;
 }
 
 /** Change settings (keys without the `channelcoder.` prefix) and fire the change event. */
@@ -353,6 +367,7 @@ const api = {
   WorkspaceEdit,
   CancellationTokenSource,
   CancellationError,
+  CodeAction,
   CodeActionKind,
   LogLevel,
   Disposable,
@@ -472,6 +487,10 @@ const api = {
   languages: {
     getDiagnostics(uri: Uri): Diagnostic[] {
       return state.diagnostics.get(uri.toString()) ?? [];
+    },
+    registerCodeActionsProvider(_selector: unknown, provider: CodeActionProvider): Disposable {
+      state.codeActionProviders.push(provider);
+      return new Disposable(() => state.codeActionProviders.splice(state.codeActionProviders.indexOf(provider), 1));
     },
     match(selector: unknown, document: FakeDocument): number {
       const filters = Array.isArray(selector) ? selector : [selector];

@@ -11,12 +11,12 @@ import { test } from "node:test";
 
 import type * as Extension from "../../src/extension";
 import { CLIENT_COMMANDS, SERVER_COMMANDS } from "../../src/ids";
-import { ProgressLocation, Uri, reset, state, textDocument, vscode } from "../helpers/vscode-stub";
+import { CancellationTokenSource, CodeAction, ProgressLocation, Selection, Uri, reset, state, textDocument, vscode } from "../helpers/vscode-stub";
 import { testSettings, withTimeout } from "./session";
 
 const extension = require("../../src/extension") as typeof Extension;
 
-test("extension: a palette/code-action run goes through the real language client, one notification, the proposal to the refactor preview", { timeout: 240_000 }, async () => {
+test("extension: a code action from the real language client runs under one notification and its proposal goes to the refactor preview", { timeout: 240_000 }, async () => {
   reset();
   const workspace = process.env.CHANNELCODER_TEST_WORKSPACE ?? "";
   assert.ok(workspace, "run through tests/clients/test_vscode_protocol.py");
@@ -37,10 +37,18 @@ test("extension: a palette/code-action run goes through the real language client
       assert.ok(state.commands.has(id), `${id} is registered (server ids by the language client, the rest by the extension)`);
     }
 
+    // The light bulb on a selection: the server's actions, converted by the language client.
+    assert.equal(state.codeActionProviders.length, 1, "the language client registered the server's code actions");
+    const document = state.textDocuments[0];
+    const actions = (await state.codeActionProviders[0]?.provideCodeActions(document, new Selection(0, 0, 0, 18), { diagnostics: [], triggerKind: 1 }, new CancellationTokenSource().token)) ?? [];
+    const improve = actions.find((action): action is CodeAction => action instanceof CodeAction && action.title === "Improve with Claude");
+    assert.ok(improve?.command, `code actions: ${JSON.stringify(actions)}`);
+    assert.equal(improve.command.command, SERVER_COMMANDS.run);
+
     const result = (await withTimeout(
-      Promise.resolve(vscode.commands.executeCommand(SERVER_COMMANDS.run, { prompt: "Translate the greeting to French", uri: app.toString() })),
+      Promise.resolve(vscode.commands.executeCommand(improve.command.command, ...(improve.command.arguments ?? []))),
       120_000,
-      () => "the run command",
+      () => "the code action's command",
     )) as { ok: boolean; jobId: string; proposalId: string };
     assert.equal(result.ok, true, JSON.stringify(result));
     assert.equal(result.proposalId, result.jobId);
@@ -64,7 +72,7 @@ test("extension: a palette/code-action run goes through the real language client
     assert.ok(edit.textEdits.some((entry) => entry.edit.newText.includes("bonjour")), JSON.stringify(edit.textEdits));
 
     const transcript = (state.output.get("Claude") ?? []).join("");
-    assert.match(transcript, /━━ Claude: Translate the greeting/);
+    assert.match(transcript, /━━ Claude: .*Improve/);
     assert.match(transcript, /✓ done/);
     assert.deepEqual(state.messages.filter((m) => m.level === "error"), []);
   } finally {

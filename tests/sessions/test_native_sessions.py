@@ -172,3 +172,14 @@ def test_prompt_file_with_data_through_the_cli(scripted, git_repo: Path) -> None
     missing = cli(git_repo, "run", "review.md")
     assert missing.returncode == 2 and "missing required input 'file'" in missing.stderr
     assert "-d file=VALUE" in missing.stderr and "Traceback" not in missing.stderr
+
+
+async def test_leaving_the_stream_early_stops_claude(scripted, git_repo: Path) -> None:
+    from tests.claude.test_native_jobs import wait_gone
+
+    marker = f"leave-early-{os.getpid()}-{time.time_ns()}"
+    scripted([Turn([Reply("word " * 40)], chunks=40, delay=0.2)])
+    async for event in stream(marker, workspace=git_repo):
+        if isinstance(event, TextDelta):
+            break
+    await wait_gone(marker)

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import unquote, urlparse
 
-from ..claude.events import Changes, FileChange
+from ..claude.events import Changes, FileChange, FileStatus
 from ..errors import WorkspaceError
 from ..state import atomic_write, file_lock, read_json, subdir, write_json
 from .gitcmd import Repo, find_repo, run_git, split_z
@@ -54,6 +54,7 @@ MAX_TEXT_BYTES = 8 * 1024 * 1024
 EXPIRY = 7 * 24 * 3600.0
 ZERO = "0" * 40
 _REAP_INTERVAL = 3600.0
+_STATUS: dict[str, FileStatus] = {"A": "added", "D": "deleted", "R": "renamed", "C": "added"}
 _last_reap = 0.0
 
 
@@ -127,12 +128,12 @@ class Snapshot:
         new = blobs.get(entry.new_sha) if entry.new_sha != ZERO else None
         old_text, old_binary = _as_text(old, entry.old_mode)
         new_text, new_binary = _as_text(new, entry.new_mode)
-        status = {"A": "added", "D": "deleted", "R": "renamed"}.get(entry.status, "modified")
+        status = _STATUS.get(entry.status, "modified")
         mode_changed = entry.old_mode not in ("000000", entry.new_mode) and \
             entry.new_mode != "000000"
         return FileChange(
             path=self._user_relative(entry.path),
-            status=status,  # type: ignore[arg-type]
+            status=status,
             old_path=self._user_relative(entry.old_path) if entry.old_path else None,
             new_text=new_text,
             old_text=old_text,

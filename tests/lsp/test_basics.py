@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from lsprotocol import types
 
-from tests.lsp.conftest import Start, raw_request
+from tests.lsp.conftest import SERVER, Start, raw_request
 
 COMMANDS = {"channelcoder.run", "channelcoder.ask", "channelcoder.fix", "channelcoder.cancel",
             "channelcoder.jobs", "channelcoder.applyProposal", "channelcoder.rejectProposal",
@@ -79,3 +79,19 @@ async def _actions_when_prompts_loaded(client, params):  # type: ignore[no-untyp
             return actions
         await anyio.sleep(0.05)
     raise AssertionError("prompt files never loaded")
+
+
+async def test_prompt_files_are_reloaded_when_they_change(lsp: Start, workspace: Path) -> None:
+    session = await lsp(workspace, server=[*SERVER, "--stdio"])
+    uri = session.editor.open(workspace / "app.py")
+    params = {"textDocument": {"uri": uri},
+              "range": {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 0}},
+              "context": {"diagnostics": []}}
+    assert await raw_request(session.client, "textDocument/codeAction", params) == []
+    prompts = workspace / ".channelcoder" / "prompts"
+    prompts.mkdir(parents=True)
+    (prompts / "review.md").write_text("---\ntitle: Review this file\n---\nReview {file}.\n")
+    session.client.workspace_did_change_watched_files(types.DidChangeWatchedFilesParams(changes=[
+        types.FileEvent(uri=(prompts / "review.md").as_uri(), type=types.FileChangeType.Created)]))
+    actions = await _actions_when_prompts_loaded(session.client, params)
+    assert [a["title"] for a in actions] == ["Claude: Review this file"]

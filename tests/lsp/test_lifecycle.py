@@ -94,3 +94,26 @@ async def test_logs_never_hold_a_secret_even_at_debug(scripted, lsp: Start, work
     assert planted not in text
     for message in session.client.messages + session.client.log_messages:
         assert planted not in message.message
+
+
+async def test_doctor_reports_the_log_file_and_sessions_can_be_reset(
+        scripted, lsp: Start, workspace: Path, tmp_path: Path) -> None:
+    scripted([Reply("one")])
+    log_file = tmp_path / "doctor.log"
+    session = await lsp(workspace, init=native(apply="direct"), server=[
+        sys.executable, "-m", "channelcoder", "lsp", "--log-file", str(log_file)],
+        env={"CHANNELCODER_STATE_DIR": str(tmp_path / "state")})
+    report = await session.command("channelcoder.doctor")
+    assert report["logFile"] == str(log_file)
+    names = [check["name"] for check in report["checks"]]
+    assert {"language server", "docker engine", "credentials"} <= set(names)
+    assert str(log_file) in report["report"]
+    await wait_for(lambda: bool(session.client.shown_documents))
+    reply = await session.command("channelcoder.run", {"prompt": "hi",
+                                                       "options": {"session": "mine"}})
+    assert reply["ok"], reply
+    listed = (await session.command("channelcoder.sessions"))["sessions"]
+    assert [(s["name"], s["sessionId"]) for s in listed] == [("mine", reply["sessionId"])]
+    assert await session.command("channelcoder.resetSession") == {"name": "mine",
+                                                                  "removed": True}
+    assert (await session.command("channelcoder.sessions"))["sessions"] == []

@@ -12,6 +12,8 @@ LEVELS = ("debug", "info", "warning", "error")
 def register(sub: Any) -> None:
     parser: argparse.ArgumentParser = sub.add_parser(
         "lsp", help="run the language server (editors start it; stdio by default)")
+    parser.add_argument("--stdio", action="store_true",
+                        help="serve on stdin/stdout (the default; accepted for clients that pass it)")
     parser.add_argument("--tcp", metavar="HOST:PORT",
                         help="listen on HOST:PORT for one client instead of stdio (debugging)")
     parser.add_argument("--log-level", choices=LEVELS, type=str.lower,

@@ -11,7 +11,15 @@ import pytest
 from tests.clients.test_nvim_support import NvimRun, assert_passed, find_nvim, run_lua
 from tests.conftest import git
 
-from channelcoder.testing.fake_anthropic import FakeAnthropic, Reply, Scenario, ToolCall, Turn, TurnLike
+from channelcoder.testing.fake_anthropic import (
+    Failure,
+    FakeAnthropic,
+    Reply,
+    Scenario,
+    ToolCall,
+    Turn,
+    TurnLike,
+)
 
 NATIVE = {"docker": False, "tools": ["Bash", "Read", "Edit", "Write"]}
 
@@ -61,3 +69,82 @@ def test_fix_code_action_progress_transcript_and_accepted_proposal(
     assert (workspace / "app.py").read_text() == "GREETING = 'hello, world'\n"
     assert "GREETING should say hello, world" in api.agent_requests()[0].last_user_text()
     assert git(workspace, "status", "--short") == " M app.py\n"
+
+
+def test_claude_with_a_range_and_ask_with_a_selection(
+        nvim: Path, workspace: Path, model: Callable[[list[TurnLike]], FakeAnthropic]) -> None:
+    api = model([Reply("These lines shout.")])
+    result = run(nvim, "test_e2e_range.lua", workspace, api)
+    assert_passed(result, 4)
+    run_prompt, ask_prompt = (r.last_user_text() for r in api.agent_requests()[:2])
+    assert "Explain these lines" in run_prompt and "unsaved changes" in run_prompt
+    assert "Selected lines 2-3:" in run_prompt
+    assert "def shout(name):\n    return name.upper() + '!'" in run_prompt
+    assert "print(shout" not in run_prompt.split("Selected lines")[1]
+    selected = ask_prompt.split("Selected lines 2-2:")[1]
+    assert "shout(name)" in selected and "def" not in selected
+    assert (workspace / "app.py").read_text() == "GREETING = 'hello'\n", "an answer changes no file"
+
+
+def test_cancel_mid_job_stops_claude(
+        nvim: Path, workspace: Path, model: Callable[[list[TurnLike]], FakeAnthropic]) -> None:
+    api = model([Turn([Reply("too late")], first_delay=60)])
+    result = run(nvim, "test_e2e_cancel.lua", workspace, api)
+    assert_passed(result, 2)
+    assert len(api.agent_requests()) <= 1, "no turn after the cancel"
+    assert not claude_processes("cancel-marker-7f3a"), "claude still runs after the cancel"
+
+
+def test_stale_proposal_refused_then_rebased(
+        nvim: Path, workspace: Path, model: Callable[[list[TurnLike]], FakeAnthropic]) -> None:
+    api = model([
+        Turn([ToolCall("Bash", {"command": "sed -i \"s/'hello'/'hello, world'/\" app.py"})],
+             first_delay=2),
+        Reply("Changed the greeting."),
+    ])
+    result = run(nvim, "test_e2e_stale.lua", workspace, api)
+    assert_passed(result, 3)
+
+
+def test_reject_with_a_reason_continues_the_session(
+        nvim: Path, workspace: Path, model: Callable[[list[TurnLike]], FakeAnthropic]) -> None:
+    api = model([
+        ToolCall("Bash", {"command": "sed -i \"s/'hello'/'hello, world'/\" app.py"}),
+        Reply("Changed the greeting."),
+        # the follow-up turn works on the first turn's snapshot, where the greeting changed
+        ToolCall("Bash", {"command": "sed -i \"s/'hello, world'/'hi'/\" app.py"}),
+        Reply("Now it says hi."),
+    ])
+    result = run(nvim, "test_e2e_reject.lua", workspace, api)
+    assert_passed(result, 2)
+    follow_up = api.agent_requests()[-1]
+    assert "say 'hi' instead" in "\n".join(follow_up.texts()), "the reason reached the model"
+
+
+def test_errors_reach_the_user_with_a_hint(
+        nvim: Path, workspace: Path, model: Callable[[list[TurnLike]], FakeAnthropic]) -> None:
+    api = model([Turn([Reply("unreachable")], failure=Failure(status=500, times=0))])
+    result = run(nvim, "test_e2e_errors.lua", workspace, api)
+    assert_passed(result, 3)
+
+
+def test_checkhealth_reports_server_and_doctor(
+        nvim: Path, workspace: Path, model: Callable[[list[TurnLike]], FakeAnthropic]) -> None:
+    api = model([])
+    result = run(nvim, "test_e2e_health.lua", workspace, api)
+    assert_passed(result, 1)
+
+
+def claude_processes(marker: str) -> list[int]:
+    """Host processes whose command line contains `marker` (a test job's prompt)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if marker.encode() in cmdline:
+            found.append(int(proc.name))
+    return found

@@ -179,7 +179,7 @@ T.run({
     end
     local box = handle_deferred(versioned(bufnr, compat.buf_version(bufnr), { line_edit(0, 'drop\n') }))
     press_on(review_buf('job-1'), 'M reject.txt', 'R')
-    T.eq({ applied = false, failureReason = 'rejected in review' }, box.reply, 'answer')
+    T.eq({ applied = false, failureReason = proposals.REJECTED }, box.reply, 'answer')
     T.wait(function() return #sent == 1 end, 'rejectProposal')
     require('channelcoder.lsp').execute = execute
     T.eq({ 'channelcoder.rejectProposal', { jobId = 'job-1' } }, sent[1], 'sent without a reason')

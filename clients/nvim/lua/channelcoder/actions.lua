@@ -53,15 +53,6 @@ function M.range(bufnr, line1, line2, client)
   }
 end
 
-local function show_answer(job_id, text)
-  if not util.nonempty(text) then
-    return
-  end
-  local bufnr = util.scratch('claude://answer/' .. job_id, 'markdown')
-  util.set_lines(bufnr, util.lines(text))
-  util.show(bufnr, config.options.transcript.split, false)
-end
-
 --- Start a job: command is channelcoder.run | .ask | .fix; arg its argument (jobId and
 --- workDoneToken are added). Returns the job id.
 function M.start_job(command, arg, opts)
@@ -80,9 +71,6 @@ function M.start_job(command, arg, opts)
     jobs.on_reply(job_id, err, result)
     if err then
       return
-    end
-    if command == 'channelcoder.ask' and type(result) == 'table' then
-      show_answer(job_id, result.text)
     end
     if opts.on_done then
       opts.on_done(result)
@@ -217,29 +205,16 @@ function M.jobs()
   end)
 end
 
-function M.doctor(on_done)
+--- channelcoder.doctor; the server opens its report (showDocument).
+function M.doctor()
   local client = ready_client()
   if not client then
     return
   end
+  require('channelcoder.messages').swallow_document = nil
   lsp.execute('channelcoder.doctor', nil, {}, function(err, result)
-    if err or type(result) ~= 'table' then
-      return
-    end
-    local lines = util.lines(result.report)
-    if #lines == 0 then
-      for _, check in ipairs(result.checks or {}) do
-        table.insert(lines, string.format('%s %s: %s', check.ok and '✓' or '✗', check.name, tostring(check.detail)))
-        if not check.ok and util.nonempty(check.hint) then
-          table.insert(lines, '  hint: ' .. check.hint)
-        end
-      end
-    end
-    local bufnr = util.scratch('claude://doctor', 'markdown')
-    util.set_lines(bufnr, lines)
-    util.show(bufnr, config.options.transcript.split, true)
-    if on_done then
-      on_done(result)
+    if not err and type(result) == 'table' and not result.ok then
+      util.notify('some checks failed; see the report', vim.log.levels.WARN)
     end
   end)
 end

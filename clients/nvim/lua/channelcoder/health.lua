@@ -33,6 +33,7 @@ function M.check()
   health.ok(string.format('server running: %s %s (client id %d, root %s)', tostring(info.name or 'channelcoder'),
     tostring(info.version or ''), client.id, tostring(client.config.root_dir)))
 
+  require('channelcoder.messages').swallow_document = 'doctor.md'
   local reply = compat.request_sync(client, 'workspace/executeCommand', { command = 'channelcoder.doctor', arguments = {} },
     120000)
   if not reply then

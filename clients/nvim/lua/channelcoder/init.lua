@@ -21,6 +21,7 @@ local function wire()
   end)
   lsp.register_handler('window/showMessage', messages.show_message)
   lsp.register_handler('window/showMessageRequest', messages.show_message_request)
+  lsp.register_handler('window/showDocument', messages.show_document)
   for _, id in ipairs({ 'channelcoder.run', 'channelcoder.ask', 'channelcoder.fix' }) do
     lsp.register_command(id, actions.client_command)
   end

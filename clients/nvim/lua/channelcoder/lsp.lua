@@ -27,7 +27,7 @@ local function init_options()
 end
 
 local function attachable(bufnr)
-  if not vim.api.nvim_buf_is_valid(bufnr) or vim.bo[bufnr].buftype ~= '' then
+  if not vim.api.nvim_buf_is_valid(bufnr) or vim.bo[bufnr].buftype ~= '' or vim.b[bufnr].channelcoder_document then
     return false
   end
   local name = vim.api.nvim_buf_get_name(bufnr)
@@ -51,8 +51,8 @@ local function client_config(root)
   -- what change annotations with needsConfirmation ask for.
   capabilities.workspace.workspaceEdit.documentChanges = true
   capabilities.workspace.workspaceEdit.changeAnnotationSupport = { groupsOnLabel = false }
-  -- Answers, reports and transcripts open in the plugin's own buffers on every version.
-  capabilities.window.showDocument = { support = false }
+  -- Answers and reports open through the plugin's own showDocument handler on every version.
+  capabilities.window.showDocument = { support = true }
   return {
     name = M.name,
     cmd = cmd,

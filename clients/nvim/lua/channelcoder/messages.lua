@@ -1,6 +1,8 @@
 -- The server's window/showMessage and window/showMessageRequest, through vim.notify and
 -- vim.ui.select, so every server error reaches the user with its hint.
 local compat = require('channelcoder.compat')
+local config = require('channelcoder.config')
+local util = require('channelcoder.util')
 
 local M = {}
 
@@ -13,10 +15,11 @@ local levels = {
 
 M.shown = {} -- every message: { type, message } (for :messages-like inspection and tests)
 
---- Our own `applied: false` answer while a review is open comes back as a server warning;
---- the user is looking at that review, so it is not repeated to them.
+--- Our own `applied: false` answers (a review is open; the user rejected it and the plugin
+--- sends channelcoder.rejectProposal) come back as server warnings the user needs not see.
 local function expected(message)
-  return message:find('held for review in Neovim', 1, true) ~= nil
+  local proposals = require('channelcoder.proposals')
+  return message:find(proposals.HELD, 1, true) ~= nil or message:find(proposals.REJECTED, 1, true) ~= nil
 end
 
 function M.show_message(_, params, ctx)
@@ -65,6 +68,41 @@ function M.show_message_request(_, params, _)
     end
   end
   return choice or vim.NIL
+end
+
+--- A document name (e.g. 'doctor.md') whose next showDocument is not opened: :checkhealth
+--- already prints the doctor's checks.
+M.swallow_document = nil
+
+--- window/showDocument (0.7 has no handler; 0.11's replaces the current window): open the
+--- document in a split, focused only when the server asks for focus.
+function M.show_document(_, params, _)
+  local uri = params.uri or ''
+  if params.external then
+    if vim.ui.open then
+      vim.ui.open(uri)
+      return { success = true }
+    end
+    return { success = false }
+  end
+  if not uri:match('^file:') then
+    return { success = false }
+  end
+  local fname = vim.uri_to_fname(uri)
+  if M.swallow_document and fname:sub(-#M.swallow_document) == M.swallow_document then
+    M.swallow_document = nil
+    return { success = true }
+  end
+  local bufnr = vim.fn.bufadd(fname)
+  vim.b[bufnr].channelcoder_document = true
+  vim.fn.bufload(bufnr)
+  vim.bo[bufnr].buflisted = true
+  local win = util.show(bufnr, config.options.transcript.split, params.takeFocus)
+  local selection = params.selection
+  if selection and selection.start then
+    pcall(vim.api.nvim_win_set_cursor, win, { selection.start.line + 1, 0 })
+  end
+  return { success = true }
 end
 
 return M

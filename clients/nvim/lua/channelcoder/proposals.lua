@@ -19,6 +19,7 @@ M.decisions = {} -- job id -> { [hunk or file key] = 'accept' | 'reject' }
 M.answers = {} -- every answer given: { jobId, applied, failureReason }
 
 M.HELD = 'held for review in Neovim (the review is open; :ClaudeReview reopens it)'
+M.REJECTED = "rejected in Neovim's review"
 
 local function answer(job_id, applied, reason)
   table.insert(M.answers, { jobId = job_id, applied = applied, failureReason = reason })
@@ -345,7 +346,7 @@ function finish(review)
     vim.schedule(function()
       ask_reason_and_reject(review)
     end)
-    return answer(review.job_id, false, 'rejected in review')
+    return answer(review.job_id, false, M.REJECTED)
   end
   return apply_accepted(review)
 end

@@ -8,7 +8,7 @@ local levels = vim.log.levels
 --- Tell the user something, with the server's hint on its own line when there is one.
 function M.notify(message, level, hint)
   local text = message
-  if hint and hint ~= '' then
+  if hint and hint ~= '' and hint ~= vim.NIL and not message:find(hint, 1, true) then
     text = text .. '\nhint: ' .. hint
   end
   vim.notify('channelcoder: ' .. text, level or levels.INFO)

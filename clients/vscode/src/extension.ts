@@ -58,11 +58,6 @@ export class ChannelcoderExtension implements vscode.Disposable {
     );
   }
 
-  /** The job client of the running server (tests and other extensions). */
-  get jobClient(): JobClient | undefined {
-    return this.jobs;
-  }
-
   async start(): Promise<boolean> {
     const launch = this.deps.findServer(config().get<string | null>("serverPath"));
     if ("missing" in launch) {

@@ -40,10 +40,7 @@ export interface RunningJob {
   readonly token: string;
   readonly command: string;
   readonly title: string;
-  readonly startedAt: number;
   readonly done: Promise<Outcome>;
-  /** The latest progress message, for job lists. */
-  readonly lastMessage: string;
   cancel(): Promise<void>;
 }
 
@@ -100,11 +97,6 @@ export class JobClient implements Disposable {
     }
   }
 
-  /** Jobs this client started that have not ended, oldest first. */
-  runningJobs(): RunningJob[] {
-    return [...new Set(this.running.values())];
-  }
-
   dispose(): void {
     this.subscription.dispose();
     this.listeners.clear();
@@ -140,8 +132,6 @@ interface JobRegistry {
 
 class Job implements RunningJob {
   readonly token: string;
-  readonly startedAt = Date.now();
-  lastMessage = "";
   done!: Promise<Outcome>;
   private lastError: ErrorEvent | undefined;
   private progressSubscription: Disposable | undefined;
@@ -165,9 +155,6 @@ class Job implements RunningJob {
 
   begin(): void {
     this.progressSubscription = this.rpc.onProgress(WorkDoneProgress.type, this.token, (value) => {
-      if (value.kind !== "end" && value.message) {
-        this.lastMessage = value.message;
-      }
       this.observer.progress?.(value);
       if (value.kind === "begin") {
         this.progressBegun = true;

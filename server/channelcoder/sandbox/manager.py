@@ -1,26 +1,228 @@
-"""SandboxManager: the single entry point jobs.py uses to run claude inside Docker."""
+"""SandboxManager: the single entry point jobs.py uses to run claude inside Docker (DESIGN §5).
+
+It implements the runner's `Backend` protocol. `prepare(spec)` checks the Docker options,
+connects (reaping orphans of dead processes once), resolves or builds the image and reports
+each step as a `Status`; `start(spec)` assembles the hardened container (user mapping, mounts,
+per-session Claude config dir, environment) and returns a `ContainerProcess`. One manager per
+process (`shared()`) owns the engine connection and every container it starts.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import atexit
+import contextlib
+import logging
+import os
+import threading
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
 
+import anyio
+
+from ..claude.argv import QUIET_ENV
 from ..claude.events import Status
-from ..errors import SandboxError
+from ..config import DockerOptions
+from ..errors import ConfigError
+from ..redact import register_env
 from ..runner import ClaudeProcess, LaunchSpec
+from . import engine as eng
+from .cachekey import StatMemo
+from .claude_config import TOKEN_ENV, config_dir_for, prepare_config_dir, prune_job_dirs
+from .containers import (
+    JOB,
+    MANAGED,
+    OWNER,
+    SESSION,
+    WORKSPACE_LABEL,
+    ContainerProcess,
+    ContainerSpec,
+    owner_label,
+    reap_orphans,
+)
+from .images import PROXY_VARS, ImageResolver, ResolvedImage, ca_bundle_path
+from .mounts import CA_FILE, CONFIG_DIR, HOME, WORKSPACE, Mount, check_env, parse_mounts
+
+log = logging.getLogger(__name__)
+
+PASS_ENV = (*TOKEN_ENV, "ANTHROPIC_BASE_URL", "CLAUDE_CODE_MAX_RETRIES", "API_TIMEOUT_MS",
+            *PROXY_VARS)
+LABELS_ENV = "CHANNELCODER_DOCKER_LABELS"
+TMP_OPTIONS = "rw,exec,nosuid,nodev,size=1g,mode=1777"
+
+
+def labels_from_env() -> dict[str, str]:
+    """Extra labels for everything the manager makes: CHANNELCODER_DOCKER_LABELS=k=v,k=v."""
+    out: dict[str, str] = {}
+    for item in os.environ.get(LABELS_ENV, "").split(","):
+        name, sep, value = item.strip().partition("=")
+        if sep and name:
+            out[name] = value
+    return out
+
+
+def sandbox_user(options: DockerOptions) -> tuple[int | None, int | None, str]:
+    """(uid, gid, docker --user) for the `user` option; `auto` = the host user."""
+    if options.user == "auto":
+        return os.getuid(), os.getgid(), f"{os.getuid()}:{os.getgid()}"
+    text = options.user.strip()
+    uid_text, _, gid_text = text.partition(":")
+    if not uid_text or any(c.isspace() for c in text):
+        raise ConfigError(f"docker.user {options.user!r} is not UID[:GID] or a user name",
+                          hint="e.g. user = \"1000:1000\", or \"auto\" for your own uid")
+    uid = int(uid_text) if uid_text.isdigit() else (0 if uid_text == "root" else None)
+    gid = int(gid_text) if gid_text.isdigit() else (uid if not gid_text else None)
+    return uid, gid, text
 
 
 class SandboxManager:
     _shared: SandboxManager | None = None
+    _shared_lock = threading.Lock()
+
+    def __init__(self, *, labels: Mapping[str, str] | None = None) -> None:
+        self.labels = {**labels_from_env(), **dict(labels or {})}
+        self._engine: eng.Engine | None = None
+        self._reaped = False
+        self._resolved: dict[str, ResolvedImage] = {}
+        self._live: dict[str, ContainerProcess] = {}
+        self._memo: StatMemo | None = None
+        atexit.register(self._remove_live_at_exit)
 
     @classmethod
     def shared(cls) -> SandboxManager:
-        if cls._shared is None:
-            cls._shared = cls()
-        return cls._shared
+        with cls._shared_lock:
+            if cls._shared is None:
+                cls._shared = cls()
+            return cls._shared
+
+    # -- engine ----------------------------------------------------------------------------
+
+    async def engine(self) -> eng.Engine:
+        """The connected engine; the first connection also reaps orphaned containers."""
+        if self._engine is None:
+            self._engine = await anyio.to_thread.run_sync(eng.connect, abandon_on_cancel=True)
+        if not self._reaped:
+            self._reaped = True
+            engine = self._engine
+            try:
+                removed = await eng.call("reaping orphaned sandboxes", reap_orphans, engine.api)
+                if removed:
+                    log.info("removed %d orphaned sandbox container(s)", len(removed))
+                await anyio.to_thread.run_sync(prune_job_dirs)
+            except Exception as exc:
+                log.warning("could not reap orphaned sandboxes: %s", exc)
+        return self._engine
+
+    def resolver(self, engine: eng.Engine, options: DockerOptions) -> ImageResolver:
+        if self._memo is None:
+            self._memo = StatMemo.default()
+        return ImageResolver(engine, labels=self.labels, memo=self._memo,
+                             user=sandbox_user(options)[2])
+
+    async def resolve_image(self, options: DockerOptions, workspace: Path, *,
+                            force_build: bool = False) -> AsyncIterator[Status | ResolvedImage]:
+        """The image for these options (build on a miss): statuses, then one ResolvedImage."""
+        from ..trust import is_trusted
+
+        engine = await self.engine()
+        resolver = self.resolver(engine, options)
+        async for item in resolver.resolve(options, workspace, trusted=is_trusted(workspace),
+                                           force_build=force_build):
+            yield item
+
+    # -- Backend ---------------------------------------------------------------------------
 
     async def prepare(self, spec: LaunchSpec) -> AsyncIterator[Status]:
-        raise SandboxError("Docker mode is not built yet", hint="run without --docker")
-        yield
+        options = spec.options.docker or DockerOptions()
+        self._check_options(options, spec.workspace)
+        yield Status("resolving-image", "resolving the sandbox image")
+        resolved: ResolvedImage | None = None
+        async for item in self.resolve_image(options, spec.workspace):
+            if isinstance(item, ResolvedImage):
+                resolved = item
+            else:
+                yield item
+        assert resolved is not None
+        self._resolved[spec.job_id] = resolved
+        yield Status("starting-sandbox",
+                     f"starting the sandbox ({resolved.ref}, claude {resolved.claude_version})")
 
     async def start(self, spec: LaunchSpec) -> ClaudeProcess:
-        raise SandboxError("Docker mode is not built yet", hint="run without --docker")
+        options = spec.options.docker or DockerOptions()
+        resolved = self._resolved.pop(spec.job_id, None)
+        if resolved is None:
+            async for item in self.resolve_image(options, spec.workspace):
+                if isinstance(item, ResolvedImage):
+                    resolved = item
+        assert resolved is not None
+        engine = await self.engine()
+        uid, gid, user = sandbox_user(options)
+        user_mounts = self._check_options(options, spec.workspace)
+        ca = ca_bundle_path(options.ca_certificates)
+        env = self.environment(spec, options, uid=uid, ca=ca is not None)
+        config_path = config_dir_for(session=spec.session, job_id=spec.job_id,
+                                     resume=spec.options.resume, explicit=spec.config_dir)
+        config = await anyio.to_thread.run_sync(
+            lambda: prepare_config_dir(config_path, uid=uid, gid=gid, env=env))
+        mounts = [Mount(spec.cwd.resolve(), WORKSPACE),
+                  *(Mount(p.resolve(), str(p.resolve())) for p in spec.extra_mounts),
+                  Mount(config_path.resolve(), CONFIG_DIR)]
+        if ca is not None:
+            mounts.append(Mount(ca.resolve(), CA_FILE, read_only=True))
+        mounts += user_mounts
+        home = (f"rw,exec,nosuid,nodev,size=512m,uid={uid},gid={gid},mode=0700"
+                if uid is not None and gid is not None else "rw,exec,nosuid,nodev,size=512m,mode=1777")
+        labels = {**self.labels, MANAGED: "1", JOB: spec.job_id, SESSION: spec.session or "",
+                  WORKSPACE_LABEL: str(spec.workspace), OWNER: owner_label()}
+        cpus = min(options.cpus, float(os.cpu_count() or options.cpus))
+        container = ContainerSpec(
+            image=resolved.ref,
+            argv=["claude", *spec.argv[1:]], env=env, mounts=tuple(mounts), user=user,
+            memory=options.memory_bytes, memory_text=options.memory, cpus=cpus,
+            pids_limit=options.pids_limit, network=options.network, labels=labels,
+            tmpfs={"/tmp": TMP_OPTIONS, HOME: home})
+
+        def finished() -> None:
+            self._live.pop(spec.job_id, None)
+            config.finish()
+
+        process = await ContainerProcess.start(engine, container, on_exit=finished)
+        self._live[spec.job_id] = process
+        return process
+
+    # -- pieces ----------------------------------------------------------------------------
+
+    def _check_options(self, options: DockerOptions, workspace: Path) -> list[Mount]:
+        """Validate what the user gave before any engine work, so mistakes fail fast."""
+        sandbox_user(options)
+        check_env(options.env)
+        return parse_mounts(options.mounts, workspace)
+
+    def environment(self, spec: LaunchSpec, options: DockerOptions, *, uid: int | None,
+                    ca: bool) -> dict[str, str]:
+        """The sandbox's environment. Secret values are registered for redaction."""
+        env = {name: os.environ[name] for name in PASS_ENV if os.environ.get(name)}
+        env.update(spec.env)
+        env.update(QUIET_ENV)
+        env.update({"HOME": HOME, "CLAUDE_CONFIG_DIR": CONFIG_DIR, "GIT_CONFIG_COUNT": "1",
+                    "GIT_CONFIG_KEY_0": "safe.directory", "GIT_CONFIG_VALUE_0": "*"})
+        if uid == 0:
+            env["IS_SANDBOX"] = "1"
+        if ca:
+            env["NODE_EXTRA_CA_CERTS"] = CA_FILE
+        user_env = check_env(options.env)
+        register_env(env)
+        register_env(user_env, all_values=True)
+        env.update(user_env)
+        return env
+
+    async def close(self) -> None:
+        """Stop every container this manager still runs."""
+        for process in list(self._live.values()):
+            await process.terminate()
+
+    def _remove_live_at_exit(self) -> None:
+        if not self._live or self._engine is None:
+            return
+        for process in list(self._live.values()):
+            with contextlib.suppress(Exception):
+                self._engine.api.remove_container(process.id, force=True)

@@ -1,0 +1,342 @@
+"""Hardened containers: create, attach-before-start, read, wait, kill, label, reap (DESIGN §5.3–5.6).
+
+`ContainerSpec` is everything about one container; `create_args` turns it into docker-py
+arguments and `run_line` into the equivalent `docker run` line (secrets redacted). A one-shot
+job is a `ContainerProcess`: the container runs claude as its command, its output is attached
+before start (no early output lost) and read by a `ThreadedIterator`; `terminate()` kills and
+removes it. `StreamedProcess` holds what any attached or exec'd claude needs (stdout channel,
+stderr tail, command line), so a long-lived container running claude through `exec` can be
+added beside `ContainerProcess` without touching it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shlex
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+
+from ..errors import ChannelCoderError, OutOfMemory, SandboxError
+from ..redact import redact
+from ..runner import TailBuffer
+from . import engine as eng
+from .mounts import WORKSPACE, Mount
+from .streams import ThreadedIterator
+
+log = logging.getLogger(__name__)
+
+MANAGED = "io.channelcoder.managed"
+OWNER = "io.channelcoder.owner"
+JOB = "io.channelcoder.job"
+SESSION = "io.channelcoder.session"
+WORKSPACE_LABEL = "io.channelcoder.workspace"
+EXPIRES = "io.channelcoder.expires"
+KILLED_CODES = (137, 143)
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    image: str
+    argv: list[str]
+    env: Mapping[str, str]
+    mounts: tuple[Mount, ...]
+    user: str
+    memory: int
+    memory_text: str
+    cpus: float
+    pids_limit: int
+    network: str = "bridge"
+    labels: Mapping[str, str] = field(default_factory=dict)
+    tmpfs: Mapping[str, str] = field(default_factory=dict)
+    workdir: str = WORKSPACE
+    read_only: bool = True
+
+
+def create_args(api: Any, spec: ContainerSpec) -> dict[str, Any]:
+    """Keyword arguments for `APIClient.create_container` (hardened host config)."""
+    host_config = api.create_host_config(
+        binds=[m.bind for m in spec.mounts],
+        network_mode=spec.network,
+        cap_drop=["ALL"],
+        security_opt=["no-new-privileges"],
+        init=True,
+        pids_limit=spec.pids_limit,
+        mem_limit=spec.memory,
+        memswap_limit=spec.memory,
+        nano_cpus=int(spec.cpus * 1e9),
+        tmpfs=dict(spec.tmpfs),
+        read_only=spec.read_only,
+    )
+    return dict(image=spec.image, command=spec.argv[1:], entrypoint=[spec.argv[0]],
+                environment=dict(spec.env), user=spec.user, working_dir=spec.workdir,
+                labels=dict(spec.labels), host_config=host_config, stdin_open=False, tty=False)
+
+
+def run_line(spec: ContainerSpec) -> str:
+    """The equivalent `docker run` command line, with every registered secret redacted."""
+    parts = ["docker", "run", "--rm", "--init", "--user", spec.user, "--cap-drop", "ALL",
+             "--security-opt", "no-new-privileges", "--pids-limit", str(spec.pids_limit),
+             "--memory", spec.memory_text, "--memory-swap", spec.memory_text,
+             "--cpus", f"{spec.cpus:g}", "--network", spec.network]
+    if spec.read_only:
+        parts.append("--read-only")
+    for path, options in spec.tmpfs.items():
+        parts += ["--tmpfs", f"{path}:{options}" if options else path]
+    for mount in spec.mounts:
+        parts += ["-v", mount.bind]
+    parts += ["-w", spec.workdir]
+    for name, value in spec.env.items():
+        parts += ["-e", f"{name}={value}"]
+    for name, value in spec.labels.items():
+        parts += ["--label", f"{name}={value}"]
+    parts += ["--entrypoint", spec.argv[0], spec.image, *spec.argv[1:]]
+    return redact(shlex.join(parts))
+
+
+# ---------------------------------------------------------------------------------------------
+# Owners and reaping
+
+
+def _start_time(pid: int) -> str | None:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            stat = handle.read().decode("ascii", "replace")
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[-1].split()
+    return fields[19] if len(fields) > 19 else None
+
+
+def owner_label(pid: int | None = None) -> str:
+    """host|pid|start-time: identifies this process, safe against pid reuse."""
+    pid = os.getpid() if pid is None else pid
+    return f"{socket.gethostname()}|{pid}|{_start_time(pid) or '?'}"
+
+
+def owner_alive(label: str) -> bool:
+    """False only when the owner ran on this host and is gone (or its pid was reused)."""
+    host, _, rest = label.partition("|")
+    pid_text, _, start = rest.partition("|")
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return True
+    current = _start_time(int(pid_text))
+    return current is not None and (start in ("?", "") or current == start)
+
+
+def reap_orphans(api: Any, *, now: float | None = None) -> list[str]:
+    """Remove managed containers whose owner process is gone, or whose warm time expired."""
+    now = time.time() if now is None else now
+    removed: list[str] = []
+    for container in api.containers(all=True, filters={"label": f"{MANAGED}=1"}):
+        labels = container.get("Labels") or {}
+        owner = labels.get(OWNER, "")
+        expires = labels.get(EXPIRES)
+        stale = bool(owner) and not owner_alive(owner)
+        with contextlib.suppress(ValueError):
+            stale = stale or (expires is not None and float(expires) < now)
+        if stale:
+            with contextlib.suppress(Exception):
+                api.remove_container(container["Id"], force=True)
+                removed.append(str(container["Id"]))
+    return removed
+
+
+# ---------------------------------------------------------------------------------------------
+# Background removal (a finished job does not wait for its container to be deleted)
+
+_pending: set[threading.Thread] = set()
+_pending_lock = threading.Lock()
+
+
+def remove_in_background(api: Any, cid: str) -> None:
+    def run() -> None:
+        try:
+            with contextlib.suppress(Exception):
+                api.remove_container(cid, force=True)
+        finally:
+            with _pending_lock:
+                _pending.discard(threading.current_thread())
+
+    thread = threading.Thread(target=run, name=f"channelcoder-rm-{cid[:12]}")
+    with _pending_lock:
+        _pending.add(thread)
+    thread.start()
+
+
+def wait_for_removals(timeout: float = 10.0) -> None:
+    """Block until background removals are done (tests, shutdown)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with _pending_lock:
+            threads = list(_pending)
+        if not threads:
+            return
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        if time.monotonic() >= deadline:
+            return
+
+
+# ---------------------------------------------------------------------------------------------
+# Processes
+
+
+class _LockedTail:
+    def __init__(self) -> None:
+        self._buffer = TailBuffer()
+        self._lock = threading.Lock()
+
+    def write(self, data: bytes) -> None:
+        with self._lock:
+            self._buffer.write(data)
+
+    def text(self) -> str:
+        with self._lock:
+            return self._buffer.text()
+
+
+def _stdout_only(frames: Any, stderr: _LockedTail) -> Iterator[bytes]:
+    """(stdout, stderr) frames -> stdout bytes; stderr goes to the tail buffer."""
+    for out, err in frames:
+        if err:
+            stderr.write(err)
+        if out:
+            yield out
+
+
+class StreamedProcess:
+    """Output side of a claude in a container: cancellation-safe stdout, stderr tail."""
+
+    def __init__(self, frames: Any, command_line: str, close_frames: Callable[[], None]) -> None:
+        self.command_line = command_line
+        self._stderr = _LockedTail()
+        self._output: ThreadedIterator[bytes] = ThreadedIterator(
+            _stdout_only(frames, self._stderr), close_source=close_frames, name="channelcoder-attach")
+        self._output.start()
+
+    async def read(self) -> bytes:
+        try:
+            return await self._output.receive()
+        except anyio.EndOfStream:
+            return b""
+        except Exception as exc:
+            log.debug("the sandbox output stream ended with %r", exc)
+            return b""
+
+    def stderr_tail(self) -> str:
+        return self._stderr.text()
+
+    def close_output(self) -> None:
+        self._output.close()
+
+
+class ContainerProcess(StreamedProcess):
+    """A one-shot container whose command is claude. Owns the container."""
+
+    def __init__(self, engine: eng.Engine, spec: ContainerSpec, cid: str, stream: Any,
+                 on_exit: Callable[[], None] | None = None) -> None:
+        super().__init__(stream, run_line(spec), stream.close)
+        self.engine = engine
+        self.spec = spec
+        self.id = cid
+        self._on_exit = on_exit
+        self._exit: int | None = None
+        self._failure: ChannelCoderError | None = None
+        self._terminating = False
+        self._removed = False
+
+    @classmethod
+    async def start(cls, engine: eng.Engine, spec: ContainerSpec,
+                    on_exit: Callable[[], None] | None = None) -> ContainerProcess:
+        made: list[str] = []
+
+        def create_attach_start() -> tuple[str, Any]:
+            api = engine.api
+            cid = str(api.create_container(**create_args(api, spec))["Id"])
+            made.append(cid)
+            stream = engine.stream_api.attach(cid, stdout=True, stderr=True, stream=True,
+                                              logs=True, demux=True)
+            try:
+                api.start(cid)
+            except BaseException:
+                stream.close()
+                raise
+            return cid, stream
+
+        try:
+            cid, stream = await eng.call("starting the sandbox", create_attach_start,
+                                         abandon=False)
+        except BaseException as exc:
+            if made:
+                with anyio.CancelScope(shield=True):
+                    with contextlib.suppress(Exception):
+                        await eng.call("removing the sandbox", engine.api.remove_container,
+                                       made[0], force=True)
+            if isinstance(exc, SandboxError) and not isinstance(exc, OutOfMemory):
+                raise SandboxError(exc.message, hint="check the image and the Docker options "
+                                                     "(--verbose prints the docker run line)") from exc
+            raise
+        return cls(engine, spec, cid, stream, on_exit)
+
+    async def wait(self) -> int:
+        if self._exit is not None:
+            return self._exit
+        try:
+            result = await eng.call("waiting for the sandbox", self.engine.stream_api.wait,
+                                    self.id)
+            code = int(result.get("StatusCode", -1))
+            state = (await eng.call("inspecting the sandbox", self.engine.api.inspect_container,
+                                    self.id)).get("State", {})
+        except SandboxError as exc:
+            if not eng.is_not_found(exc):
+                raise
+            self._exit = 137
+            if not self._terminating:
+                self._failure = SandboxError(
+                    "the sandbox container was removed from outside while claude was running",
+                    hint="something ran 'docker rm -f' on it; run the job again")
+            return self._exit
+        self._exit = code
+        if state.get("OOMKilled"):
+            self._failure = OutOfMemory(f"sandbox ran out of memory (limit {self.spec.memory_text})")
+        elif code in KILLED_CODES and not self._terminating:
+            self._failure = SandboxError(
+                f"the sandbox was stopped from outside (claude was killed, exit code {code})",
+                hint="something ran 'docker kill' or 'docker stop' on the container; run the "
+                     "job again")
+        return code
+
+    def failure(self) -> Exception | None:
+        return self._failure
+
+    async def terminate(self) -> None:
+        """Kill and remove the container (now if running, in the background if exited)."""
+        with anyio.CancelScope(shield=True):
+            if self._removed:
+                return
+            self._removed = True
+            self._terminating = True
+            self.close_output()
+            if self._exit is None:
+                try:
+                    await eng.call("removing the sandbox", self.engine.api.remove_container,
+                                   self.id, force=True)
+                except Exception as exc:
+                    if not eng.is_not_found(exc):
+                        log.warning("could not remove the sandbox container %s: %s",
+                                    self.id[:12], exc)
+            else:
+                remove_in_background(self.engine.api, self.id)
+            if self._on_exit is not None:
+                try:
+                    self._on_exit()
+                except Exception:
+                    log.exception("sandbox clean-up failed")

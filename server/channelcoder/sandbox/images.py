@@ -1,0 +1,434 @@
+"""Which image a sandbox runs: find the Dockerfile, key it by content, build on a miss, probe claude.
+
+Discovery (DESIGN §3, §5.1): `image` > `dockerfile` > `.channelcoder/Dockerfile` > `./Dockerfile`
+when it installs the Claude CLI > the bundled default. A workspace Dockerfile is only used in a
+trusted workspace (§9). The tag is `channelcoder-auto:<12 hex>` of the content key
+(`cachekey.py`); a cache hit is one `inspect` call and never calls build. Builds stream every
+log line as a `Status` and run one at a time per tag (a lock file). The first use of an image
+runs `claude --version` in it once; the answer is kept by image id.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import io
+import os
+import re
+import tarfile
+import time
+from collections.abc import AsyncIterator, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import anyio
+
+from ..claude.events import Status
+from ..config import DockerOptions
+from ..errors import BuildFailed, ConfigError, DockerUnavailable, ImageError
+from ..state import read_json, subdir, write_json
+from . import engine as eng
+from .cachekey import CacheKey, StatMemo, compute_key, mentions_claude
+from .streams import ThreadedIterator
+
+IMAGE_DIR = Path(__file__).parent / "image"
+BUNDLED_DOCKERFILE = IMAGE_DIR / "Dockerfile"
+VERSION_FILE = IMAGE_DIR / "claude-code.version"
+MANAGED = "io.channelcoder.managed"
+PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "FTP_PROXY", "ALL_PROXY",
+              "http_proxy", "https_proxy", "no_proxy", "ftp_proxy", "all_proxy")
+_STEP = re.compile(r"^Step \d+/\d+ : ")
+_VERSION = re.compile(r"(\d+\.\d+\.\d+\S*)")
+LOCK_POLL = 0.2
+PROBE_TIMEOUT = 120
+
+
+def pinned_claude_version() -> str:
+    return VERSION_FILE.read_text(encoding="utf-8").strip()
+
+
+@dataclass(frozen=True)
+class ImageSource:
+    kind: Literal["image", "dockerfile", "bundled"]
+    origin: str
+    image: str | None = None
+    dockerfile: Path | None = None
+    context: Path | None = None
+    notices: tuple[str, ...] = ()
+
+
+@dataclass
+class BuildPlan:
+    source: ImageSource
+    key: CacheKey
+    dockerfile_text: bytes
+    build_args: dict[str, str]
+    ca_bundle: bytes | None
+
+    @property
+    def tag(self) -> str:
+        return self.key.tag
+
+
+@dataclass(frozen=True)
+class ResolvedImage:
+    ref: str
+    image_id: str
+    source: ImageSource
+    claude_version: str
+    built: bool = False
+    key: CacheKey | None = field(default=None, compare=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# Discovery
+
+
+def find_source(options: DockerOptions, workspace: Path, *, trusted: bool) -> ImageSource:
+    """Where the image comes from. Pure file checks; no engine."""
+    if options.image:
+        return ImageSource("image", f"the image {options.image}", image=options.image)
+    if options.dockerfile:
+        path = Path(options.dockerfile).expanduser()
+        path = path if path.is_absolute() else workspace / path
+        if not path.is_file():
+            raise ConfigError(f"the Dockerfile {options.dockerfile} does not exist",
+                              hint="pass an existing file with --dockerfile, or drop it to use "
+                                   "the bundled sandbox image")
+        return _dockerfile_source(path, workspace, str(options.dockerfile), ())
+    notices: list[str] = []
+    if options.auto:
+        candidates = [(workspace / ".channelcoder" / "Dockerfile", ".channelcoder/Dockerfile"),
+                      (workspace / "Dockerfile", "./Dockerfile")]
+        for path, origin in candidates:
+            if not path.is_file():
+                continue
+            if origin == "./Dockerfile" and not _installs_claude(path):
+                notices.append("./Dockerfile does not install the Claude CLI (no "
+                               "@anthropic-ai/claude-code and no '# channelcoder: sandbox' line): "
+                               "using the bundled sandbox image")
+                continue
+            if not trusted and not _is_bundled(path):
+                notices.append(f"{origin} is ignored because this workspace is not trusted "
+                               "(run 'channelcoder trust'): using the bundled sandbox image")
+                break
+            return _dockerfile_source(path, workspace, origin, tuple(notices))
+    return ImageSource("bundled", "the bundled sandbox image", dockerfile=BUNDLED_DOCKERFILE,
+                       notices=tuple(notices))
+
+
+def _dockerfile_source(path: Path, workspace: Path, origin: str,
+                       notices: tuple[str, ...]) -> ImageSource:
+    if _is_bundled(path):
+        return ImageSource("bundled", "the bundled sandbox image", dockerfile=BUNDLED_DOCKERFILE,
+                           notices=notices)
+    resolved = path.resolve()
+    root = workspace.resolve()
+    context = root if resolved.is_relative_to(root) else resolved.parent
+    return ImageSource("dockerfile", origin, dockerfile=resolved, context=context, notices=notices)
+
+
+def _is_bundled(path: Path) -> bool:
+    with contextlib.suppress(OSError):
+        return path.resolve() == BUNDLED_DOCKERFILE.resolve()
+    return False
+
+
+def _installs_claude(path: Path) -> bool:
+    try:
+        return mentions_claude(path.read_text(encoding="utf-8", errors="replace"))
+    except OSError:
+        return False
+
+
+def ca_bundle_path(setting: str) -> Path | None:
+    """The extra CA bundle: `auto` = $SSL_CERT_FILE / $NODE_EXTRA_CA_CERTS, `none`, or a path."""
+    if setting in ("", "none", "false"):
+        return None
+    if setting == "auto":
+        for name in ("NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE"):
+            value = os.environ.get(name)
+            if value and Path(value).is_file():
+                return Path(value)
+        return None
+    path = Path(setting).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"docker.ca_certificates: {setting} is not a file",
+                          hint="name a PEM bundle, or 'auto' / 'none'")
+    return path
+
+
+def plan_build(source: ImageSource, options: DockerOptions, memo: StatMemo) -> BuildPlan:
+    """The build's inputs and content key. Blocking (reads and hashes files)."""
+    assert source.dockerfile is not None
+    try:
+        text = source.dockerfile.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {source.dockerfile}: {exc.strerror or exc}") from exc
+    args = {"CLAUDE_CODE_VERSION": pinned_claude_version(), **dict(options.build_args)}
+    ca_path = ca_bundle_path(options.ca_certificates)
+    ca = ca_path.read_bytes() if ca_path is not None else None
+    bundled = source.kind == "bundled"
+    key = compute_key(text, context=source.context, build_args=args,
+                      ca_bundle=ca if bundled else None, memo=memo,
+                      dockerfile_name="bundled" if bundled else source.dockerfile.name,
+                      scan_context=not bundled)
+    memo.save()
+    return BuildPlan(source=source, key=key, dockerfile_text=text, build_args=args,
+                     ca_bundle=ca if bundled else None)
+
+
+def bundled_context(plan: BuildPlan) -> io.BytesIO:
+    """The bundled image's build context: its Dockerfile and ca/extra.crt (maybe empty)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for name, data in (("Dockerfile", plan.dockerfile_text),
+                           ("ca/extra.crt", plan.ca_bundle or b"")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mode = 0o644
+            info.mtime = 0
+            tar.addfile(info, io.BytesIO(data))
+    buffer.seek(0)
+    return buffer
+
+
+# ---------------------------------------------------------------------------------------------
+# Resolution against the engine
+
+
+class BuildLog:
+    """Follows a classic-builder log to quote the failing step and its last lines."""
+
+    def __init__(self) -> None:
+        self.step = ""
+        self.since_step: list[str] = []
+        self._partial = ""
+
+    def feed(self, text: str) -> list[str]:
+        text = self._partial + text
+        lines = text.split("\n")
+        self._partial = lines.pop()
+        out = [line.rstrip("\r") for line in lines]
+        for line in out:
+            if _STEP.match(line):
+                self.step, self.since_step = line, []
+            elif line.strip() and not line.startswith(" ---> "):
+                self.since_step.append(line)
+                del self.since_step[:-12]
+        return out
+
+    def flush(self) -> list[str]:
+        rest, self._partial = self._partial, ""
+        return self.feed(rest + "\n") if rest else []
+
+    def failure(self, error: str, origin: str) -> BuildFailed:
+        step = self.step or "(before the first step)"
+        tail = [line for line in self.since_step if line.strip() != error.strip()][-10:]
+        quoted = "\n".join(f"  | {line}" for line in tail)
+        message = f"building the sandbox image from {origin} failed at {step}\n  {error.strip()}"
+        if quoted:
+            message += f"\n  last output:\n{quoted}"
+        return BuildFailed(message, hint=f"fix {origin} and run again (--verbose shows the "
+                                         "whole build log)")
+
+
+class ImageResolver:
+    """Resolves DockerOptions to a ready image on one engine."""
+
+    def __init__(self, engine: eng.Engine, *, labels: Mapping[str, str] | None = None,
+                 memo: StatMemo | None = None, user: str | None = None) -> None:
+        self.engine = engine
+        self.labels = dict(labels or {})
+        self.memo = memo or StatMemo.default()
+        self.user = user
+
+    async def resolve(self, options: DockerOptions, workspace: Path, *, trusted: bool,
+                      force_build: bool = False) -> AsyncIterator[Status | ResolvedImage]:
+        """Status events while it works, then exactly one ResolvedImage."""
+        source = await anyio.to_thread.run_sync(
+            lambda: find_source(options, workspace, trusted=trusted))
+        for notice in source.notices:
+            yield Status("resolving-image", f"notice: {notice}")
+        if source.kind == "image":
+            assert source.image is not None
+            image_id = await self._existing(source.image)
+            if image_id is None:
+                raise ImageError(f"the image {source.image} does not exist on this Docker engine",
+                                 hint=f"build or pull it first (docker pull {source.image}), or "
+                                      "drop --docker-image to use the bundled sandbox image")
+            version = await self._probe(source.image, image_id)
+            yield ResolvedImage(source.image, image_id, source, version)
+            return
+        plan = await anyio.to_thread.run_sync(lambda: plan_build(source, options, self.memo))
+        if plan.key.whole_context:
+            yield Status("resolving-image", f"the cache key covers the whole build context: "
+                                            f"{plan.key.reason}")
+        built = False
+        image_id = None if force_build or options.no_cache else await self._existing(plan.tag)
+        if image_id is None:
+            async for status in self._build_locked(plan, nocache=force_build or options.no_cache):
+                yield status
+            image_id = await self._existing(plan.tag)
+            if image_id is None:
+                raise ImageError(f"the build of {plan.tag} finished but the image is missing",
+                                 hint="run again; check 'docker images'")
+            built = True
+        version = await self._probe(plan.tag, image_id)
+        yield ResolvedImage(plan.tag, image_id, source, version, built=built, key=plan.key)
+
+    async def plan(self, options: DockerOptions, workspace: Path, *,
+                   trusted: bool) -> tuple[ImageSource, BuildPlan | None]:
+        """The source and (for Dockerfiles) the build plan, without touching the engine."""
+        source = await anyio.to_thread.run_sync(
+            lambda: find_source(options, workspace, trusted=trusted))
+        if source.kind == "image":
+            return source, None
+        plan = await anyio.to_thread.run_sync(lambda: plan_build(source, options, self.memo))
+        return source, plan
+
+    async def _existing(self, ref: str) -> str | None:
+        def inspect() -> str | None:
+            from docker.errors import ImageNotFound, NotFound
+
+            try:
+                return str(self.engine.api.inspect_image(ref)["Id"])
+            except (ImageNotFound, NotFound):
+                return None
+
+        return await eng.call(f"inspecting the image {ref}", inspect)
+
+    async def _build_locked(self, plan: BuildPlan, *, nocache: bool) -> AsyncIterator[Status]:
+        lock_path = subdir("sandbox/locks", cache=True) / f"{plan.key.digest[:24]}.lock"
+        handle = lock_path.open("a+")
+        try:
+            waited = False
+            while True:
+                try:
+                    fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if not waited:
+                        waited = True
+                        yield Status("building-image", f"waiting for another build of {plan.tag}")
+                    await anyio.sleep(LOCK_POLL)
+            if waited and not nocache and await self._existing(plan.tag) is not None:
+                return
+            async for status in self._build(plan, nocache=nocache):
+                yield status
+        finally:
+            with contextlib.suppress(OSError):
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+            handle.close()
+
+    async def _build(self, plan: BuildPlan, *, nocache: bool) -> AsyncIterator[Status]:
+        origin = plan.source.origin
+        yield Status("building-image", f"building the sandbox image {plan.tag} from {origin}")
+        log = BuildLog()
+        items: ThreadedIterator[dict[str, Any]] = ThreadedIterator(
+            self._build_items(plan, nocache), name="channelcoder-build")
+        items.start()
+        started = time.monotonic()
+        try:
+            while True:
+                try:
+                    item = await items.receive()
+                except anyio.EndOfStream:
+                    break
+                except Exception as exc:
+                    translated = eng.translate(exc, f"building {plan.tag}")
+                    if isinstance(translated, DockerUnavailable):
+                        raise translated from exc
+                    raise BuildFailed(f"building the sandbox image from {origin} failed: "
+                                      f"{eng.explain(exc)}",
+                                      hint=f"check {origin} and the Docker engine") from exc
+                if "error" in item:
+                    for line in log.flush():
+                        yield Status("building-image", f"building {plan.tag}", line)
+                    raise log.failure(str(item.get("error") or "unknown error"), origin)
+                text = item.get("stream")
+                if isinstance(text, str):
+                    for line in log.feed(text):
+                        yield Status("building-image", f"building {plan.tag}", line)
+                elif isinstance(item.get("status"), str):
+                    yield Status("building-image", f"building {plan.tag}", str(item["status"]))
+            for line in log.flush():
+                yield Status("building-image", f"building {plan.tag}", line)
+        finally:
+            items.close()
+        yield Status("building-image",
+                     f"built {plan.tag} in {time.monotonic() - started:.1f} s")
+
+    def _build_items(self, plan: BuildPlan, nocache: bool) -> Iterator[dict[str, Any]]:
+        """The decoded build stream (a generator: the request starts in the reader thread)."""
+        labels = {**self.labels, MANAGED: "1", "io.channelcoder.key": plan.key.digest,
+                  "io.channelcoder.source": plan.source.origin}
+        args = {**{k: v for k, v in os.environ.items() if k in PROXY_VARS}, **plan.build_args}
+        common: dict[str, Any] = dict(tag=plan.tag, rm=True, forcerm=True, pull=False,
+                                      decode=True, nocache=nocache, buildargs=args,
+                                      labels=labels)
+        api = self.engine.stream_api
+        if plan.source.kind == "bundled":
+            yield from api.build(fileobj=bundled_context(plan), custom_context=True, **common)
+        else:
+            assert plan.source.context is not None and plan.source.dockerfile is not None
+            yield from api.build(path=str(plan.source.context),
+                                 dockerfile=str(plan.source.dockerfile), **common)
+
+    async def _probe(self, ref: str, image_id: str) -> str:
+        store = subdir("sandbox", cache=True) / "claude-versions.json"
+        known = read_json(store, {})
+        if isinstance(known, dict) and isinstance(known.get(image_id), str):
+            return str(known[image_id])
+        version = await eng.call(f"checking claude in {ref}", probe_claude, self.engine, ref,
+                                 user=self.user, labels=self.labels, abandon=False)
+        known = read_json(store, {})
+        known = known if isinstance(known, dict) else {}
+        known[image_id] = version
+        write_json(store, known)
+        return version
+
+
+def probe_claude(engine: eng.Engine, ref: str, *, user: str | None,
+                 labels: Mapping[str, str]) -> str:
+    """`claude --version` inside the image (no network, no capabilities). Blocking."""
+    from docker.errors import APIError
+
+    api = engine.api
+    missing = ImageError(
+        f"the image {ref} has no working 'claude' command",
+        hint="install the Claude Code CLI in it (RUN npm install -g "
+             f"@anthropic-ai/claude-code@{pinned_claude_version()}), or drop --docker-image / "
+             "--dockerfile to use the bundled sandbox image")
+    host_config = api.create_host_config(network_mode="none", cap_drop=["ALL"],
+                                         security_opt=["no-new-privileges"], init=True,
+                                         pids_limit=128)
+    container = api.create_container(ref, command=["--version"], entrypoint=["claude"],
+                                     user=user or "", host_config=host_config,
+                                     labels={**labels, MANAGED: "1",
+                                             "io.channelcoder.job": "probe",
+                                             **owner_labels()})
+    cid = container["Id"]
+    try:
+        try:
+            api.start(cid)
+        except APIError as exc:
+            if "not found" in eng.explain(exc) or "no such file" in eng.explain(exc).lower():
+                raise missing from exc
+            raise
+        code = int(api.wait(cid, timeout=PROBE_TIMEOUT).get("StatusCode", -1))
+        output = api.logs(cid, stdout=True, stderr=True).decode("utf-8", "replace")
+    finally:
+        with contextlib.suppress(Exception):
+            api.remove_container(cid, force=True)
+    match = _VERSION.search(output)
+    if code != 0 or not match:
+        raise missing
+    return match.group(1)
+
+
+def owner_labels() -> dict[str, str]:
+    from .containers import owner_label
+
+    return {"io.channelcoder.owner": owner_label()}

@@ -61,6 +61,8 @@ def parse_settings(raw: Any, where: str) -> EditorSettings:
         raw = raw["channelcoder"]
     for key, value in raw.items():
         name = str(key)
+        if value is None:
+            continue  # an unset setting (VS Code sends null): the default
         if name in SERVER_KEYS:
             _server_key(SERVER_KEYS[name], name, value, out.server_values, out.warnings)
             continue

@@ -79,6 +79,25 @@ local function reset()
 end
 
 T.run({
+  { 'a missing server is one notification with the install hint', function()
+    T.eq(true, require('channelcoder').setup({ cmd = { workdir .. '/no-such-channelcoder', 'lsp' } }), 'setup')
+    vim.cmd('edit ' .. workdir .. '/first.txt')
+    vim.cmd('edit ' .. workdir .. '/second.txt')
+    local function missing_notes()
+      return vim.tbl_filter(function(note)
+        return note.message:find('was not found', 1, true) ~= nil
+      end, _G.test_notes)
+    end
+    T.wait(function()
+      return #missing_notes() > 0
+    end, 'the notification')
+    local missing = missing_notes()
+    T.eq(1, #missing, 'one notification for two buffers')
+    T.contains(missing[1].message, 'pip install channelcoder')
+    T.eq(0, #compat.clients('channelcoder'), 'no client')
+    vim.cmd('silent! %bwipeout!')
+  end },
+
   { 'setup rejects bad options with a message, not a traceback', function()
     T.eq(false, require('channelcoder').setup({ filetypes = 'python' }), 'setup result')
     T.contains(_G.test_notes[#_G.test_notes].message, "option 'filetypes' must be a table")
@@ -86,6 +105,22 @@ T.run({
       transcript = { open = false } }), 'setup result')
     T.eq(2, vim.fn.exists(':Claude'), ':Claude exists')
     T.eq(2, vim.fn.exists(':ClaudeCancel'), ':ClaudeCancel exists')
+  end },
+
+  { 'the help file has valid, unique tags', function()
+    local docs = workdir .. '/doc'
+    vim.fn.mkdir(docs, 'p')
+    local source = vim.api.nvim_get_runtime_file('doc/channelcoder.txt', false)[1]
+    T.ok(source, 'doc/channelcoder.txt on the runtimepath')
+    vim.fn.writefile(vim.fn.readfile(source), docs .. '/channelcoder.txt')
+    vim.cmd('helptags ' .. vim.fn.fnameescape(docs))
+    local tags = vim.fn.readfile(docs .. '/tags')
+    for _, tag in ipairs({ 'channelcoder', ':Claude', ':ClaudeCancel', ':ClaudeReview', 'channelcoder-review' }) do
+      T.ok(vim.tbl_contains(vim.tbl_map(function(line)
+        return vim.split(line, '\t')[1]
+      end, tags), tag), 'tag ' .. tag)
+    end
+    vim.fn.delete(docs, 'rf')
   end },
 
   { 'the server starts and attaches to a file buffer', function()

@@ -95,7 +95,10 @@ function M.attach(bufnr)
   if not found then
     if not warned_missing then
       warned_missing = true
-      util.error("the language server 'channelcoder' was not found", config.install_hint)
+      -- attach runs in buffer autocommands: an error there would abort the user's :edit
+      vim.schedule(function()
+        util.error("the language server 'channelcoder' was not found", config.install_hint)
+      end)
     end
     return nil
   end

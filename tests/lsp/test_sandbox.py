@@ -243,3 +243,34 @@ async def test_engine_down_at_start_then_back(scripted, lsp: Start, workspace: P
     finally:
         await session.client.shutdown_session()
         await proxy.stop()
+
+
+async def test_ask_in_the_sandbox_cannot_write(scripted, lsp: Start, workspace: Path,
+                                               sandbox: dict[str, Any]) -> None:
+    api = scripted([[ToolCall("Edit", {"file_path": "/workspace/app.py", "old_string": "hello",
+                                       "new_string": "HACKED"}),
+                     ToolCall("Bash", {"command": "echo HACKED > app.py"})]])
+    session = await lsp(workspace, init={**sandbox, "apply": "direct"})
+    before = (workspace / "app.py").read_bytes()
+    reply = await session.command("channelcoder.ask", {"prompt": "change it"})
+    assert sorted(api.agent_requests()[0].tools) == ["Glob", "Grep", "Read"]
+    assert "is not offered" in reply["text"]
+    assert (workspace / "app.py").read_bytes() == before
+
+
+async def test_a_buffer_edited_during_a_sandboxed_job_is_rebased(
+        scripted, lsp: Start, workspace: Path, sandbox: dict[str, Any]) -> None:
+    scripted([ToolCall("Bash", SED), Turn([Reply("Done.")], first_delay=1.0)])
+    session = await lsp(workspace, init={**sandbox, "streamEvents": True})
+    uri = session.editor.open(workspace / "app.py")
+    job = asyncio.ensure_future(session.command("channelcoder.run", {
+        "prompt": "lengthen the greeting", "uri": uri, "jobId": "typing"}))
+    await wait_event(session, "typing", "tool-result")
+    session.editor.type_text(uri, "GREETING = 'hello'\nprint(GREETING)\n")
+    assert (await job)["ok"] is True
+    await session.editor.wait_edit()
+    assert session.editor.answers == [False]
+    await wait_for(lambda: any("was not applied" in m.message for m in session.client.messages))
+    again = await session.command("channelcoder.applyProposal", {"jobId": "typing"})
+    assert again["applied"] is True
+    assert session.editor.buffers[uri].text == "GREETING = 'hello, world'\nprint(GREETING)\n"

@@ -15,7 +15,8 @@ def register(sub: Any) -> None:
     parser.add_argument("--stdio", action="store_true",
                         help="serve on stdin/stdout (the default; accepted for clients that pass it)")
     parser.add_argument("--tcp", metavar="HOST:PORT",
-                        help="listen on HOST:PORT for one client instead of stdio (debugging)")
+                        help="listen on HOST:PORT for one client instead of stdio (debugging; "
+                             "port 0 picks a free one, printed on stderr)")
     parser.add_argument("--log-level", choices=LEVELS, type=str.lower,
                         help="log file detail (default: the 'logLevel' setting, else warning)")
     parser.add_argument("--log-file", metavar="PATH",
@@ -27,7 +28,7 @@ def _address(text: str) -> tuple[str, int]:
     from ..errors import UsageError
 
     host, _, port = text.rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+    if not host or not port.isdigit() or not 0 <= int(port) < 65536:
         raise UsageError(f"--tcp expects HOST:PORT, got {text!r}", hint="e.g. --tcp 127.0.0.1:2087")
     return host, int(port)
 

@@ -29,10 +29,10 @@ from .context import (
     parse_range,
     uri_to_path,
 )
+from .job_requests import build_job_request
 from .progress import JobProgress
 from .proposal_store import JOB_ID
 from .protocol import current_params
-from .requests import build_job_request
 from .runs import LspJob
 
 if TYPE_CHECKING:

@@ -16,8 +16,8 @@ from ..errors import ChannelCoderError, UsageError
 from ..runner import LaunchSpec
 from . import logs
 from .describe import Describer
+from .job_requests import project_layer
 from .progress import JobProgress
-from .requests import project_layer
 from .settings import with_editor_defaults
 
 if TYPE_CHECKING:

@@ -18,9 +18,9 @@ import anyio
 from lsprotocol import types
 
 from ..errors import UsageError
+from .job_requests import remove_auto_session
 from .proposal_store import Proposal, ProposalStore
 from .proposals import BuiltEdit, Current, EditCaps, build_edit, paths_involved
-from .requests import remove_auto_session
 
 if TYPE_CHECKING:
     from .runs import LspJob

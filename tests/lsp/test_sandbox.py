@@ -274,3 +274,15 @@ async def test_a_buffer_edited_during_a_sandboxed_job_is_rebased(
     again = await session.command("channelcoder.applyProposal", {"jobId": "typing"})
     assert again["applied"] is True
     assert session.editor.buffers[uri].text == "GREETING = 'hello, world'\nprint(GREETING)\n"
+
+
+async def test_build_image_resolves_the_sandbox_image_with_progress(
+        lsp: Start, workspace: Path, sandbox: dict[str, Any], docker_client: Any) -> None:
+    session = await lsp(workspace, init=sandbox)
+    reply = await session.command("channelcoder.buildImage", token="build")
+    assert reply["ok"] is True and reply["image"], reply
+    assert docker_client.images.get(reply["image"])
+    reports = session.progress("build")
+    assert isinstance(reports[0], types.WorkDoneProgressBegin)
+    assert isinstance(reports[-1], types.WorkDoneProgressEnd)
+    assert reply["image"] in (reports[-1].message or "")

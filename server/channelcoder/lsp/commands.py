@@ -335,7 +335,14 @@ async def build_image_command(ls: ChannelCoderServer, arg: dict[str, Any]) -> An
     force = _bool(arg, "force")
     token, create = _token(ls, arg)
     progress = JobProgress(ls, token, create=create, title="Building the sandbox image")
-    return await build_image(ls, progress, force=force)
+    task = asyncio.current_task()
+    if token is not None and task is not None:
+        ls.cancellers[token] = task.cancel  # the progress' cancel button stops the build
+    try:
+        return await build_image(ls, progress, force=force)
+    finally:
+        if token is not None:
+            ls.cancellers.pop(token, None)
 
 
 async def doctor_command(ls: ChannelCoderServer, arg: dict[str, Any]) -> Any:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from lsprotocol import types
 
+from ..claude.events import Status
 from ..config import DockerOptions, build_options
 from ..errors import ChannelCoderError, UsageError
 from ..runner import LaunchSpec
@@ -39,24 +40,32 @@ async def build_image(ls: ChannelCoderServer, progress: JobProgress, *, force: b
     if force:
         docker = DockerOptions(**{**docker.__dict__, "no_cache": True})
     options = options.replace(docker=docker)
-    spec = LaunchSpec(argv=["claude"], cwd=root, workspace=root, options=options,
-                      job_id="build-image")
+    manager = SandboxManager.shared()
     describer = Describer()
-    last = ""
+    last, image = "", None
     async with progress:
         try:
-            async for status in SandboxManager.shared().prepare(spec):
-                message = describer.message(status)
-                if message:
-                    last = status.message or message
-                    progress.report(message)
+            resolve = getattr(manager, "resolve_image", None)
+            if resolve is not None:
+                items = resolve(docker, root, force_build=force)
+            else:  # a manager without resolve_image: the Backend protocol's prepare()
+                items = manager.prepare(LaunchSpec(argv=["claude"], cwd=root, workspace=root,
+                                                   options=options, job_id="build-image"))
+            async for item in items:
+                if isinstance(item, Status):
+                    message = describer.message(item)
+                    if message:
+                        last = item.message or message
+                        progress.report(message)
+                else:
+                    image = getattr(item, "ref", None)
         except ChannelCoderError as exc:
             progress.end_message = f"failed: {exc.message}"
             hint = f" ({exc.hint})" if exc.hint else ""
             ls.show(types.MessageType.Error, f"Building the sandbox image failed: {exc.message}"
                     f"{hint}")
             return {"ok": False, "image": None, "message": exc.message}
-        image = _image_name(last)
+        image = image or _image_name(last)
         progress.end_message = f"ready: {image}" if image else "ready"
     return {"ok": True, "image": image, "message": last or "the sandbox image is ready"}
 

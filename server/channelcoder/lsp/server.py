@@ -46,6 +46,7 @@ class ChannelCoderServer(LanguageServer):
         self.prompts = PromptCatalog()
         self.standby: StandbyProvider | None = None
         self.last_context: tuple[str, types.Range, list[types.Diagnostic]] | None = None
+        self.cancellers: dict[types.ProgressToken, Callable[[], object]] = {}
         self.exit_code = 1
         self.log_level_locked = False
         self._warned: set[str] = set()
@@ -345,6 +346,9 @@ def create_server() -> ChannelCoderServer:
             if run.token == params.token and run.active:
                 log.info("job %s cancelled from its progress", run.id)
                 run.cancel()
+        cancel = ls.cancellers.pop(params.token, None)
+        if cancel is not None:
+            cancel()
 
     return server
 

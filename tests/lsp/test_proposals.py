@@ -44,6 +44,7 @@ async def test_fix_with_claude_proposes_an_edit_that_equals_the_models_fix(
     assert "Report" in kinds(reports) and "1 file changed" in reports[-1].message
     seen = api.agent_requests()[-1].texts()
     assert any("# unsaved line" in text for text in seen), "the job did not see the buffer"
+    assert "app.py (with unsaved changes in the editor)" in api.agent_requests()[0].texts()[-1]
     if caps == "neovim@0.7.0":  # no change annotations: the diff first, the edit on request
         assert app.read_bytes() == on_disk and not session.editor.edits
         applied = await session.command("channelcoder.applyProposal", {"jobId": reply["jobId"]})

@@ -23,6 +23,7 @@ from .context import (
     Document,
     EditorContext,
     context_block,
+    differs_from_disk,
     fix_prompt,
     in_range,
     parse_diagnostic,
@@ -119,8 +120,10 @@ async def _document(ls: ChannelCoderServer, uri: Any) -> Document:
     assert isinstance(uri, str)
     document = ls.workspace.text_documents.get(unquote(uri))
     if document is not None:
-        return Document(uri=uri, path=path, root=root, text=document.source,
-                        version=document.version)
+        text = document.source
+        unsaved = await anyio.to_thread.run_sync(differs_from_disk, path, text)
+        return Document(uri=uri, path=path, root=root, text=text, version=document.version,
+                        unsaved=unsaved)
 
     def read() -> str:
         try:

@@ -30,17 +30,19 @@ class Document:
     root: Path
     text: str
     version: int | None = None
+    unsaved: bool = False  # an open buffer whose text differs from the file on disk
 
     @property
     def rel(self) -> str:
         return self.path.relative_to(self.root).as_posix()
 
-    @property
-    def unsaved(self) -> bool:
-        try:
-            return self.version is not None and self.path.read_text(encoding="utf-8") != self.text
-        except (OSError, UnicodeDecodeError):
-            return self.version is not None
+
+def differs_from_disk(path: Path, text: str) -> bool:
+    """Blocking: does `text` differ from the file's content?"""
+    try:
+        return path.read_bytes().decode("utf-8") != text
+    except (OSError, UnicodeDecodeError):
+        return True
 
 
 @dataclass

@@ -39,6 +39,9 @@ MANAGED = "io.channelcoder.managed"
 PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "FTP_PROXY", "ALL_PROXY",
               "http_proxy", "https_proxy", "no_proxy", "ftp_proxy", "all_proxy")
 _STEP = re.compile(r"^Step \d+/\d+ : ")
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_NOISE = (" ---> ", "Removing intermediate container ", "Successfully built ",
+          "Successfully tagged ")
 _VERSION = re.compile(r"(\d+\.\d+\.\d+\S*)")
 LOCK_POLL = 0.2
 PROBE_TIMEOUT = 120
@@ -210,11 +213,11 @@ class BuildLog:
         text = self._partial + text
         lines = text.split("\n")
         self._partial = lines.pop()
-        out = [line.rstrip("\r") for line in lines]
+        out = [_ANSI.sub("", line).rstrip("\r") for line in lines]
         for line in out:
             if _STEP.match(line):
                 self.step, self.since_step = line, []
-            elif line.strip() and not line.startswith(" ---> "):
+            elif line.strip() and not line.startswith(_NOISE):
                 self.since_step.append(line)
                 del self.since_step[:-12]
         return out

@@ -1,0 +1,45 @@
+"""Small helpers for sandbox tests: run a job in Docker, find its container."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from channelcoder.claude.events import AnyEvent, Error, Result, ToolResult
+from channelcoder.config import build_options
+from channelcoder.jobs import Job, Request
+from channelcoder.sandbox.manager import SandboxManager
+
+HANG_GUARD = 120.0
+
+
+def request(prompt: str, workspace: Path, docker: dict[str, Any], **options: Any) -> Request:
+    return Request(prompt, build_options({"docker": docker, **options}), workspace)
+
+
+def job(prompt: str, workspace: Path, docker: dict[str, Any],
+        manager: SandboxManager | None = None, **options: Any) -> Job:
+    backend = manager or SandboxManager.shared()
+    return Job(request(prompt, workspace, docker, **options), backend=lambda _: backend)
+
+
+async def collect(running: Job, guard: float = HANG_GUARD) -> list[AnyEvent]:
+    with anyio.fail_after(guard):
+        return [event async for event in running.events()]
+
+
+def final(events: list[AnyEvent]) -> Result | Error:
+    last = events[-1]
+    assert isinstance(last, Result | Error), last
+    assert sum(isinstance(e, Result | Error) for e in events) == 1
+    return last
+
+
+def tool_outputs(events: list[AnyEvent]) -> list[ToolResult]:
+    return [e for e in events if isinstance(e, ToolResult)]
+
+
+def containers_of(client: Any, job_id: str) -> list[Any]:
+    return client.containers.list(all=True, filters={"label": f"io.channelcoder.job={job_id}"})

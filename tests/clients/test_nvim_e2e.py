@@ -1,16 +1,23 @@
 """The Neovim plugin end to end, in headless Neovim 0.7.2 and 0.11.x: the real language server
-runs the real Claude Code CLI against the scripted model, natively (settings docker = false)."""
+runs the real Claude Code CLI against the scripted model, natively (settings docker = false) and
+in the real sandbox (docker, network host so the container reaches the model on 127.0.0.1)."""
 
 from __future__ import annotations
 
+import contextlib
+import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
+import docker.errors
 import pytest
 from tests.clients.test_nvim_support import NvimRun, assert_passed, find_nvim, run_lua
 from tests.conftest import git
 
+from channelcoder.config import DockerOptions
 from channelcoder.testing.fake_anthropic import (
     Failure,
     FakeAnthropic,
@@ -22,6 +29,8 @@ from channelcoder.testing.fake_anthropic import (
 )
 
 NATIVE = {"docker": False, "tools": ["Bash", "Read", "Edit", "Write"]}
+SANDBOX = {"docker": {"network": "host"}}
+TEST_LABEL = "io.channelcoder.test"
 
 pytestmark = pytest.mark.usefixtures("claude_bin")
 
@@ -29,6 +38,59 @@ pytestmark = pytest.mark.usefixtures("claude_bin")
 @pytest.fixture(params=["0.7", "0.11"], ids=lambda s: f"nvim-{s}")
 def nvim(request: pytest.FixtureRequest) -> Path:
     return find_nvim(request.param)
+
+
+@pytest.fixture(scope="session")
+def sandbox_image(docker_client: Any, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The bundled sandbox image, built once for the session when missing."""
+    from channelcoder.sandbox.images import ResolvedImage
+    from channelcoder.sandbox.manager import SandboxManager
+
+    empty = tmp_path_factory.mktemp("image-workspace")
+
+    async def resolve() -> str:
+        manager = SandboxManager()
+        try:
+            async for item in manager.resolve_image(DockerOptions(network="host"), empty):
+                if isinstance(item, ResolvedImage):
+                    return item.ref
+        finally:
+            await manager.close()
+        raise AssertionError("resolve_image yielded no image")
+
+    return anyio.run(resolve)
+
+
+@pytest.fixture(params=[
+    "native",
+    pytest.param("docker", marks=[pytest.mark.docker, pytest.mark.timeout(1200)]),
+])
+def mode(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
+    """Settings for a native or a sandboxed run, plus the env that labels its containers; a
+    sandboxed test fails when a container it made outlives Neovim (and the leak is removed)."""
+    if request.param == "native":
+        yield {"settings": NATIVE, "env": {}}
+        return
+    client = request.getfixturevalue("docker_client")
+    request.getfixturevalue("sandbox_image")
+    label = uuid.uuid4().hex
+    yield {"settings": SANDBOX, "env": {"CHANNELCODER_DOCKER_LABELS": f"{TEST_LABEL}={label}"}}
+    leaked = gone_within(client, f"{TEST_LABEL}={label}", guard=10.0)
+    for container in leaked:
+        with contextlib.suppress(docker.errors.APIError):
+            container.remove(force=True)
+    assert not leaked, f"containers left behind: {[c.name for c in leaked]}"
+
+
+def gone_within(client: Any, label: str, guard: float) -> list[Any]:
+    """The containers with `label` still there after `guard` seconds (removal is asynchronous
+    in the engine: a container being removed is not a leak)."""
+    deadline = time.monotonic() + guard
+    while True:
+        left = client.containers.list(all=True, filters={"label": label})
+        if not left or time.monotonic() > deadline:
+            return list(left)
+        time.sleep(0.1)
 
 
 @pytest.fixture
@@ -54,17 +116,20 @@ def workspace(git_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
 
 
 def run(nvim: Path, script: str, workspace: Path, api: FakeAnthropic,
-        settings: dict[str, Any] | None = None) -> NvimRun:
-    return run_lua(nvim, script, workspace, env=api.env(), settings=settings or NATIVE)
+        mode: dict[str, Any] | None = None) -> NvimRun:
+    mode = mode or {"settings": NATIVE, "env": {}}
+    return run_lua(nvim, script, workspace, env={**api.env(), **mode["env"]},
+                   settings=mode["settings"])
 
 
 def test_fix_code_action_progress_transcript_and_accepted_proposal(
-        nvim: Path, workspace: Path, model: Callable[[list[TurnLike]], FakeAnthropic]) -> None:
+        nvim: Path, workspace: Path, model: Callable[[list[TurnLike]], FakeAnthropic],
+        mode: dict[str, Any]) -> None:
     api = model([
         ToolCall("Bash", {"command": "sed -i \"s/'hello'/'hello, world'/\" app.py"}),
         Turn([Reply("Fixed the greeting.")], chunks=3),
     ])
-    result = run(nvim, "test_e2e_fix.lua", workspace, api)
+    result = run(nvim, "test_e2e_fix.lua", workspace, api, mode)
     assert_passed(result, 4)
     assert (workspace / "app.py").read_text() == "GREETING = 'hello, world'\n"
     assert "GREETING should say hello, world" in api.agent_requests()[0].last_user_text()
@@ -72,9 +137,10 @@ def test_fix_code_action_progress_transcript_and_accepted_proposal(
 
 
 def test_claude_with_a_range_and_ask_with_a_selection(
-        nvim: Path, workspace: Path, model: Callable[[list[TurnLike]], FakeAnthropic]) -> None:
+        nvim: Path, workspace: Path, model: Callable[[list[TurnLike]], FakeAnthropic],
+        mode: dict[str, Any]) -> None:
     api = model([Reply("These lines shout.")])
-    result = run(nvim, "test_e2e_range.lua", workspace, api)
+    result = run(nvim, "test_e2e_range.lua", workspace, api, mode)
     assert_passed(result, 4)
     run_prompt, ask_prompt = (r.last_user_text() for r in api.agent_requests()[:2])
     assert "Explain these lines" in run_prompt and "unsaved changes" in run_prompt
@@ -87,27 +153,30 @@ def test_claude_with_a_range_and_ask_with_a_selection(
 
 
 def test_cancel_mid_job_stops_claude(
-        nvim: Path, workspace: Path, model: Callable[[list[TurnLike]], FakeAnthropic]) -> None:
+        nvim: Path, workspace: Path, model: Callable[[list[TurnLike]], FakeAnthropic],
+        mode: dict[str, Any]) -> None:
     api = model([Turn([Reply("too late")], first_delay=60)])
-    result = run(nvim, "test_e2e_cancel.lua", workspace, api)
+    result = run(nvim, "test_e2e_cancel.lua", workspace, api, mode)
     assert_passed(result, 2)
     assert len(api.agent_requests()) <= 1, "no turn after the cancel"
     assert not claude_processes("cancel-marker-7f3a"), "claude still runs after the cancel"
 
 
 def test_stale_proposal_refused_then_rebased(
-        nvim: Path, workspace: Path, model: Callable[[list[TurnLike]], FakeAnthropic]) -> None:
+        nvim: Path, workspace: Path, model: Callable[[list[TurnLike]], FakeAnthropic],
+        mode: dict[str, Any]) -> None:
     api = model([
         Turn([ToolCall("Bash", {"command": "sed -i \"s/'hello'/'hello, world'/\" app.py"})],
              first_delay=2),
         Reply("Changed the greeting."),
     ])
-    result = run(nvim, "test_e2e_stale.lua", workspace, api)
+    result = run(nvim, "test_e2e_stale.lua", workspace, api, mode)
     assert_passed(result, 3)
 
 
 def test_reject_with_a_reason_continues_the_session(
-        nvim: Path, workspace: Path, model: Callable[[list[TurnLike]], FakeAnthropic]) -> None:
+        nvim: Path, workspace: Path, model: Callable[[list[TurnLike]], FakeAnthropic],
+        mode: dict[str, Any]) -> None:
     api = model([
         ToolCall("Bash", {"command": "sed -i \"s/'hello'/'hello, world'/\" app.py"}),
         Reply("Changed the greeting."),
@@ -115,7 +184,7 @@ def test_reject_with_a_reason_continues_the_session(
         ToolCall("Bash", {"command": "sed -i \"s/'hello, world'/'hi'/\" app.py"}),
         Reply("Now it says hi."),
     ])
-    result = run(nvim, "test_e2e_reject.lua", workspace, api)
+    result = run(nvim, "test_e2e_reject.lua", workspace, api, mode)
     assert_passed(result, 2)
     follow_up = api.agent_requests()[-1]
     assert "say 'hi' instead" in "\n".join(follow_up.texts()), "the reason reached the model"

@@ -15,6 +15,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,11 +110,41 @@ def run_lua(binary: Path, script: str, workdir: Path, *, env: Mapping[str, str] 
         os.killpg(proc.pid, signal.SIGKILL)
         output, _ = proc.communicate()
         output += f"\n[hang guard: killed after {timeout} s]"
+    leftover = _wait_group_gone(proc.pid, guard=20.0)
+    if leftover:
+        output += f"\n[processes still running 20 s after Neovim exited: {leftover}; killed]"
+        os.killpg(proc.pid, signal.SIGKILL)
     summary: dict[str, Any] = {}
     if results.exists():
         summary = json.loads(results.read_text())
-    return NvimRun(proc.returncode, output, summary,
+    return NvimRun(proc.returncode if not leftover else 99, output, summary,
                    log.read_text(errors="replace") if log.exists() else "")
+
+
+def _group_members(pgid: int) -> list[str]:
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2:].split()
+        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] != "Z":
+            members.append(f"{entry.name} {stat[stat.find('(') + 1:stat.rfind(')')]}")
+    return members
+
+
+def _wait_group_gone(pgid: int, guard: float) -> list[str]:
+    """Wait until the language server (and anything it started) has exited after Neovim: it
+    cleans up its sandboxes on the way out. Returns what is still running after `guard`."""
+    deadline = time.monotonic() + guard
+    while True:
+        members = _group_members(pgid)
+        if not members or time.monotonic() > deadline:
+            return members
+        time.sleep(0.05)
 
 
 def assert_passed(run: NvimRun, expected: int) -> None:

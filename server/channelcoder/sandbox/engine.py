@@ -61,7 +61,9 @@ def connect() -> Engine:
         stream = docker.from_env(timeout=None, version=version)  # type: ignore[arg-type]
     except DockerException as exc:
         raise unreachable(exc) from exc
-    return Engine(api=client.api, stream_api=stream.api, host=str(client.api.base_url))
+    base = str(client.api.base_url)
+    return Engine(api=client.api, stream_api=stream.api,
+                  host=docker_host() if base.startswith("http+docker://") else base)
 
 
 def translate(exc: BaseException, doing: str) -> Exception:

@@ -256,12 +256,12 @@ class ImageResolver:
             yield Status("resolving-image", f"notice: {notice}")
         if source.kind == "image":
             assert source.image is not None
-            image_id = await self._existing(source.image)
+            image_id = await self.image_id(source.image)
             if image_id is None:
                 raise ImageError(f"the image {source.image} does not exist on this Docker engine",
                                  hint=f"build or pull it first (docker pull {source.image}), or "
                                       "drop --docker-image to use the bundled sandbox image")
-            version = await self._probe(source.image, image_id)
+            version = await self.claude_version(source.image, image_id)
             yield ResolvedImage(source.image, image_id, source, version)
             return
         plan = await anyio.to_thread.run_sync(lambda: plan_build(source, options, self.memo))
@@ -269,16 +269,16 @@ class ImageResolver:
             yield Status("resolving-image", f"the cache key covers the whole build context: "
                                             f"{plan.key.reason}")
         built = False
-        image_id = None if force_build or options.no_cache else await self._existing(plan.tag)
+        image_id = None if force_build or options.no_cache else await self.image_id(plan.tag)
         if image_id is None:
             async for status in self._build_locked(plan, nocache=force_build or options.no_cache):
                 yield status
-            image_id = await self._existing(plan.tag)
+            image_id = await self.image_id(plan.tag)
             if image_id is None:
                 raise ImageError(f"the build of {plan.tag} finished but the image is missing",
                                  hint="run again; check 'docker images'")
             built = True
-        version = await self._probe(plan.tag, image_id)
+        version = await self.claude_version(plan.tag, image_id)
         yield ResolvedImage(plan.tag, image_id, source, version, built=built, key=plan.key)
 
     async def plan(self, options: DockerOptions, workspace: Path, *,
@@ -291,7 +291,8 @@ class ImageResolver:
         plan = await anyio.to_thread.run_sync(lambda: plan_build(source, options, self.memo))
         return source, plan
 
-    async def _existing(self, ref: str) -> str | None:
+    async def image_id(self, ref: str) -> str | None:
+        """The id of `ref` on the engine, or None when it does not exist."""
         def inspect() -> str | None:
             from docker.errors import ImageNotFound, NotFound
 
@@ -316,7 +317,7 @@ class ImageResolver:
                         waited = True
                         yield Status("building-image", f"waiting for another build of {plan.tag}")
                     await anyio.sleep(LOCK_POLL)
-            if waited and not nocache and await self._existing(plan.tag) is not None:
+            if waited and not nocache and await self.image_id(plan.tag) is not None:
                 return
             async for status in self._build(plan, nocache=nocache):
                 yield status
@@ -379,7 +380,8 @@ class ImageResolver:
             yield from api.build(path=str(plan.source.context),
                                  dockerfile=str(plan.source.dockerfile), **common)
 
-    async def _probe(self, ref: str, image_id: str) -> str:
+    async def claude_version(self, ref: str, image_id: str) -> str:
+        """`claude --version` in the image, probed once per image id and remembered."""
         store = subdir("sandbox", cache=True) / "claude-versions.json"
         known = read_json(store, {})
         if isinstance(known, dict) and isinstance(known.get(image_id), str):

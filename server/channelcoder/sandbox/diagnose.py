@@ -1,0 +1,107 @@
+"""What `channelcoder doctor` (and the LSP's `channelcoder.doctor`) reports about Docker mode.
+
+Each check is a plain record: name, ok, one-line detail, hint. Nothing secret is read into a
+detail: credentials are named by source, never shown. Nothing is built.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from ..config import DockerOptions
+from ..errors import ChannelCoderError
+from . import engine as eng
+from .claude_config import credential_source
+from .images import ImageResolver, pinned_claude_version
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    hint: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+async def diagnose(workspace: Path, options: DockerOptions) -> list[Check]:
+    from ..trust import is_trusted
+    from .manager import SandboxManager, sandbox_user
+
+    checks: list[Check] = []
+    trusted = is_trusted(workspace)
+    try:
+        engine = await SandboxManager.shared().engine()
+        version = await eng.call("asking the engine for its version", engine.version)
+        checks.append(Check("engine", True, f"Docker {version.get('Version', '?')} (API "
+                                            f"{version.get('ApiVersion', '?')}) at {engine.host}"))
+    except ChannelCoderError as exc:
+        checks.append(Check("engine", False, exc.message, exc.hint))
+        checks += await anyio.to_thread.run_sync(_offline_checks, workspace, trusted)
+        return checks
+    resolver = ImageResolver(engine, user=sandbox_user(options)[2])
+    try:
+        source, plan = await resolver.plan(options, workspace, trusted=trusted)
+        ref = plan.tag if plan is not None else (source.image or "?")
+        image_id = await resolver.image_id(ref)
+        notes = "".join(f"; {n}" for n in source.notices)
+        if image_id is None:
+            how = ("run 'channelcoder image build' (or any --docker run builds it)"
+                   if plan is not None else f"docker pull {ref}, or build it")
+            checks.append(Check("image", False, f"{ref} from {source.origin}: not built{notes}",
+                                how))
+        else:
+            checks.append(Check("image", True, f"{ref} from {source.origin} "
+                                               f"({image_id[7:19]}){notes}"))
+            pinned = pinned_claude_version()
+            try:
+                inside = await resolver.claude_version(ref, image_id)
+                same = inside == pinned
+                checks.append(Check("claude", same or source.kind == "image",
+                                    f"{inside} in the image (pinned: {pinned})",
+                                    "" if same else "rebuild: channelcoder image build --no-cache"))
+            except ChannelCoderError as exc:
+                checks.append(Check("claude", False, exc.message, exc.hint))
+    except ChannelCoderError as exc:
+        checks.append(Check("image", False, exc.message, exc.hint))
+    checks += await anyio.to_thread.run_sync(_offline_checks, workspace, trusted)
+    return checks
+
+
+def _offline_checks(workspace: Path, trusted: bool) -> list[Check]:
+    checks = []
+    source = credential_source(os.environ)
+    checks.append(Check("credentials", source != "none", source if source != "none" else
+                        "no ANTHROPIC_API_KEY, CLAUDE_CODE_OAUTH_TOKEN or ~/.claude/.credentials.json",
+                        "" if source != "none" else
+                        "set ANTHROPIC_API_KEY, or run 'claude' once and /login"))
+    checks.append(Check("trust", True, f"{workspace} is {'trusted' if trusted else 'not trusted'}"
+                        + ("" if trusted else " (its Dockerfile, mounts and env files are ignored)"),
+                        "" if trusted else "channelcoder trust, to allow them"))
+    checks.append(_host_claude())
+    return checks
+
+
+def _host_claude() -> Check:
+    from ..native import find_claude
+
+    try:
+        binary = find_claude()
+    except ChannelCoderError:
+        return Check("host claude", True, "not installed (only needed without --docker)")
+    try:
+        out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=30,
+                             stdin=subprocess.DEVNULL).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return Check("host claude", False, f"{binary} does not run: {exc}")
+    return Check("host claude", True, f"{out or '?'} at {shutil.which(binary) or binary} "
+                                      "(for runs without --docker)")

@@ -119,3 +119,24 @@ async def no_pending(session: Session) -> None:
             return
         await asyncio.sleep(0.05)
     raise AssertionError("the proposal is still pending")
+
+
+@pytest.mark.parametrize("caps", ["neovim@0.11.0", "visual-studio-code"])
+async def test_edits_use_the_negotiated_encoding_and_keep_crlf_and_no_final_newline(
+        scripted, lsp: Start, workspace: Path, caps: str) -> None:
+    text = "x = 'é'\r\ny = '😀 ü'"
+    app = workspace / "app.py"
+    app.write_bytes(text.encode())
+    scripted([ToolCall("Bash", {"command": "sed -i 's/ü/UE/' app.py"}), Reply("done")])
+    session = await lsp(workspace, caps=caps, init=native())
+    assert session.editor.encoding == ("utf-8" if caps.startswith("neovim") else "utf-16")
+    uri = session.editor.open(app, text)
+    reply = await session.command("channelcoder.run", {"prompt": "replace the umlaut"})
+    assert reply["ok"] and reply["proposalId"], reply
+    if caps.startswith("neovim"):  # no change annotations: applied on request
+        await session.command("channelcoder.applyProposal", {"jobId": reply["jobId"]})
+    edit = await session.editor.wait_edit()
+    change = edit.edit.document_changes[0]
+    (only,) = change.edits
+    assert only.range.start.line == 1 and only.range.start.character == 0
+    assert session.editor.buffers[uri].text == "x = 'é'\r\ny = '😀 UE'"

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 EVENT_NOTIFICATION = "channelcoder/event"
 CLOSE_TIMEOUT = 10.0
+KEEP_FINISHED = 100  # finished jobs listed by channelcoder.jobs (older ones are forgotten)
 
 
 class StandbyProvider(Protocol):
@@ -124,6 +125,9 @@ class Runs:
         if run.id in self.jobs:
             raise ValueError(f"job id {run.id} is in use")
         self.jobs[run.id] = run
+        finished = [job_id for job_id, job in self.jobs.items() if not job.active]
+        for job_id in finished[: max(0, len(finished) - KEEP_FINISHED)]:
+            del self.jobs[job_id]
         log.info("job %s (%s) starts: %s", run.id, run.kind, run.title)
         run.task = asyncio.get_running_loop().create_task(self._drive(run), name=f"job-{run.id}")
 

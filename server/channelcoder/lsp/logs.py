@@ -42,12 +42,18 @@ def setup(level: str = "warning", path: Path | None = None) -> Path:
     global _file_handler, _log_path
     register_env(dict(os.environ))
     target = path or default_log_file()
-    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        file_handler = logging.handlers.RotatingFileHandler(target, maxBytes=MAX_BYTES,
+                                                            backupCount=BACKUPS, encoding="utf-8")
+    except OSError as exc:
+        from ..errors import UsageError
+
+        raise UsageError(f"cannot write the log file {target}: {exc.strerror or exc}",
+                         hint="pass a writable --log-file PATH") from None
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
-    file_handler = logging.handlers.RotatingFileHandler(target, maxBytes=MAX_BYTES,
-                                                        backupCount=BACKUPS, encoding="utf-8")
     file_handler.setFormatter(logging.Formatter(FORMAT))
     file_handler.addFilter(RedactingFilter())
     root.addHandler(file_handler)

@@ -106,7 +106,7 @@ async def test_doctor_reports_the_log_file_and_sessions_can_be_reset(
     report = await session.command("channelcoder.doctor")
     assert report["logFile"] == str(log_file)
     names = [check["name"] for check in report["checks"]]
-    assert {"language server", "docker engine", "credentials"} <= set(names)
+    assert {"language server", "engine", "credentials", "trust"} <= set(names)
     assert str(log_file) in report["report"]
     await wait_for(lambda: bool(session.client.shown_documents))
     reply = await session.command("channelcoder.run", {"prompt": "hi",

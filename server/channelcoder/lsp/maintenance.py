@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
-import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -78,8 +76,17 @@ def _image_name(message: str) -> str | None:
 
 
 async def doctor(ls: ChannelCoderServer) -> dict[str, Any]:
-    root = ls.default_root()
-    checks = await anyio.to_thread.run_sync(_checks, root, abandon_on_cancel=True)
+    """The sandbox's own diagnosis (engine, image, claude in it, credentials, trust) plus ours."""
+    from ..sandbox.diagnose import diagnose
+
+    root = ls.default_root() or Path.cwd()
+    layer = with_editor_defaults(ls.settings.layer, await anyio.to_thread.run_sync(
+        project_layer, root))
+    try:
+        docker = build_options(layer).docker or DockerOptions()
+    except ChannelCoderError:
+        docker = DockerOptions()
+    checks = [check.to_json() for check in await diagnose(root, docker)]
     log_path = logs.log_file()
     checks.insert(0, {"name": "language server", "ok": True,
                       "detail": f"channelcoder lsp {ls.version}, log file {log_path}", "hint": ""})
@@ -97,55 +104,6 @@ async def doctor(ls: ChannelCoderServer) -> dict[str, Any]:
     ls.spawn(lambda: ls.show_document_or_log(path, report))
     return {"ok": ok, "checks": checks, "logFile": str(log_path) if log_path else None,
             "report": report}
-
-
-def _check(name: str, ok: bool, detail: str, hint: str = "") -> dict[str, Any]:
-    return {"name": name, "ok": ok, "detail": detail, "hint": hint}
-
-
-def _checks(root: Path | None) -> list[dict[str, Any]]:
-    from ..native import find_claude
-    from ..trust import is_trusted
-
-    checks: list[dict[str, Any]] = []
-    try:
-        import docker
-
-        client = docker.from_env(timeout=5)
-        version = client.version().get("Version", "?")
-        checks.append(_check("docker engine", True, f"reachable (engine {version})"))
-        client.close()
-    except Exception as exc:
-        checks.append(_check("docker engine", False, f"not reachable: {str(exc)[:200]}",
-                             "start Docker (or run 'make engine'), or check DOCKER_HOST"))
-    try:
-        binary = find_claude()
-        out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=20,
-                             stdin=subprocess.DEVNULL)
-        checks.append(_check("claude cli (host)", out.returncode == 0,
-                             f"{out.stdout.strip() or out.stderr.strip()[:200]} at {binary}"))
-    except (ChannelCoderError, OSError, subprocess.SubprocessError) as exc:
-        checks.append(_check("claude cli (host)", True,
-                             f"not on this host ({getattr(exc, 'message', exc)}); "
-                             "the sandbox image has its own"))
-    checks.append(_credentials())
-    if root is not None:
-        trusted = is_trusted(root)
-        checks.append(_check("workspace trust", True,
-                             f"{root} is {'trusted' if trusted else 'not trusted'}",
-                             "" if trusted else "channelcoder trust"))
-    return checks
-
-
-def _credentials() -> dict[str, Any]:
-    for name in ("ANTHROPIC_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN", "ANTHROPIC_AUTH_TOKEN"):
-        if os.environ.get(name):
-            return _check("credentials", True, f"from ${name}")
-    config = Path(os.environ.get("CLAUDE_CONFIG_DIR") or Path.home() / ".claude")
-    if (config / ".credentials.json").is_file():
-        return _check("credentials", True, f"from {config / '.credentials.json'}")
-    return _check("credentials", False, "none found",
-                  "set ANTHROPIC_API_KEY or CLAUDE_CODE_OAUTH_TOKEN, or run 'claude' and /login")
 
 
 def list_sessions() -> list[dict[str, Any]]:

@@ -20,7 +20,7 @@ from channelcoder.testing.fake_anthropic import Reply, ToolCall, Turn
 from tests.lsp.conftest import Session, Start, wait_for
 from tests.lsp.test_proposals import FIXED, SED, UNSAVED, diagnostic, kinds
 
-pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("claude_bin"),
+pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("claude_bin", "no_leaked_containers"),
               pytest.mark.filterwarnings("ignore:Unknown progress token")]
 
 JOB_LABEL = "io.channelcoder.job"

@@ -48,14 +48,18 @@ def _name(text: str) -> str:
     return f"{clean}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
 
 
-def config_dir_for(*, session: str | None, job_id: str, resume: str | None,
+def config_dir_for(*, session: str | None, workspace: Path, job_id: str, resume: str | None,
                    explicit: Path | None = None) -> Path:
-    """The host directory to mount as CLAUDE_CONFIG_DIR for this run."""
+    """The host directory to mount as CLAUDE_CONFIG_DIR for this run.
+
+    A named session keeps one per workspace (its turns are serialized by `sessions`); a
+    `--resume ID` without a session finds the dir holding that transcript; else one per job.
+    """
     if explicit is not None:
         return explicit
     root = subdir("sandbox/claude")
     if session:
-        return root / "sessions" / _name(session)
+        return root / "sessions" / f"{_name(session)}-{_name(str(workspace))[-8:]}"
     if resume:
         found = find_transcript(resume)
         if found is not None:

@@ -159,7 +159,8 @@ class SandboxManager:
         user_mounts = self._check_options(options, spec.workspace)
         ca = ca_bundle_path(options.ca_certificates)
         env = self.environment(spec, options, uid=uid, ca=ca is not None)
-        config_path = config_dir_for(session=spec.session, job_id=spec.job_id,
+        config_path = config_dir_for(session=spec.session, workspace=spec.workspace,
+                                     job_id=spec.job_id,
                                      resume=spec.options.resume, explicit=spec.config_dir)
         config = await anyio.to_thread.run_sync(
             lambda: prepare_config_dir(config_path, uid=uid, gid=gid, env=env))

@@ -195,7 +195,20 @@ def remove(name: str) -> bool:
         from .workspace.snapshot import discard
 
         discard(state.snapshot)
+    if state is not None and state.workspace:
+        _remove_sandbox_config(name, Path(state.workspace))
     return True
+
+
+def _remove_sandbox_config(name: str, workspace: Path) -> None:
+    """The session's Claude config dir of the sandbox (its transcripts), if it has one."""
+    import shutil
+
+    from .sandbox.claude_config import config_dir_for
+
+    path = config_dir_for(session=name, workspace=workspace, job_id="", resume=None)
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def rename(old: str, new: str) -> SessionState:

@@ -3,7 +3,9 @@
 Each test starts the scripted model with its scenario and runs one test of
 clients/vscode/test/protocol/server.test.ts, which starts `channelcoder lsp` (found by the
 extension's own discovery), initializes it as VS Code would, and drives it with the extension's
-JobClient and proposal handler. Natively (`docker: false`) here; in the sandbox where marked.
+JobClient and proposal handler. Natively (`docker: false`), and in the real sandbox (the
+bundled image, `network: host` so claude inside reaches the scripted model) where parametrized;
+a sandboxed test fails if a container it made outlives it.
 """
 
 from __future__ import annotations
@@ -26,9 +28,23 @@ vscode_extension = vscode_support.vscode_extension
 
 SERVER = Path(sys.executable).parent / "channelcoder"
 NATIVE = {"docker": False, "tools": ["Bash", "Read"], "standby": False}
+SANDBOX = {"docker": {"network": "host"}, "standby": False}
 TRANSLATE = ToolCall("Bash", {"command": "sed -i s/hello/bonjour/ app.py"})
 
 pytestmark = pytest.mark.usefixtures("claude_bin", "vscode_extension")
+
+
+@pytest.fixture(params=[
+    "native",
+    pytest.param("sandbox", marks=[pytest.mark.docker, pytest.mark.timeout(1200)]),
+])
+def settings(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """The user's settings for a native or a sandboxed run."""
+    if request.param == "native":
+        return NATIVE
+    request.getfixturevalue("sandbox_image")
+    request.getfixturevalue("no_leaked_containers")
+    return SANDBOX
 
 
 def run_node_test(name: str, workspace: Path, settings: dict[str, Any],
@@ -51,31 +67,31 @@ def test_server_advertises_what_the_extension_calls(git_repo: Path) -> None:
 
 
 def test_extension_with_real_language_client_runs_a_job(
-        scripted: Callable[..., FakeAnthropic], git_repo: Path) -> None:
+        scripted: Callable[..., FakeAnthropic], git_repo: Path, settings: dict[str, Any]) -> None:
     """activate() with vscode-languageclient itself: commands, middleware, one notification."""
     scripted([TRANSLATE, Reply("Translated the greeting.")])
-    run_node_test("extension:", git_repo, NATIVE, suite="extension")
+    run_node_test("extension:", git_repo, settings, suite="extension")
 
 
 def test_run_progress_events_and_proposal_applied_to_buffer(
-        scripted: Callable[..., FakeAnthropic], git_repo: Path) -> None:
+        scripted: Callable[..., FakeAnthropic], git_repo: Path, settings: dict[str, Any]) -> None:
     api = scripted([TRANSLATE, Reply("Translated the greeting.")])
-    run_node_test("run:", git_repo, NATIVE)
+    run_node_test("run:", git_repo, settings)
     assert "File: app.py (with unsaved changes" in api.agent_requests()[0].last_user_text()
 
 
 def test_cancel_from_progress_stops_the_job(
-        scripted: Callable[..., FakeAnthropic], git_repo: Path) -> None:
+        scripted: Callable[..., FakeAnthropic], git_repo: Path, settings: dict[str, Any]) -> None:
     scripted([Turn([Reply("too late")], first_delay=20)])
-    output = run_node_test("cancel:", git_repo, NATIVE)
+    output = run_node_test("cancel:", git_repo, settings)
     print(re.findall(r"cancel-seconds [0-9.]+", output))
 
 
 def test_declined_proposal_reason_becomes_next_turn(
-        scripted: Callable[..., FakeAnthropic], git_repo: Path) -> None:
+        scripted: Callable[..., FakeAnthropic], git_repo: Path, settings: dict[str, Any]) -> None:
     api = scripted([TRANSLATE, Reply("Translated the greeting."),
                     Reply("Understood, keeping the English greeting.")])
-    run_node_test("reject:", git_repo, NATIVE)
+    run_node_test("reject:", git_repo, settings)
     last = api.agent_requests()[-1]
     assert "keep the English greeting" in last.last_user_text()
     assert any("sed -i s/hello/bonjour/" in json.dumps(m) for m in last.messages), \

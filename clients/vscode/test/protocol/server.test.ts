@@ -15,7 +15,7 @@ import type { ChannelEvent, JobResult } from "../../src/events";
 import { CLIENT_COMMANDS, JOB_COMMANDS, SERVER_COMMANDS } from "../../src/ids";
 import type { Outcome, ProgressValue } from "../../src/jobs";
 import { TranscriptFormatter } from "../../src/transcript";
-import { ServerSession } from "./session";
+import { ServerSession, testSettings } from "./session";
 
 const TIMEOUT = { timeout: 240_000 };
 const ORIGINAL = "GREETING = 'hello'\n";
@@ -96,6 +96,12 @@ test("run: progress on the client's own token, every event, and the proposal app
     assert.equal(events.at(-1)?.type, "result");
     assert.ok(kinds(events).indexOf("changes") < kinds(events).indexOf("result"));
     assert.ok(events.some((e) => e.type === "tool-use" && /sed/.test(e.summary ?? "")), JSON.stringify(kinds(events)));
+    const init = events.find((e) => e.type === "init") as { cwd?: string } | undefined;
+    if (testSettings().docker === false) {
+      assert.match(init?.cwd ?? "", /snapshots/, "natively, claude works in a private snapshot");
+    } else {
+      assert.equal(init?.cwd, "/workspace", "claude ran inside the sandbox");
+    }
     const formatter = new TranscriptFormatter();
     const transcript = events.map((event) => formatter.format(job.jobId, event)).join("");
     assert.match(transcript, /▸ .*sed/);

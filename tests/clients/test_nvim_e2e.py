@@ -201,7 +201,44 @@ def test_checkhealth_reports_server_and_doctor(
         nvim: Path, workspace: Path, model: Callable[[list[TurnLike]], FakeAnthropic]) -> None:
     api = model([])
     result = run(nvim, "test_e2e_health.lua", workspace, api)
+    assert_passed(result, 2)
+
+
+def test_per_hunk_review_applies_exactly_the_accepted_hunks(
+        nvim: Path, workspace: Path, model: Callable[[list[TurnLike]], FakeAnthropic]) -> None:
+    api = model([
+        ToolCall("Bash", {"command": "sed -i \"s/'hello'/'HELLO'/; s/'bye'/'BYE'/\" app.py"
+                                     " && echo shouted > notes.txt"}),
+        Reply("Shouted."),
+    ])
+    result = run(nvim, "test_e2e_hunks.lua", workspace, api)
+    assert_passed(result, 2)
+    assert (workspace / "app.py").read_text().splitlines()[::6] == ["GREETING = 'HELLO'",
+                                                                     "FAREWELL = 'bye'"]
+    assert (workspace / "notes.txt").read_text() == "shouted\n"
+
+
+def test_trust_question_is_answered_through_vim_ui_select(
+        nvim: Path, workspace: Path, model: Callable[[list[TurnLike]], FakeAnthropic]) -> None:
+    from channelcoder.trust import is_trusted
+
+    (workspace / ".channelcoder").mkdir()
+    (workspace / ".channelcoder/config.toml").write_text('[docker]\nnetwork = "host"\n')
+    assert not is_trusted(workspace)
+    result = run(nvim, "test_e2e_trust.lua", workspace, model([]))
     assert_passed(result, 1)
+    assert is_trusted(workspace), "the answer reached the server, which recorded it"
+
+
+@pytest.mark.docker
+@pytest.mark.timeout(1200)
+def test_build_image_command_reports_the_image(
+        nvim: Path, workspace: Path, model: Callable[[list[TurnLike]], FakeAnthropic],
+        sandbox_image: str) -> None:
+    result = run(nvim, "test_e2e_image.lua", workspace, model([]),
+                 {"settings": SANDBOX, "env": {}})
+    assert_passed(result, 1)
+    assert any(sandbox_image in note["message"] for note in result.summary["notes"])
 
 
 def claude_processes(marker: str) -> list[int]:

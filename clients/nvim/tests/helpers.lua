@@ -51,8 +51,8 @@ function T.buf_text(bufnr)
 end
 
 --- Answer every vim.ui.select with the first item whose formatted text contains `pick`;
---- records what was offered.
-function T.stub_select(pick)
+--- records what was offered. `later`: answer from the event loop, as pickers like telescope do.
+function T.stub_select(pick, later)
   T.offered = {}
   vim.ui.select = function(items, opts, on_choice)
     local format = opts and opts.format_item or tostring
@@ -64,7 +64,13 @@ function T.stub_select(pick)
         chosen, index = item, i
       end
     end
-    on_choice(chosen, index)
+    if later then
+      vim.schedule(function()
+        on_choice(chosen, index)
+      end)
+    else
+      on_choice(chosen, index)
+    end
   end
 end
 

@@ -13,5 +13,19 @@ T.run({
     T.contains(text, 'server running')
     T.contains(text, 'docker')
     T.ok(not text:find('ERROR channelcoder.doctor failed', 1, true), text)
+    T.wait(function()
+      return require('channelcoder.messages').swallow_document == nil
+    end, "the doctor's report document (not opened during :checkhealth)")
+    T.eq(-1, vim.fn.bufnr('doctor.md'), 'no report window from :checkhealth')
+  end },
+
+  { ':ClaudeDoctor opens the report', function()
+    vim.cmd('ClaudeDoctor')
+    T.wait(function()
+      return vim.fn.bufnr('doctor.md') ~= -1
+    end, 'the report', 60000)
+    local report = vim.fn.bufnr('doctor.md')
+    T.ok(#vim.fn.win_findbuf(report) > 0, 'shown')
+    T.contains(T.buf_text(report), '# channelcoder doctor')
   end },
 })

@@ -231,7 +231,11 @@ function M.build_image(force)
       return
     end
     local level = result.ok and vim.log.levels.INFO or vim.log.levels.ERROR
-    util.notify(tostring(result.message or (result.ok and 'image ready' or 'build failed')), level)
+    local message = tostring(util.nonempty(result.message) and result.message or (result.ok and 'image ready' or 'build failed'))
+    if util.nonempty(result.image) and not message:find(result.image, 1, true) then
+      message = message .. ': ' .. result.image
+    end
+    util.notify(message, level)
   end)
 end
 

@@ -48,11 +48,12 @@ local function echo(entry, force)
     return
   end
   last_echo = now
-  local line = text(entry)
+  local line = text(entry):gsub('\n', ' ')
+  line = vim.fn.strcharpart(line, 0, math.max(10, vim.o.columns - 14))
   if entry.done then
     line = line .. ' ✓'
   end
-  vim.api.nvim_echo({ { line:sub(1, math.max(10, vim.o.columns - 12)):gsub('\n', ' '), 'ModeMsg' } }, false, {})
+  vim.api.nvim_echo({ { line, 'ModeMsg' } }, false, {})
 end
 
 local function update(client_id, token, value)

@@ -77,14 +77,17 @@ async def test_trust_is_asked_once_and_remembered(lsp: Start, workspace: Path,
 async def test_logs_never_hold_a_secret_even_at_debug(scripted, lsp: Start, workspace: Path,
                                                       tmp_path: Path) -> None:
     planted = "sk-ant-api03-PLANTEDsecretVALUE1234567890"
-    scripted([Reply("hello")])
+    scripted([ToolCall("Bash", {"command": "echo key=$ANTHROPIC_API_KEY"}), Reply("hello")])
     log_file = tmp_path / "lsp.log"
     server = [sys.executable, "-m", "channelcoder", "lsp", "--log-level", "debug", "--log-file",
               str(log_file)]
     session = await lsp(workspace, server=server, env={"ANTHROPIC_API_KEY": planted},
                         init=native(apply="direct", verbose=True, streamEvents=True))
-    reply = await session.command("channelcoder.run", {"prompt": f"echo {planted}"})
+    reply = await session.command("channelcoder.run", {"prompt": f"echo {planted}",
+                                                       "jobId": "leaky"})
     assert reply["ok"] is True
+    outputs = [e["output"] for e in session.job_events("leaky") if e["type"] == "tool-result"]
+    assert outputs and all(planted not in o for o in outputs), outputs
     with pytest.raises(Exception, match=r"\*\*\*"):
         await session.command("channelcoder.run", {"prompt": "x",
                                                    "options": {"maxTurns": planted}})

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 
 from lsprotocol import types
 
+from ..redact import redact
+
 if TYPE_CHECKING:
     from pygls.lsp.server import LanguageServer
 
@@ -76,7 +78,7 @@ class JobProgress:
         self.sent_reports += 1
         try:
             self._server.work_done_progress.report(
-                self.token, types.WorkDoneProgressReport(message=message))
+                self.token, types.WorkDoneProgressReport(message=redact(message)))
         except Exception as exc:  # a closed connection must not break the job
             log.debug("progress report failed: %s", exc)
 
@@ -91,7 +93,7 @@ class JobProgress:
         message = self.end_message or ("cancelled" if exc_type is not None else "done")
         try:
             self._server.work_done_progress.end(self.token, types.WorkDoneProgressEnd(
-                message=message))
+                message=redact(message)))
         except Exception as error:
             log.debug("progress end failed: %s", error)
         self._server.work_done_progress.tokens.pop(self.token, None)

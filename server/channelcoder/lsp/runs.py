@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 import anyio
 from lsprotocol import types
 
-from ..claude.events import AnyEvent, Changes, Error, Result, Status
+from ..claude.events import AnyEvent, Changes, Error, Result, Status, Text, TextDelta
 from ..jobs import Job, JobState, Request, default_backend
+from ..redact import redact
 from ..runner import Backend
 from .describe import Describer, end_message
 from .progress import JobProgress
@@ -197,9 +198,11 @@ class Runs:
     def _emit(self, run: LspJob, event: AnyEvent) -> None:
         if not self._server.settings.server.stream_events:
             return
+        payload = event.to_json()
+        if not isinstance(event, TextDelta | Text | Changes):  # tool output may echo a secret
+            payload = _redacted(payload)
         try:
-            self._server.protocol.notify(EVENT_NOTIFICATION,
-                                         {"jobId": run.id, "event": event.to_json()})
+            self._server.protocol.notify(EVENT_NOTIFICATION, {"jobId": run.id, "event": payload})
         except Exception as exc:  # the client went away; the job still ends properly
             log.debug("could not send an event: %s", exc)
 
@@ -235,6 +238,16 @@ class Runs:
             "changes": files,
             "error": failure,
         }
+
+
+def _redacted(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {key: _redacted(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_redacted(item) for item in value]
+    return value
 
 
 def _uri(root: Path, path: str) -> str:

@@ -22,9 +22,15 @@ def node_run(args: Sequence[str], *, env: Mapping[str, str] | None = None,
                           timeout=timeout, env=dict(env) if env is not None else None)
 
 
+_built: list[Path] = []
+
+
 @pytest.fixture(scope="session")
 def vscode_extension() -> Path:
-    """clients/vscode with its locked packages installed and the TypeScript built."""
+    """clients/vscode with its locked packages installed and the TypeScript built (once per run,
+    though each test module binds the fixture itself)."""
+    if _built:
+        return _built[0]
     if shutil.which("node") is None or shutil.which("npm") is None:
         pytest.fail("Node.js 20+ and npm are needed for the VS Code extension; install them, "
                     "then run 'make setup'")
@@ -32,4 +38,5 @@ def vscode_extension() -> Path:
                           timeout=900, env={**os.environ})
     if proc.returncode != 0:
         pytest.fail(f"building the VS Code extension failed:\n{(proc.stdout + proc.stderr)[-4000:]}")
+    _built.append(EXT)
     return EXT

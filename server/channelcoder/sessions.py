@@ -39,6 +39,8 @@ FORMAT_VERSION = 1
 PER_TURN_OPTIONS = frozenset({"resume", "continue_", "session", "verbose", "timeout",
                               "idle_timeout", "max_jobs", "claude_path"})
 UNSAVED_MAX_AGE = 7 * 24 * 3600.0
+_REAP_INTERVAL = 3600.0
+_last_reap = 0.0
 
 
 def sessions_dir() -> Path:
@@ -176,7 +178,7 @@ def create(name: str, *, workspace: Path | None = None, saved: bool = True) -> S
             state.metadata.setdefault("workspace", str(workspace))
 
     if not saved:
-        reap_unsaved()
+        _maybe_reap_unsaved()
     return update(name, touch)
 
 
@@ -246,6 +248,17 @@ def reap_unsaved(max_age: float = UNSAVED_MAX_AGE) -> list[str]:
             if path.stat().st_mtime < cutoff and remove(state.name):
                 removed.append(state.name)
     return removed
+
+
+def _maybe_reap_unsaved() -> None:
+    """Reap unsaved sessions at most once an hour per process (listing reads every file)."""
+    global _last_reap
+    now = time.monotonic()
+    if _last_reap and now - _last_reap < _REAP_INTERVAL:
+        return
+    _last_reap = now
+    with contextlib.suppress(OSError, SessionError):
+        reap_unsaved()
 
 
 def _new_state(name: str) -> SessionState:

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import anyio
@@ -180,3 +181,15 @@ def test_two_processes_writing_one_session_lose_no_turn(tmp_path: Path) -> None:
     assert data["metadata"]["touched-a"] == count - 1 and data["metadata"]["touched-b"] == count - 1
     leftovers = [p.name for p in sessions.sessions_dir().iterdir() if p.name.startswith(".shared.json")]
     assert leftovers == []
+
+
+def test_old_unsaved_sessions_are_reaped_and_saved_ones_kept(tmp_path: Path) -> None:
+    sessions.create("draft-old", workspace=tmp_path, saved=False)
+    sessions.create("draft-new", workspace=tmp_path, saved=False)
+    sessions.create("kept-old", workspace=tmp_path)
+    week_ago = time.time() - 8 * 24 * 3600
+    for name in ("draft-old", "kept-old"):
+        os.utime(sessions.session_file(name), (week_ago, week_ago))
+    removed = sessions.reap_unsaved()
+    assert "draft-old" in removed and not sessions.exists("draft-old")
+    assert sessions.exists("draft-new") and sessions.exists("kept-old")

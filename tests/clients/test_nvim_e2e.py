@@ -130,9 +130,13 @@ def test_fix_code_action_progress_transcript_and_accepted_proposal(
         Turn([Reply("Fixed the greeting.")], chunks=3),
     ])
     result = run(nvim, "test_e2e_fix.lua", workspace, api, mode)
-    assert_passed(result, 4)
+    assert_passed(result, 5)
     assert (workspace / "app.py").read_text() == "GREETING = 'hello, world'\n"
-    assert "GREETING should say hello, world" in api.agent_requests()[0].last_user_text()
+    code_action, fix_command = (r.last_user_text() for r in api.agent_requests()
+                                if r.turn == 0)
+    assert "GREETING should say hello, world" in code_action
+    assert "Fix this problem in app.py" in fix_command
+    assert "GREETING should say hello, world" in fix_command
     assert git(workspace, "status", "--short") == " M app.py\n"
 
 

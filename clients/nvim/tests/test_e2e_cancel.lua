@@ -24,6 +24,7 @@ T.run({
 
   { ':ClaudeCancel cancels through the progress token', function()
     vim.cmd('ClaudeCancel')
+    T.eq(1, #E.notes('cancelling Claude: cancel-marker-7f3a'), 'cancelled through the progress token')
     T.wait(function()
       return job.state ~= 'running'
     end, 'the job to end after cancel', 20000)

@@ -63,4 +63,15 @@ T.run({
     vim.api.nvim_set_current_buf(bufnr)
     vim.cmd('write')
   end },
+
+  { ':ClaudeFix fixes the diagnostic under the cursor', function()
+    vim.api.nvim_win_set_cursor(0, { 1, 2 })
+    vim.cmd('ClaudeFix')
+    local fix = E.job()
+    T.eq('channelcoder.fix', fix.command, 'a fix job')
+    T.ok(fix ~= job, 'a new job')
+    T.contains(fix.title, 'Fix: GREETING should say hello, world')
+    E.wait_done(fix)
+    T.eq(true, fix.reply.ok, 'reply ok')
+  end },
 })

@@ -95,6 +95,8 @@ T.run({
     T.eq(1, #missing, 'one notification for two buffers')
     T.contains(missing[1].message, 'pip install channelcoder')
     T.eq(0, #compat.clients('channelcoder'), 'no client')
+    pcall(vim.cmd, 'Claude do something') -- asked explicitly: said again
+    T.eq(2, #missing_notes(), 'a command says it again')
     vim.cmd('silent! %bwipeout!')
   end },
 

@@ -11,9 +11,9 @@ local util = require('channelcoder.util')
 local M = {}
 
 local function ready_client(bufnr)
-  local client = lsp.client(bufnr)
+  local client = lsp.client(bufnr) or lsp.ensure_client(bufnr)
   if not client then
-    return nil
+    return nil -- ensure_client said why
   end
   if not lsp.wait_ready(client, 15000) then
     util.error('the language server did not start', 'see :LspLog and :checkhealth channelcoder')

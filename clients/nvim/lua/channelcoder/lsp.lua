@@ -128,7 +128,7 @@ function M.client(bufnr)
 end
 
 --- Start a client for the current working directory when no buffer can be attached (e.g. an
---- empty Neovim running :ClaudeDoctor).
+--- empty Neovim running :ClaudeDoctor). Says why when there is none.
 function M.ensure_client(bufnr)
   local client = M.client(bufnr)
   if client then

@@ -185,8 +185,10 @@ class Job:
             notice = await self._release(workplace)
             if notice:
                 yield self._note(Status("collecting-changes", notice))
-            if turn is not None and isinstance(final, Result):
-                await anyio.to_thread.run_sync(self._record, turn, final, workplace)
+            if turn is not None:
+                if isinstance(final, Result):
+                    await anyio.to_thread.run_sync(self._record, turn, final, workplace)
+                turn.release()  # before the last yield: a consumer may stop reading there
             yield self._note(final)
         except ChannelCoderError as exc:
             if process is not None:

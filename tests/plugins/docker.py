@@ -71,9 +71,6 @@ def docker_client() -> Iterator[Any]:
 
 def prune_run(client: Any) -> None:
     """Remove this run's containers and images (not the sandbox image)."""
-    from channelcoder.sandbox.containers import wait_for_removals
-
-    wait_for_removals()
     for container in client.containers.list(all=True, filters=run_filter()):
         with contextlib.suppress(Exception):
             container.remove(force=True)
@@ -90,12 +87,10 @@ def managed_containers(client: Any) -> set[str]:
 
 @pytest.fixture
 def no_leaked_containers(docker_client: Any) -> Iterator[None]:
-    """Fail the test that leaves one of this run's containers behind (after a short grace)."""
-    from channelcoder.sandbox.containers import wait_for_removals
-
+    """Fail the test that leaves one of this run's containers behind (after a short grace:
+    the engine removes an exited sandbox by itself)."""
     before = managed_containers(docker_client)
     yield
-    wait_for_removals()
     deadline = time.monotonic() + 5
     leaked = managed_containers(docker_client) - before
     while leaked and time.monotonic() < deadline:

@@ -3,10 +3,13 @@
 `ContainerSpec` is everything about one container; `create_args` turns it into docker-py
 arguments and `run_line` into the equivalent `docker run` line (secrets redacted). A one-shot
 job is a `ContainerProcess`: the container runs claude as its command, its output is attached
-before start (no early output lost) and read by a `ThreadedIterator`; `terminate()` kills and
-removes it. `StreamedProcess` holds what any attached or exec'd claude needs (stdout channel,
-stderr tail, command line), so a long-lived container running claude through `exec` can be
-added beside `ContainerProcess` without touching it.
+before start (no early output lost) and read by a `ThreadedIterator`. The engine removes the
+container itself when it exits (AutoRemove), so a finished job never waits for a removal; the
+exit code and an OOM kill are read from the engine's event stream, subscribed before start.
+`terminate()` kills and removes a container that is still running. `StreamedProcess` holds
+what any attached or exec'd claude needs (stdout channel, stderr tail, command line), so a
+long-lived container running claude through `exec` can be added beside `ContainerProcess`
+without touching it.
 """
 
 from __future__ import annotations
@@ -58,6 +61,7 @@ class ContainerSpec:
     tmpfs: Mapping[str, str] = field(default_factory=dict)
     workdir: str = WORKSPACE
     read_only: bool = True
+    auto_remove: bool = True
 
 
 def create_args(api: Any, spec: ContainerSpec) -> dict[str, Any]:
@@ -74,6 +78,7 @@ def create_args(api: Any, spec: ContainerSpec) -> dict[str, Any]:
         nano_cpus=int(spec.cpus * 1e9),
         tmpfs=dict(spec.tmpfs),
         read_only=spec.read_only,
+        auto_remove=spec.auto_remove,
     )
     return dict(image=spec.image, command=spec.argv[1:], entrypoint=[spec.argv[0]],
                 environment=dict(spec.env), user=spec.user, working_dir=spec.workdir,
@@ -150,42 +155,6 @@ def reap_orphans(api: Any, *, now: float | None = None) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------
-# Background removal (a finished job does not wait for its container to be deleted)
-
-_pending: set[threading.Thread] = set()
-_pending_lock = threading.Lock()
-
-
-def remove_in_background(api: Any, cid: str) -> None:
-    def run() -> None:
-        try:
-            with contextlib.suppress(Exception):
-                api.remove_container(cid, force=True)
-        finally:
-            with _pending_lock:
-                _pending.discard(threading.current_thread())
-
-    thread = threading.Thread(target=run, name=f"channelcoder-rm-{cid[:12]}")
-    with _pending_lock:
-        _pending.add(thread)
-    thread.start()
-
-
-def wait_for_removals(timeout: float = 10.0) -> None:
-    """Block until background removals are done (tests, shutdown)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        with _pending_lock:
-            threads = list(_pending)
-        if not threads:
-            return
-        for thread in threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
-        if time.monotonic() >= deadline:
-            return
-
-
-# ---------------------------------------------------------------------------------------------
 # Processes
 
 
@@ -238,105 +207,163 @@ class StreamedProcess:
         self._output.close()
 
 
+class _Lifecycle:
+    """The engine's `oom` and `die` events for one container, read by a daemon thread."""
+
+    def __init__(self, events: Any) -> None:
+        self._events = events
+        self.oom = False
+        self.exit_code: int | None = None
+        self.ended = threading.Event()
+        threading.Thread(target=self._read, name="channelcoder-events", daemon=True).start()
+
+    def _read(self) -> None:
+        try:
+            for event in self._events:
+                action = event.get("Action") or event.get("status")
+                if action == "oom":
+                    self.oom = True
+                elif action == "die":
+                    code = (event.get("Actor") or {}).get("Attributes", {}).get("exitCode")
+                    self.exit_code = int(code) if str(code).lstrip("-").isdigit() else -1
+                    return
+        except Exception as exc:
+            log.debug("the sandbox event stream ended: %r", exc)
+        finally:
+            self.ended.set()
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._events.close()
+
+
 class ContainerProcess(StreamedProcess):
     """A one-shot container whose command is claude. Owns the container."""
 
     def __init__(self, engine: eng.Engine, spec: ContainerSpec, cid: str, stream: Any,
-                 on_exit: Callable[[], None] | None = None) -> None:
+                 events: Any, on_exit: Callable[[], None] | None = None) -> None:
         super().__init__(stream, run_line(spec), stream.close)
         self.engine = engine
         self.spec = spec
         self.id = cid
+        self._life = _Lifecycle(events)
         self._on_exit = on_exit
         self._exit: int | None = None
         self._failure: ChannelCoderError | None = None
         self._terminating = False
-        self._removed = False
+        self._closed = False
 
     @classmethod
     async def start(cls, engine: eng.Engine, spec: ContainerSpec,
                     on_exit: Callable[[], None] | None = None) -> ContainerProcess:
         made: list[str] = []
+        streams: list[Any] = []
 
-        def create_attach_start() -> tuple[str, Any]:
+        def create_attach_start() -> tuple[str, Any, Any]:
             api = engine.api
             cid = str(api.create_container(**create_args(api, spec))["Id"])
             made.append(cid)
+            events = engine.stream_api.events(
+                filters={"container": cid, "event": ["oom", "die"]}, decode=True)
+            streams.append(events)
             stream = engine.stream_api.attach(cid, stdout=True, stderr=True, stream=True,
                                               logs=True, demux=True)
-            try:
-                api.start(cid)
-            except BaseException:
-                stream.close()
-                raise
-            return cid, stream
+            streams.append(stream)
+            api.start(cid)
+            return cid, stream, events
 
         try:
-            cid, stream = await eng.call("starting the sandbox", create_attach_start,
-                                         abandon=False)
+            cid, stream, events = await eng.call("starting the sandbox", create_attach_start,
+                                                 abandon=False)
         except BaseException as exc:
+            for opened in streams:
+                with contextlib.suppress(Exception):
+                    opened.close()
             if made:
-                with anyio.CancelScope(shield=True):
-                    with contextlib.suppress(Exception):
-                        await eng.call("removing the sandbox", engine.api.remove_container,
-                                       made[0], force=True)
-            if isinstance(exc, SandboxError) and not isinstance(exc, OutOfMemory):
+                with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
+                    await eng.call("removing the sandbox", _remove, engine.api, made[0])
+            if isinstance(exc, SandboxError):
                 raise SandboxError(exc.message, hint="check the image and the Docker options "
                                                      "(--verbose prints the docker run line)") from exc
             raise
-        return cls(engine, spec, cid, stream, on_exit)
+        return cls(engine, spec, cid, stream, events, on_exit)
 
     async def wait(self) -> int:
         if self._exit is not None:
             return self._exit
+        await anyio.to_thread.run_sync(self._life.ended.wait, abandon_on_cancel=True)
+        code = self._life.exit_code
+        if code is None:
+            code = await self._wait_without_events()
+        self._exit = code
+        if self._life.oom:
+            self._failure = OutOfMemory(f"sandbox ran out of memory (limit {self.spec.memory_text})")
+        elif code in KILLED_CODES and not self._terminating and self._failure is None:
+            self._failure = SandboxError(
+                f"the sandbox was stopped from outside (claude was killed, exit code {code})",
+                hint="something ran 'docker kill', 'docker stop' or 'docker rm -f' on the "
+                     "container; run the job again")
+        return code
+
+    async def _wait_without_events(self) -> int:
+        """The event stream broke before `die`: ask the engine (raises if it is gone)."""
         try:
             result = await eng.call("waiting for the sandbox", self.engine.stream_api.wait,
                                     self.id)
-            code = int(result.get("StatusCode", -1))
             state = (await eng.call("inspecting the sandbox", self.engine.api.inspect_container,
                                     self.id)).get("State", {})
         except SandboxError as exc:
             if not eng.is_not_found(exc):
                 raise
-            self._exit = 137
             if not self._terminating:
                 self._failure = SandboxError(
-                    "the sandbox container was removed from outside while claude was running",
-                    hint="something ran 'docker rm -f' on it; run the job again")
-            return self._exit
-        self._exit = code
-        if state.get("OOMKilled"):
-            self._failure = OutOfMemory(f"sandbox ran out of memory (limit {self.spec.memory_text})")
-        elif code in KILLED_CODES and not self._terminating:
-            self._failure = SandboxError(
-                f"the sandbox was stopped from outside (claude was killed, exit code {code})",
-                hint="something ran 'docker kill' or 'docker stop' on the container; run the "
-                     "job again")
-        return code
+                    "the sandbox container disappeared while claude was running",
+                    hint="something removed it ('docker rm -f'?); run the job again")
+            return 137
+        self._life.oom = self._life.oom or bool(state.get("OOMKilled"))
+        return int(result.get("StatusCode", -1))
 
     def failure(self) -> Exception | None:
         return self._failure
 
     async def terminate(self) -> None:
-        """Kill and remove the container (now if running, in the background if exited)."""
+        """Kill and remove the container if it still runs (an exited one removes itself)."""
         with anyio.CancelScope(shield=True):
-            if self._removed:
+            if self._closed:
                 return
-            self._removed = True
+            self._closed = True
             self._terminating = True
             self.close_output()
-            if self._exit is None:
+            if self._exit is None or not self.spec.auto_remove:
                 try:
-                    await eng.call("removing the sandbox", self.engine.api.remove_container,
-                                   self.id, force=True)
+                    await eng.call("removing the sandbox", _remove, self.engine.api, self.id)
                 except Exception as exc:
-                    if not eng.is_not_found(exc):
-                        log.warning("could not remove the sandbox container %s: %s",
-                                    self.id[:12], exc)
-            else:
-                remove_in_background(self.engine.api, self.id)
+                    log.warning("could not remove the sandbox container %s: %s",
+                                self.id[:12], exc)
+            self._life.close()
             if self._on_exit is not None:
                 try:
                     self._on_exit()
                 except Exception:
                     log.exception("sandbox clean-up failed")
+
+
+def _remove(api: Any, cid: str, timeout: float = 10.0) -> None:
+    """Force-remove; when the engine is already removing it (AutoRemove), wait until it is gone."""
+    from docker.errors import APIError, NotFound
+
+    try:
+        api.remove_container(cid, force=True)
+        return
+    except NotFound:
+        return
+    except APIError as exc:
+        if exc.status_code != 409:
+            raise
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            api.inspect_container(cid)
+        except NotFound:
+            return
+        time.sleep(0.02)

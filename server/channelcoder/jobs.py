@@ -66,6 +66,7 @@ class Workplace:
     kind: str = "direct"
     extra_mounts: tuple[Path, ...] = ()
     collect: Callable[[], Changes | None] | None = None
+    read_only_mounts: tuple[Path, ...] = ()
     # Blocking, idempotent clean-up after the run (unlock a snapshot, remove a keep=False
     # worktree); returns a notice for the user, if any. `ref`: the snapshot id / worktree path.
     release: Callable[[], str | None] | None = None
@@ -286,7 +287,8 @@ class Job:
         env = {k: v for k, v in self.request.env.items()}
         return LaunchSpec(argv=argv, cwd=workplace.cwd, workspace=base, options=options,
                           job_id=self.id, env=env, session=options.session,
-                          extra_mounts=workplace.extra_mounts)
+                          extra_mounts=workplace.extra_mounts,
+                          read_only_mounts=workplace.read_only_mounts)
 
     async def _read(self, process: ClaudeProcess, deadline: float) -> AsyncIterator[AnyEvent]:
         parser = StreamParser()

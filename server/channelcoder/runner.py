@@ -33,6 +33,8 @@ class LaunchSpec:
     session: str | None = None
     config_dir: Path | None = None
     extra_mounts: tuple[Path, ...] = ()
+    # Host paths mounted read-only at the same path (a snapshot's borrowed git object store).
+    read_only_mounts: tuple[Path, ...] = ()
 
 
 class ClaudeProcess(Protocol):

@@ -12,6 +12,7 @@ from channelcoder import sessions as store
 from channelcoder.claude.events import Changes, Init, ToolResult
 from channelcoder.sandbox.claude_config import config_dir_for
 from channelcoder.testing.fake_anthropic import Reply, ToolCall
+from tests.conftest import git
 from tests.plugins.docker import docker_options
 
 pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("no_leaked_containers")]
@@ -55,7 +56,9 @@ async def test_a_propose_session_in_docker_works_on_its_snapshot(
         ToolCall("Bash", {"command": "git status --short && cat app.py && "
                                      "sed -i s/uncommitted/proposed/ app.py"}),
         Reply("Proposed one."),
-        ToolCall("Bash", {"command": "cat app.py && git diff --stat"}),
+        ToolCall("Bash", {"command": "cat app.py && git -c user.email=c@example.com -c "
+                                     "user.name=c commit -qam inside && echo committed; "
+                                     f"rm -rf {git_repo}/.git/objects/* 2>&1 | head -1"}),
         Reply("Proposed two."),
     ])
     s = session("docker-propose", workspace=git_repo, apply="propose",
@@ -70,7 +73,12 @@ async def test_a_propose_session_in_docker_works_on_its_snapshot(
     assert [(c.path, c.new_text) for c in changes.files] == [("app.py", "GREETING = 'proposed'\n")]
     two = [e async for e in s.stream("second")]
     assert isinstance(two[-1], Result) and two[-1].ok, two[-1]
-    assert "GREETING = 'proposed'" in next(e for e in two if isinstance(e, ToolResult)).output
+    second_output = next(e for e in two if isinstance(e, ToolResult)).output
+    assert "GREETING = 'proposed'" in second_output and "committed" in second_output
+    # the user's object store is mounted read-only: the job cannot damage the repository
+    assert "Read-only file system" in second_output
+    assert git(git_repo, "fsck", "--no-progress", "--connectivity-only") == ""
+    assert git(git_repo, "log", "--format=%s") == "initial\n"
     assert "Proposed one." in texts(api)
     assert (git_repo / "app.py").read_text() == "GREETING = 'uncommitted'\n"
     assert not (git_repo / "notes.txt").exists()

@@ -166,6 +166,8 @@ class SandboxManager:
             lambda: prepare_config_dir(config_path, uid=uid, gid=gid, env=env))
         mounts = [Mount(spec.cwd.resolve(), WORKSPACE),
                   *(Mount(p.resolve(), str(p.resolve())) for p in spec.extra_mounts),
+                  *(Mount(p.resolve(), str(p.resolve()), read_only=True)
+                    for p in spec.read_only_mounts),
                   Mount(config_path.resolve(), CONFIG_DIR)]
         if ca is not None:
             mounts.append(Mount(ca.resolve(), CA_FILE, read_only=True))

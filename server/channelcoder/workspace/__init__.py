@@ -61,7 +61,7 @@ async def prepare_workplace(request: Request, job_id: str, *,
                 snap.discard()
             return changes
 
-        place = Workplace(cwd=snap.cwd, kind="snapshot", extra_mounts=snap.extra_mounts,
+        place = Workplace(cwd=snap.cwd, kind="snapshot", read_only_mounts=snap.extra_mounts,
                           collect=collect, release=release, ref=snap.id)
     return place
 

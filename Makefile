@@ -13,6 +13,7 @@ help:
 	@echo "make test    setup + engine + ruff + mypy + the whole test suite"
 	@echo "make setup   .venv and the pinned Claude Code CLI ($(CLAUDE_CODE_VERSION))"
 	@echo "make engine  reuse or start a Docker engine; make the base image present"
+	@echo "make image   build the sandbox image from ./Dockerfile (a no-op when up to date)"
 	@echo "make bench   benchmarks (printed tables + JSON under bench/results/)"
 
 setup:
@@ -20,6 +21,9 @@ setup:
 
 engine:
 	@scripts/engine.sh
+
+image: setup engine
+	@$(PY) -m channelcoder image build -q
 
 demo: setup engine
 	@$(PY) scripts/demo.py
@@ -31,7 +35,7 @@ lint: setup
 unit: setup
 	$(PY) -m pytest -q tests/unit $(PYTEST_ARGS)
 
-test: setup engine lint
+test: setup engine lint image
 	@set +e; $(PY) -m pytest -q $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest: no tests collected"; rc=0; fi; exit $$rc
 

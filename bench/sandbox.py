@@ -19,13 +19,11 @@ Measured here (issue 3):
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import statistics
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -113,11 +111,12 @@ def two_turn_jobs(image: str, runs: int, workspace: Path) -> dict[str, list[floa
         raw = ["docker", "run", "--rm", "--init", "--network", "host", "--label", LABEL,
                "-v", f"{workspace}:/workspace", "-w", "/workspace", "-e", "HOME=/tmp",
                "-e", "IS_SANDBOX=1", "-e", "CLAUDE_CODE_MAX_RETRIES=0",
-               "-e", f"ANTHROPIC_BASE_URL={api.url}", "-e", f"ANTHROPIC_API_KEY={api.env()['ANTHROPIC_API_KEY']}",
+               "-e", f"ANTHROPIC_BASE_URL={api.url}",
+               "-e", f"ANTHROPIC_API_KEY={api.env()['ANTHROPIC_API_KEY']}",
                "-e", "DISABLE_AUTOUPDATER=1", "-e", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1",
                image, "claude", "-p", "--output-format", "stream-json", "--verbose",
                "--permission-mode", "bypassPermissions", "--", "list the files"]
-        for command, argv in (("channelcoder", ours), ("raw_docker", raw)):  # warm-up, untimed
+        for argv in (ours, raw):  # warm-up, untimed
             subprocess.run(argv, cwd=workspace, env=env, capture_output=True, check=True)
         for _ in range(runs):
             for name, argv in (("channelcoder", ours), ("raw_docker", raw)):
@@ -152,7 +151,7 @@ def cancel_to_gone(image: str, runs: int, workspace: Path) -> list[float]:
                 cancelled = time.perf_counter()
                 job.cancel()
         flt = {"label": f"io.channelcoder.job={job.id}"}
-        while client.containers.list(all=True, filters=flt):
+        while client.containers.list(all=True, filters=flt):  # noqa: ASYNC110 (polling the engine)
             await anyio.sleep(0.01)
         return time.perf_counter() - cancelled
 

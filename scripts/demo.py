@@ -1,8 +1,10 @@
-"""`make demo`: one scripted job end to end, offline.
+"""`make demo`: one scripted job end to end, inside the Docker sandbox, offline.
 
-The real Claude Code CLI runs against channelcoder's scripted model (not a real Claude): it
-runs the project's tests with Bash, reads the buggy file, fixes it with Edit, and answers. The
-demo shows the streamed events and the resulting `git diff` of a scratch repository.
+The real Claude Code CLI runs in the sandbox image built from the project's Dockerfile (the
+first run builds it, streaming the build log; later runs reuse it) against channelcoder's
+scripted model, not a real Claude: it runs the project's tests with Bash, reads the buggy
+file, fixes it with Edit, and answers. The demo shows the `docker run` line, the streamed
+events and the resulting `git diff` of a scratch repository, whose files stay yours.
 """
 
 from __future__ import annotations
@@ -31,8 +33,8 @@ def banner(text: str) -> None:
     print(f"\n\033[1m== {text}\033[0m", flush=True)
 
 
-def scenario(repo: Path) -> Scenario:
-    stats = str(repo / "stats.py")
+def scenario() -> Scenario:
+    stats = "/workspace/stats.py"  # the repository is mounted there inside the sandbox
     return Scenario([
         ToolCall("Bash", {"command": "python3 test_stats.py", "description": "run the tests"}),
         ToolCall("Read", {"file_path": stats}),
@@ -63,13 +65,14 @@ def main() -> int:
             "commit", "-q", "-m", "stats with a bug")
         banner("channelcoder demo — SCRIPTED MODEL (offline; no real Claude is called)")
         print(f"scratch repository: {repo}")
-        with FakeAnthropic(scenario(repo)) as api:
+        with FakeAnthropic(scenario()) as api:
             env = {k: v for k, v in os.environ.items() if not k.startswith("ANTHROPIC_")}
             env.update(api.env())
             env.setdefault("CHANNELCODER_STATE_DIR", str(root / "state"))
-            argv = [sys.executable, "-m", "channelcoder", "run", "--tools", "Bash,Read,Edit",
-                    "Fix the failing test in this repository."]
-            banner("$ channelcoder run --tools Bash,Read,Edit 'Fix the failing test …'")
+            # --network host: claude in the sandbox reaches the scripted model on 127.0.0.1.
+            argv = [sys.executable, "-m", "channelcoder", "run", "--docker", "--network", "host",
+                    "--verbose", "Fix the failing test in this repository."]
+            banner("$ channelcoder run --docker --network host --verbose 'Fix the failing test …'")
             code = subprocess.run(argv, cwd=repo, env=env).returncode
         banner("git diff")
         print(git(repo, "diff") or "(no changes)")
@@ -78,6 +81,10 @@ def main() -> int:
             return code
         if "return sum(values) / len(values)\n" not in (repo / "stats.py").read_text():
             print("demo failed: the fix did not land", file=sys.stderr)
+            return 1
+        owner = (repo / "stats.py").stat().st_uid
+        if owner != os.getuid():
+            print(f"demo failed: stats.py now belongs to uid {owner}", file=sys.stderr)
             return 1
         banner("demo passed")
         return 0

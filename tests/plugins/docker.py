@@ -71,9 +71,9 @@ def docker_client() -> Iterator[Any]:
 
 def prune_run(client: Any) -> None:
     """Remove this run's containers and images (not the sandbox image)."""
-    for container in client.containers.list(all=True, filters=run_filter()):
+    for container in client.api.containers(all=True, filters=run_filter()):
         with contextlib.suppress(Exception):
-            container.remove(force=True)
+            client.api.remove_container(container["Id"], force=True)
     for image in client.images.list(filters=run_filter()):
         if set(image.tags) & _keep_images or image.id in _keep_images:
             continue
@@ -82,7 +82,9 @@ def prune_run(client: Any) -> None:
 
 
 def managed_containers(client: Any) -> set[str]:
-    return {c.id for c in client.containers.list(all=True, filters=run_filter())}
+    """Ids of this run's containers (the low-level list: no per-container inspect, which
+    races with the engine removing an exited sandbox)."""
+    return {c["Id"] for c in client.api.containers(all=True, filters=run_filter())}
 
 
 @pytest.fixture
@@ -98,7 +100,7 @@ def no_leaked_containers(docker_client: Any) -> Iterator[None]:
         leaked = managed_containers(docker_client) - before
     for cid in leaked:
         with contextlib.suppress(Exception):
-            docker_client.containers.get(cid).remove(force=True)
+            docker_client.api.remove_container(cid, force=True)
     assert not leaked, f"the test leaked {len(leaked)} sandbox container(s)"
 
 

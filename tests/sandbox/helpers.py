@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -42,4 +43,12 @@ def tool_outputs(events: list[AnyEvent]) -> list[ToolResult]:
 
 
 def containers_of(client: Any, job_id: str) -> list[Any]:
-    return client.containers.list(all=True, filters={"label": f"io.channelcoder.job={job_id}"})
+    """The job's containers that still exist (one that is being removed is skipped)."""
+    from docker.errors import NotFound
+
+    found = []
+    for item in client.api.containers(all=True,
+                                      filters={"label": f"io.channelcoder.job={job_id}"}):
+        with contextlib.suppress(NotFound):
+            found.append(client.containers.get(item["Id"]))
+    return found

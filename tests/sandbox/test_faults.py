@@ -177,8 +177,8 @@ def test_a_manager_started_after_a_crash_removes_the_old_containers(
             cli.kill()
         if cli.stderr:
             cli.stderr.close()
-    (orphan,) = docker_client.containers.list(all=True, filters=label)
-    assert orphan.status == "running"
+    (orphan,) = docker_client.api.containers(all=True, filters=label)
+    assert orphan["State"] == "running"
 
     anyio.run(SandboxManager().engine)
-    assert docker_client.containers.list(all=True, filters=label) == []
+    assert docker_client.api.containers(all=True, filters=label) == []

@@ -113,3 +113,14 @@ async def _manager_still_works(manager: SandboxManager, scripted: Any, image: st
     scripted([Reply("still here")])
     result = final(await collect(job("again", workspace, docker_options(image), manager)))
     assert isinstance(result, Result) and result.ok and result.text == "still here"
+
+
+async def test_network_none_cuts_the_sandbox_off(scripted: Any, sandbox_image: str,
+                                                 workspace: Path) -> None:
+    api = scripted([Reply("unreachable")])
+    events = await collect(job("hi", workspace, docker_options(sandbox_image, network="none"),
+                               idle_timeout=60))
+    result = final(events)
+    assert not api.agent_requests()
+    assert isinstance(result, Result) and not result.ok
+    assert "Unable to connect to API" in (result.error or "")

@@ -4,20 +4,14 @@ in the real sandbox (docker, network host so the container reaches the model on 
 
 from __future__ import annotations
 
-import contextlib
-import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import anyio
-import docker.errors
 import pytest
 from tests.clients.test_nvim_support import NvimRun, assert_passed, find_nvim, run_lua
 from tests.conftest import git
 
-from channelcoder.config import DockerOptions
 from channelcoder.testing.fake_anthropic import (
     Failure,
     FakeAnthropic,
@@ -30,7 +24,6 @@ from channelcoder.testing.fake_anthropic import (
 
 NATIVE = {"docker": False, "tools": ["Bash", "Read", "Edit", "Write"]}
 SANDBOX = {"docker": {"network": "host"}}
-TEST_LABEL = "io.channelcoder.test"
 
 pytestmark = pytest.mark.usefixtures("claude_bin")
 
@@ -40,57 +33,19 @@ def nvim(request: pytest.FixtureRequest) -> Path:
     return find_nvim(request.param)
 
 
-@pytest.fixture(scope="session")
-def sandbox_image(docker_client: Any, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """The bundled sandbox image, built once for the session when missing."""
-    from channelcoder.sandbox.images import ResolvedImage
-    from channelcoder.sandbox.manager import SandboxManager
-
-    empty = tmp_path_factory.mktemp("image-workspace")
-
-    async def resolve() -> str:
-        manager = SandboxManager()
-        try:
-            async for item in manager.resolve_image(DockerOptions(network="host"), empty):
-                if isinstance(item, ResolvedImage):
-                    return item.ref
-        finally:
-            await manager.close()
-        raise AssertionError("resolve_image yielded no image")
-
-    return anyio.run(resolve)
-
-
 @pytest.fixture(params=[
     "native",
     pytest.param("docker", marks=[pytest.mark.docker, pytest.mark.timeout(1200)]),
 ])
-def mode(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
-    """Settings for a native or a sandboxed run, plus the env that labels its containers; a
-    sandboxed test fails when a container it made outlives Neovim (and the leak is removed)."""
+def mode(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """Settings for a native or a sandboxed run. A sandboxed run uses the session's sandbox
+    image (tests/plugins/docker.py: built once, a cache hit here) and fails when a container it
+    made outlives Neovim."""
     if request.param == "native":
-        yield {"settings": NATIVE, "env": {}}
-        return
-    client = request.getfixturevalue("docker_client")
+        return {"settings": NATIVE, "env": {}}
     request.getfixturevalue("sandbox_image")
-    label = uuid.uuid4().hex
-    yield {"settings": SANDBOX, "env": {"CHANNELCODER_DOCKER_LABELS": f"{TEST_LABEL}={label}"}}
-    leaked = gone_within(client, f"{TEST_LABEL}={label}", guard=10.0)
-    for container in leaked:
-        with contextlib.suppress(docker.errors.APIError):
-            container.remove(force=True)
-    assert not leaked, f"containers left behind: {[c.name for c in leaked]}"
-
-
-def gone_within(client: Any, label: str, guard: float) -> list[Any]:
-    """The containers with `label` still there after `guard` seconds (removal is asynchronous
-    in the engine: a container being removed is not a leak)."""
-    deadline = time.monotonic() + guard
-    while True:
-        left = client.containers.list(all=True, filters={"label": label})
-        if not left or time.monotonic() > deadline:
-            return list(left)
-        time.sleep(0.1)
+    request.getfixturevalue("no_leaked_containers")
+    return {"settings": SANDBOX, "env": {}}
 
 
 @pytest.fixture
@@ -236,6 +191,7 @@ def test_trust_question_is_answered_through_vim_ui_select(
 
 @pytest.mark.docker
 @pytest.mark.timeout(1200)
+@pytest.mark.usefixtures("no_leaked_containers")
 def test_build_image_command_reports_the_image(
         nvim: Path, workspace: Path, model: Callable[[list[TurnLike]], FakeAnthropic],
         sandbox_image: str) -> None:

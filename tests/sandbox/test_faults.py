@@ -182,3 +182,15 @@ def test_a_manager_started_after_a_crash_removes_the_old_containers(
 
     anyio.run(SandboxManager().engine)
     assert docker_client.api.containers(all=True, filters=label) == []
+
+
+async def test_bad_docker_options_fail_before_any_engine_work(
+        tmp_path: Path, workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
+    for docker, words in (({"mounts": ["missing-dir:/data"]}, "does not exist"),
+                          ({"env": {"CLAUDE_CONFIG_DIR": "x"}}, "managed by channelcoder"),
+                          ({"user": "a b"}, "not UID")):
+        events = await collect(job("hi", workspace, docker, SandboxManager()), guard=30)
+        error = final(events)
+        assert isinstance(error, Error) and error.code == "config", error
+        assert words in error.message

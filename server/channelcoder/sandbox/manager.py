@@ -39,6 +39,7 @@ from .containers import (
     owner_label,
     reap_orphans,
 )
+from .hostpaths import sandbox_argv
 from .images import PROXY_VARS, ImageResolver, ResolvedImage, ca_bundle_path
 from .mounts import CA_FILE, CONFIG_DIR, HOME, WORKSPACE, Mount, check_env, parse_mounts
 
@@ -134,6 +135,7 @@ class SandboxManager:
     async def prepare(self, spec: LaunchSpec) -> AsyncIterator[Status]:
         options = spec.options.docker or DockerOptions()
         self._check_options(options, spec.workspace)
+        self._argv(spec)
         yield Status("resolving-image", "resolving the sandbox image")
         resolved: ResolvedImage | None = None
         async for item in self.resolve_image(options, spec.workspace):
@@ -157,6 +159,7 @@ class SandboxManager:
         engine = await self.engine()
         uid, gid, user = sandbox_user(options)
         user_mounts = self._check_options(options, spec.workspace)
+        argv, path_mounts = self._argv(spec)
         ca = ca_bundle_path(options.ca_certificates)
         env = self.environment(spec, options, uid=uid, ca=ca is not None)
         config_path = config_dir_for(session=spec.session, workspace=spec.workspace,
@@ -172,6 +175,7 @@ class SandboxManager:
         if ca is not None:
             mounts.append(Mount(ca.resolve(), CA_FILE, read_only=True))
         mounts += user_mounts
+        mounts += [m for m in path_mounts if m.container not in {u.container for u in mounts}]
         home = (f"rw,exec,nosuid,nodev,size=512m,uid={uid},gid={gid},mode=0700"
                 if uid is not None and gid is not None else "rw,exec,nosuid,nodev,size=512m,mode=1777")
         labels = {**self.labels, MANAGED: "1", JOB: spec.job_id, SESSION: spec.session or "",
@@ -179,7 +183,7 @@ class SandboxManager:
         cpus = min(options.cpus, float(os.cpu_count() or options.cpus))
         container = ContainerSpec(
             image=resolved.ref,
-            argv=["claude", *spec.argv[1:]], env=env, mounts=tuple(mounts), user=user,
+            argv=argv, env=env, mounts=tuple(mounts), user=user,
             memory=options.memory_bytes, memory_text=options.memory, cpus=cpus,
             pids_limit=options.pids_limit, network=options.network, labels=labels,
             tmpfs={"/tmp": TMP_OPTIONS, HOME: home})
@@ -199,6 +203,11 @@ class SandboxManager:
         sandbox_user(options)
         check_env(options.env)
         return parse_mounts(options.mounts, workspace)
+
+    def _argv(self, spec: LaunchSpec) -> tuple[list[str], list[Mount]]:
+        """claude's argv for inside the sandbox (host paths translated) and its extra mounts."""
+        argv, mounts = sandbox_argv(spec.argv, cwd=spec.cwd)
+        return ["claude", *argv[1:]], mounts
 
     def environment(self, spec: LaunchSpec, options: DockerOptions, *, uid: int | None,
                     ca: bool) -> dict[str, str]:

@@ -54,7 +54,7 @@ def parse_mount(spec: str, workspace: Path, *, force: bool = False) -> Mount:
     host = _host_path(host_text, workspace, spec)
     _check_container_path(container, spec)
     if not force:
-        _check_policy(host, spec)
+        check_host_policy(host, spec)
     return Mount(host=host, container=posixpath.normpath(container), read_only=mode == "ro")
 
 
@@ -96,7 +96,8 @@ def _check_container_path(container: str, spec: str) -> None:
         raise ConfigError(f"mount {spec!r}: the container path {normal} is a system directory")
 
 
-def _check_policy(host: Path, spec: str) -> None:
+def check_host_policy(host: Path, spec: str) -> None:
+    """Refuse handing the sandbox `/`, the Docker socket or the home directory itself."""
     force_hint = "this would hand the sandbox control of the host; mount a narrower directory"
     if host == Path("/"):
         raise ConfigError(f"mount {spec!r}: refusing to mount the host's root directory",

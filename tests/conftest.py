@@ -66,15 +66,35 @@ def git(cwd: Path, *args: str) -> str:
                           text=True).stdout
 
 
-@pytest.fixture
-def git_repo(tmp_path: Path) -> Path:
-    """A git repository with one committed file, app.py."""
-    repo = tmp_path / "repo"
-    repo.mkdir()
+def make_repo(repo: Path, files: dict[str, str]) -> Path:
+    """A new git repository at `repo` (created) with `files` committed on branch main."""
+    repo.mkdir(parents=True, exist_ok=True)
     git(repo, "init", "-q", "-b", "main")
     git(repo, "config", "user.email", "test@example.com")
     git(repo, "config", "user.name", "Test")
-    (repo / "app.py").write_text("GREETING = 'hello'\n")
+    for name, text in files.items():
+        (repo / name).write_text(text)
     git(repo, "add", ".")
     git(repo, "commit", "-q", "-m", "initial")
     return repo
+
+
+def processes_with(marker: str) -> list[int]:
+    """Host processes whose command line contains `marker` (the prompt of a test's job)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if marker.encode() in cmdline:
+            found.append(int(proc.name))
+    return found
+
+
+@pytest.fixture
+def git_repo(tmp_path: Path) -> Path:
+    """A git repository with one committed file, app.py."""
+    return make_repo(tmp_path / "repo", {"app.py": "GREETING = 'hello'\n"})

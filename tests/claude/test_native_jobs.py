@@ -8,7 +8,7 @@ from pathlib import Path
 
 import anyio
 import pytest
-from tests.conftest import git
+from tests.conftest import git, processes_with
 
 from channelcoder.claude.events import Error, Init, Result, Text, TextDelta, ToolResult, ToolUse
 from channelcoder.config import RunOptions
@@ -16,21 +16,6 @@ from channelcoder.jobs import Job, JobState, Request
 from channelcoder.testing.fake_anthropic import Failure, Reply, ToolCall, Turn
 
 pytestmark = pytest.mark.usefixtures("claude_bin")
-
-
-def processes_with(marker: str) -> list[int]:
-    """Host processes whose command line contains marker (the prompt of a test's job)."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            cmdline = (proc / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if marker.encode() in cmdline:
-            found.append(int(proc.name))
-    return found
 
 
 async def wait_gone(marker: str, guard: float = 10.0) -> float:

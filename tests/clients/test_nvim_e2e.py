@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from tests.clients.test_nvim_support import NvimRun, assert_passed, find_nvim, run_lua
-from tests.conftest import git
+from tests.conftest import git, processes_with
 
 from channelcoder.testing.fake_anthropic import (
     Failure,
@@ -118,7 +118,7 @@ def test_cancel_mid_job_stops_claude(
     result = run(nvim, "test_e2e_cancel.lua", workspace, api, mode)
     assert_passed(result, 2)
     assert len(api.agent_requests()) <= 1, "no turn after the cancel"
-    assert not claude_processes("cancel-marker-7f3a"), "claude still runs after the cancel"
+    assert not processes_with("cancel-marker-7f3a"), "claude still runs after the cancel"
 
 
 def test_stale_proposal_refused_then_rebased(
@@ -199,18 +199,3 @@ def test_build_image_command_reports_the_image(
                  {"settings": SANDBOX, "env": {}})
     assert_passed(result, 1)
     assert any(sandbox_image in note["message"] for note in result.summary["notes"])
-
-
-def claude_processes(marker: str) -> list[int]:
-    """Host processes whose command line contains `marker` (a test job's prompt)."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            cmdline = (proc / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if marker.encode() in cmdline:
-            found.append(int(proc.name))
-    return found

@@ -11,7 +11,7 @@ import pytest
 from lsprotocol import types
 
 from channelcoder.testing.fake_anthropic import Reply, ToolCall, Turn
-from tests.claude.test_native_jobs import processes_with
+from tests.conftest import processes_with
 from tests.lsp.conftest import Session, Start, native, wait_for
 
 pytestmark = pytest.mark.usefixtures("claude_bin")

@@ -15,8 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from channelcoder.testing.fake_anthropic import FakeAnthropic, Reply, Scenario, ToolCall, Turn
-from tests.claude.test_native_jobs import processes_with
-from tests.conftest import git
+from tests.conftest import git, processes_with
 from tests.lsp.rawclient import RawClient
 from tests.lsp.test_basics import COMMANDS
 

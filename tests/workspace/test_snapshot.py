@@ -16,7 +16,7 @@ from channelcoder.errors import WorkspaceError
 from channelcoder.state import read_json, write_json
 from channelcoder.workspace import snapshot as snapshots
 from channelcoder.workspace.snapshot import create_snapshot, discard, open_snapshot
-from tests.conftest import git
+from tests.conftest import git, make_repo
 
 
 def fingerprint(root: Path) -> dict[str, str]:
@@ -178,14 +178,7 @@ def test_base_text_gives_the_snapshot_version_of_a_path(
 
 def test_non_ascii_and_spaces_in_paths(tmp_path: Path,
                                        snap_cleanup: list[snapshots.Snapshot]) -> None:
-    repo = tmp_path / "mein Projekt ü"
-    repo.mkdir()
-    git(repo, "init", "-q", "-b", "main")
-    git(repo, "config", "user.email", "t@example.com")
-    git(repo, "config", "user.name", "T")
-    (repo / "dätei mit leerzeichen.txt").write_text("alt\n")
-    git(repo, "add", ".")
-    git(repo, "commit", "-q", "-m", "init")
+    repo = make_repo(tmp_path / "mein Projekt ü", {"dätei mit leerzeichen.txt": "alt\n"})
     (repo / "neu 日本.txt").write_text("untracked\n")
     snap = create_snapshot(repo, {"dätei mit leerzeichen.txt": "buffer\n"})
     snap_cleanup.append(snap)

@@ -20,7 +20,7 @@ from channelcoder.workspace.worktrees import (
     remove_worktree,
     slug,
 )
-from tests.conftest import git
+from tests.conftest import git, make_repo
 
 
 @pytest.mark.parametrize(("branch", "expected"), [
@@ -58,14 +58,7 @@ def test_an_existing_branch_is_checked_out_and_base_starts_a_new_one(git_repo: P
 
 
 def test_paths_with_spaces_and_non_ascii(tmp_path: Path) -> None:
-    repo = tmp_path / "Mein Repo ü"
-    repo.mkdir()
-    git(repo, "init", "-q", "-b", "main")
-    git(repo, "config", "user.email", "t@example.com")
-    git(repo, "config", "user.name", "T")
-    (repo / "a.txt").write_text("a\n")
-    git(repo, "add", ".")
-    git(repo, "commit", "-q", "-m", "init")
+    repo = make_repo(tmp_path / "Mein Repo ü", {"a.txt": "a\n"})
     tree, created = ensure_worktree(repo, WorktreeOptions(branch="änderung/neu"))
     assert created and tree.path == tmp_path / "Mein Repo ü-änderung-neu"
     assert (tree.path / "a.txt").read_text() == "a\n"

@@ -77,9 +77,14 @@ BackendFactory = Callable[[Request], Backend]
 
 
 def default_backend(request: Request) -> Backend:
-    if request.options.docker is not None:
+    docker = request.options.docker
+    if docker is not None:
         from .sandbox.manager import SandboxManager
 
+        if request.options.session and docker.keep_warm > 0:
+            from .sandbox.warm_backend import WarmBackend
+
+            return WarmBackend()  # a named session's turns share a warm sandbox
         return SandboxManager.shared()
     from .native import NativeBackend
 
@@ -153,16 +158,17 @@ class Job:
         process: ClaudeProcess | None = None
         workplace: Workplace | None = None
         turn: SessionTurn | None = None
+        backend: Backend | None = None
         try:
             if self.request.options.session:
                 turn = await self._guard(SessionTurn.begin(self.request.options.session,
                                                            self.request.workspace.resolve()),
                                          deadline)
+            backend = self._backend_factory(self.request)
             for status in self._workplace_status():
                 yield self._note(status)
-            workplace = await self._guard(self._prepare_workplace(turn), deadline)
+            workplace = await self._guard(self._prepare_workplace(turn, backend), deadline)
             spec = self._launch_spec(workplace, turn)
-            backend = self._backend_factory(self.request)
             async for status in self._guarded_iter(backend.prepare(spec), deadline):
                 yield self._note(status)
             yield self._note(Status("running", "starting claude"))
@@ -208,6 +214,9 @@ class Job:
                 await self._release(workplace)
             if turn is not None:
                 turn.release()
+            release_backend = getattr(backend, "release", None)
+            if release_backend is not None:  # e.g. a standby taken but never started
+                release_backend()
             if not self.done:
                 self.state = JobState.CANCELLED
                 self.ended = time.time()
@@ -238,11 +247,13 @@ class Job:
 
     # -- stages ----------------------------------------------------------------------------
 
-    async def _prepare_workplace(self, turn: SessionTurn | None = None) -> Workplace:
+    async def _prepare_workplace(self, turn: SessionTurn | None = None,
+                                 backend: Backend | None = None) -> Workplace:
+        """The session's snapshot, else one the backend has ready (a standby's), else new."""
         from .workspace import prepare_workplace
 
-        return await prepare_workplace(self.request, self.id,
-                                       snapshot_id=turn.snapshot if turn else None)
+        snapshot = (turn.snapshot if turn else None) or getattr(backend, "snapshot_id", None)
+        return await prepare_workplace(self.request, self.id, snapshot_id=snapshot)
 
     def _workplace_status(self) -> list[Status]:
         options = self.request.options

@@ -9,8 +9,8 @@ One JSON file per session under `<state>/sessions/`, in ChannelCoder's shape plu
 Every write takes the session's lock and replaces the file atomically, so concurrent writers
 (two processes) never lose a turn and readers never see half a file. Turns of one session are
 serialized by a second, longer-held lock (`SessionTurn`): each turn resumes the id the previous
-one ended with. `warm` is reserved for a kept-warm sandbox (its container id and the options key
-it serves); nothing here interprets it.
+one ended with. `warm` shows the session's kept-warm sandbox (container id, host dir, expiry),
+written by `sandbox/warm_backend.py`; removing a session removes that sandbox too.
 """
 
 from __future__ import annotations
@@ -199,7 +199,16 @@ def remove(name: str) -> bool:
         discard(state.snapshot)
     if state is not None and state.workspace:
         _remove_sandbox_config(name, Path(state.workspace))
+    _remove_warm_sandbox(name, state)
     return True
+
+
+def _remove_warm_sandbox(name: str, state: SessionState | None) -> None:
+    """The session's kept-warm container (sandbox/warm_backend.py), if it has one."""
+    from .sandbox.warm_backend import remove_for_session
+
+    workspace = Path(state.workspace) if state is not None and state.workspace else None
+    remove_for_session(name, workspace)
 
 
 def _remove_sandbox_config(name: str, workspace: Path) -> None:

@@ -5,7 +5,8 @@ For everyone's tests:
 - `sandbox_image`: the tag of the sandbox image built from the project's Dockerfile through
   the real code path (`SandboxManager.resolve_image`), once per run; a cache hit when it exists.
 - `docker_options(sandbox_image, **overrides)`: DockerOptions keys for a test job in that
-  image with `network: host`, so claude inside reaches the scripted model on 127.0.0.1.
+  image with `network: host`, so claude inside reaches the scripted model on 127.0.0.1, and
+  `keep_warm: 0` (warm sandboxes are opted into by their own tests).
 - `no_leaked_containers`: fails the test that leaves a managed container behind.
 
 Everything the manager makes during a run carries the label `io.channelcoder.test-run=<id>`
@@ -134,5 +135,9 @@ def sandbox_image(docker_client: Any, tmp_path_factory: pytest.TempPathFactory) 
 
 
 def docker_options(image: str, **overrides: Any) -> dict[str, Any]:
-    """Docker options for a test job: the sandbox image, host network (scripted model)."""
-    return {"image": image, "network": "host", **overrides}
+    """Docker options for a test job: the sandbox image, host network (scripted model).
+
+    `keep_warm` is 0 unless a test asks for warm sandboxes (tests/warm/): a named session's
+    warm container outlives its job by design, and every other test checks the one-shot path.
+    """
+    return {"image": image, "network": "host", "keep_warm": 0, **overrides}

@@ -42,6 +42,7 @@ JOB = "io.channelcoder.job"
 SESSION = "io.channelcoder.session"
 WORKSPACE_LABEL = "io.channelcoder.workspace"
 EXPIRES = "io.channelcoder.expires"
+WARM = "io.channelcoder.warm"  # a warm container: its host dir, holding its lease
 KILLED_CODES = (137, 143)
 
 
@@ -147,6 +148,10 @@ def reap_orphans(api: Any, *, now: float | None = None) -> list[str]:
         stale = bool(owner) and not owner_alive(owner)
         with contextlib.suppress(ValueError):
             stale = stale or (expires is not None and float(expires) < now)
+        if labels.get(WARM):  # the lease file extends the label's first expiry
+            from .warm import lease_stale
+
+            stale = lease_stale(labels, now)
         if stale:
             with contextlib.suppress(Exception):
                 api.remove_container(container["Id"], force=True)

@@ -15,6 +15,7 @@ import logging
 import os
 import threading
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
@@ -27,7 +28,13 @@ from ..redact import register_env
 from ..runner import ClaudeProcess, LaunchSpec
 from . import engine as eng
 from .cachekey import StatMemo
-from .claude_config import TOKEN_ENV, config_dir_for, prepare_config_dir, prune_job_dirs
+from .claude_config import (
+    TOKEN_ENV,
+    ConfigDir,
+    config_dir_for,
+    prepare_config_dir,
+    prune_job_dirs,
+)
 from .containers import (
     JOB,
     MANAGED,
@@ -73,6 +80,13 @@ def sandbox_user(options: DockerOptions) -> tuple[int | None, int | None, str]:
     uid = int(uid_text) if uid_text.isdigit() else (0 if uid_text == "root" else None)
     gid = int(gid_text) if gid_text.isdigit() else (uid if not gid_text else None)
     return uid, gid, text
+
+
+@dataclass
+class PlannedContainer:
+    container: ContainerSpec
+    config: ConfigDir
+    resolved: ResolvedImage
 
 
 class SandboxManager:
@@ -149,6 +163,23 @@ class SandboxManager:
                      f"starting the sandbox ({resolved.ref}, claude {resolved.claude_version})")
 
     async def start(self, spec: LaunchSpec) -> ClaudeProcess:
+        planned = await self.plan(spec)
+        engine = await self.engine()
+        config = planned.config
+
+        def finished() -> None:
+            self._live.pop(spec.job_id, None)
+            config.finish()
+
+        process = await ContainerProcess.start(engine, planned.container, on_exit=finished)
+        self._live[spec.job_id] = process
+        return process
+
+    async def plan(self, spec: LaunchSpec) -> PlannedContainer:
+        """The hardened container for this run (image resolved, config dir prepared), not started.
+
+        `start()` runs it as a one-shot container; `sandbox.warm` keeps one alive for a session.
+        """
         options = spec.options.docker or DockerOptions()
         resolved = self._resolved.pop(spec.job_id, None)
         if resolved is None:
@@ -156,7 +187,6 @@ class SandboxManager:
                 if isinstance(item, ResolvedImage):
                     resolved = item
         assert resolved is not None
-        engine = await self.engine()
         uid, gid, user = sandbox_user(options)
         user_mounts = self._check_options(options, spec.workspace)
         argv, path_mounts = self._argv(spec)
@@ -187,14 +217,7 @@ class SandboxManager:
             memory=options.memory_bytes, memory_text=options.memory, cpus=cpus,
             pids_limit=options.pids_limit, network=options.network, labels=labels,
             tmpfs={"/tmp": TMP_OPTIONS, HOME: home})
-
-        def finished() -> None:
-            self._live.pop(spec.job_id, None)
-            config.finish()
-
-        process = await ContainerProcess.start(engine, container, on_exit=finished)
-        self._live[spec.job_id] = process
-        return process
+        return PlannedContainer(container, config, resolved)
 
     # -- pieces ----------------------------------------------------------------------------
 

@@ -1,0 +1,443 @@
+"""A live claude in a warm container: one long-lived process, one user message per turn.
+
+`claude -p --input-format stream-json --output-format stream-json --verbose …` is started with
+`docker exec -d` under a small shell that records its pid and exit code. Its stdin is a FIFO in
+the warm directory, opened read-write by that shell so claude never sees end-of-file between
+turns; its stdout and stderr are append-only files there. Any channelcoder process can therefore
+run the next turn — write one `user_turn()` line to the FIFO, tail stdout up to the turn's
+`result` line — and the process outlives the CLI run that started it.
+
+Verified with the pinned CLI 2.1.197 (recorded in docs/warm-and-standby.md): nothing is printed
+at spawn; each turn prints `system/init` again, its messages, then exactly one `result`; the
+session id stays the same across turns (a `--resume ID` process keeps ID); the interrupt control
+message `{"type":"control_request","request_id":…,"request":{"subtype":"interrupt"}}` is
+answered with a `control_response` line and the turn ends with a `result` of subtype
+`error_during_execution`, after which the process takes the next turn normally.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import secrets
+import shlex
+import threading
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from ..claude.argv import BASE_FLAGS, INTERRUPT, user_turn
+from ..errors import OutOfMemory, SandboxError
+from ..redact import redact
+from ..runner import read_tail
+from . import engine as eng
+from .containers import _Lifecycle
+from .streams import ThreadedIterator
+from .warm import WARM_MOUNT
+
+log = logging.getLogger(__name__)
+
+LIVE_FLAGS = ("--input-format", "stream-json")
+INTERRUPT_GRACE = 2.0
+POLL_MIN, POLL_MAX = 0.002, 0.05
+CHUNK = 256 * 1024
+# `$1` is the live directory inside the container; the rest is claude's argv.
+SPAWN = ('d="$1"; shift; "$@" <>"$d/in" >>"$d/out" 2>>"$d/err" & '
+         'echo $! >"$d/pid"; wait $!; echo $? >"$d/exit"')
+_RESULT = b'{"type":"result"'
+
+
+class LiveUnavailable(Exception):
+    """The live process cannot take a turn (it died, or never started)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# argv
+
+
+@dataclass(frozen=True)
+class LiveArgv:
+    """A one-shot argv split for a live process: fixed flags, the turn's prompt, the resume id."""
+
+    flags: tuple[str, ...]
+    prompt: str
+    resume: str | None
+
+    @property
+    def key(self) -> str:
+        return hashlib.sha256("\0".join(self.flags).encode()).hexdigest()[:24]
+
+    def spawn(self) -> list[str]:
+        """The live process's argv (`--resume` before any variadic flag)."""
+        head = 1 + len(BASE_FLAGS)
+        resume = ["--resume", self.resume] if self.resume else []
+        return [*self.flags[:head], *resume, *self.flags[head:]]
+
+
+def split_argv(argv: Sequence[str]) -> LiveArgv:
+    """`claude -p … -- PROMPT` (claude.argv.build_argv) -> its live form."""
+    if "--" not in argv:
+        raise ValueError("the argv has no prompt")
+    at = list(argv).index("--")
+    prompt = argv[at + 1] if at + 1 < len(argv) else ""
+    flags = list(argv[:at])
+    resume: str | None = None
+    if "--resume" in flags:
+        index = flags.index("--resume")
+        resume = flags[index + 1] if index + 1 < len(flags) else None
+        del flags[index:index + 2]
+    head = 1 + len(BASE_FLAGS)
+    if "--input-format" not in flags:
+        flags[head:head] = list(LIVE_FLAGS)
+    return LiveArgv(tuple(flags), prompt, resume)
+
+
+# ---------------------------------------------------------------------------------------------
+# The process
+
+
+class LiveProcess:
+    """Host-side handle of one live claude (files under `<warm dir>/live/<id>/`)."""
+
+    def __init__(self, warm_dir: Path, live_id: str, container_id: str) -> None:
+        self.id = live_id
+        self.container_id = container_id
+        self.host = warm_dir / "live" / live_id
+        self.inside = f"{WARM_MOUNT}/live/{live_id}"
+
+    @classmethod
+    async def spawn(cls, engine: eng.Engine, warm_dir: Path, container_id: str,
+                    argv: Sequence[str], *, user: str, workdir: str,
+                    uid: int | None = None, gid: int | None = None) -> LiveProcess:
+        process = cls(warm_dir, f"l-{secrets.token_hex(4)}", container_id)
+        await anyio.to_thread.run_sync(process._make_files, uid, gid)
+
+        def start() -> None:
+            made = engine.api.exec_create(container_id, ["sh", "-c", SPAWN, "sh", process.inside,
+                                                         *argv],
+                                          user=user, workdir=workdir, stdout=False, stderr=False)
+            engine.api.exec_start(made["Id"], detach=True)
+
+        await eng.call("starting claude in the warm sandbox", start)
+        if not await anyio.to_thread.run_sync(process._wait_reader, 5.0,
+                                              abandon_on_cancel=True):
+            raise LiveUnavailable(f"claude did not start in the warm sandbox: "
+                                  f"{process.stderr_tail() or 'no output'}")
+        return process
+
+    def _make_files(self, uid: int | None, gid: int | None) -> None:
+        self.host.mkdir(parents=True, mode=0o700)
+        os.mkfifo(self.host / "in", 0o600)
+        for name in ("out", "err"):
+            (self.host / name).touch(mode=0o600)
+        if uid is not None and os.geteuid() == 0 and uid != 0:
+            for path in (self.host, *(self.host / n for n in ("in", "out", "err"))):
+                os.chown(path, uid, gid if gid is not None else uid)
+
+    def _wait_reader(self, limit: float) -> bool:
+        stop = threading.Event()
+        waited = 0.0
+        while waited < limit:
+            if self.alive():
+                return True
+            if self.exit_code() is not None:
+                return False
+            stop.wait(0.005)
+            waited += 0.005
+        return False
+
+    # -- state -----------------------------------------------------------------------------
+
+    def exit_code(self) -> int | None:
+        try:
+            text = (self.host / "exit").read_text().strip()
+        except OSError:
+            return None
+        return int(text) if text.lstrip("-").isdigit() else -1
+
+    def alive(self) -> bool:
+        """True while claude holds its stdin FIFO open (no reader: ENXIO)."""
+        if (self.host / "exit").exists():
+            return False
+        try:
+            fd = os.open(self.host / "in", os.O_WRONLY | os.O_NONBLOCK)
+        except OSError:
+            return False
+        os.close(fd)
+        return True
+
+    def idle(self) -> bool:
+        """Between turns: nothing printed yet, or the last turn ended with its `result`."""
+        last = b""
+        for line in read_tail(self.host / "out").splitlines():
+            if line.strip() and not line.lstrip().startswith(b'{"type":"control_response"'):
+                last = line.lstrip()
+        return not last or last.startswith(_RESULT)
+
+    def stderr_tail(self) -> str:
+        text = read_tail(self.host / "err", 16 * 1024).decode("utf-8", "replace").strip()
+        return "\n".join(text.splitlines()[-20:])
+
+    # -- input -----------------------------------------------------------------------------
+
+    def send(self, message: dict[str, Any]) -> None:
+        """Write one JSON line to claude's stdin. Blocking; raises LiveUnavailable if it died."""
+        data = (json.dumps(message, ensure_ascii=False) + "\n").encode()
+        try:
+            fd = os.open(self.host / "in", os.O_WRONLY | os.O_NONBLOCK)
+        except OSError as exc:
+            raise LiveUnavailable("the live claude process is gone") from exc
+        try:
+            flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+            fcntl.fcntl(fd, fcntl.F_SETFL, flags & ~os.O_NONBLOCK)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        except OSError as exc:
+            if exc.errno in (errno.EPIPE, errno.ENXIO):
+                raise LiveUnavailable("the live claude process is gone") from exc
+            raise
+        finally:
+            os.close(fd)
+
+    def reset_output(self) -> None:
+        """Start a turn's output afresh (claude appends, so it writes at the new end)."""
+        for name in ("out", "err"):
+            with contextlib.suppress(OSError):
+                os.truncate(self.host / name, 0)
+
+    async def interrupt_to_idle(self, limit: float = INTERRUPT_GRACE) -> bool:
+        """A turn abandoned by a crashed process: interrupt it and wait for its `result`."""
+        if self.idle():
+            return True
+        with contextlib.suppress(LiveUnavailable, OSError):
+            await anyio.to_thread.run_sync(self.send, INTERRUPT)
+        with anyio.move_on_after(limit):
+            while not self.idle():
+                if not self.alive():
+                    return False
+                await anyio.sleep(0.02)
+            return True
+        return False
+
+    async def kill(self, engine: eng.Engine) -> None:
+        """SIGTERM (SIGKILL after 2 s) through `exec`; the container stays. Never raises."""
+        script = 'p=$(cat "$1/pid" 2>/dev/null) && kill -"$2" "$p" 2>/dev/null; true'
+        for signal in ("TERM", "KILL"):
+            if self.exit_code() is not None:
+                return
+            with contextlib.suppress(Exception):
+                made = await eng.call("stopping claude", engine.api.exec_create,
+                                      self.container_id, ["sh", "-c", script, "sh",
+                                                          self.inside, signal])
+                await eng.call("stopping claude", engine.api.exec_start, made["Id"])
+            with anyio.move_on_after(INTERRUPT_GRACE):
+                while self.exit_code() is None and self.alive():  # noqa: ASYNC110 (files)
+                    await anyio.sleep(0.02)
+                return
+
+
+# ---------------------------------------------------------------------------------------------
+# One turn
+
+
+TurnEnd = Callable[[str, dict[str, Any] | None], Awaitable[None]]
+"""Called once when a turn ends: outcome ("done", "interrupted", "dead", "stuck") and the
+turn's parsed `result` line, if any."""
+
+
+def _tail(path: Path, stop: threading.Event, dead: Callable[[], bool]) -> Iterator[bytes]:
+    """Follow a growing file (polling, 2-50 ms) until stopped or its writer is gone."""
+    with path.open("rb") as handle:
+        delay = POLL_MIN
+        while not stop.is_set():
+            data = handle.read(CHUNK)
+            if data:
+                delay = POLL_MIN
+                yield data
+                continue
+            if dead():
+                rest = handle.read()
+                if rest:
+                    yield rest
+                return
+            stop.wait(delay)
+            delay = min(delay * 1.5, POLL_MAX)
+
+
+class LiveTurn:
+    """One turn in a live process, as a `runner.ClaudeProcess`: its bytes end at its `result`.
+
+    `terminate()` before the result interrupts the turn (the CLI's control message) and, if no
+    `result` comes within 2 s, reports "stuck" so the owner kills the container (DESIGN §9).
+    """
+
+    def __init__(self, engine: eng.Engine, live: LiveProcess, *, command_line: str,
+                 memory_text: str, on_end: TurnEnd) -> None:
+        self.command_line = command_line
+        self.engine = engine
+        self.live = live
+        self.result: dict[str, Any] | None = None
+        self._memory_text = memory_text
+        self._on_end = on_end
+        self._stop = threading.Event()
+        self._life: _Lifecycle | None = None
+        self._output: ThreadedIterator[bytes] | None = None
+        self._line = bytearray()
+        self._done = False
+        self._ended = False
+        self._terminating = False
+        self._exit: int | None = None
+
+    @classmethod
+    async def begin(cls, engine: eng.Engine, live: LiveProcess, prompt: str, *,
+                    command_line: str, memory_text: str, on_end: TurnEnd) -> LiveTurn:
+        """Send the turn's user message (the process must be idle) and follow its output."""
+        turn = cls(engine, live, command_line=command_line, memory_text=memory_text,
+                   on_end=on_end)
+        await anyio.to_thread.run_sync(live.reset_output)
+        try:
+            events = await eng.call("watching the warm sandbox", engine.stream_api.events,
+                                    filters={"container": live.container_id,
+                                             "event": ["oom", "die"]}, decode=True)
+            turn._life = _Lifecycle(events)
+            turn._output = ThreadedIterator(_tail(live.host / "out", turn._stop, turn._dead),
+                                            close_source=turn._stop.set, name="channelcoder-live")
+            turn._output.start()
+            await anyio.to_thread.run_sync(live.send, user_turn(prompt))
+        except BaseException:
+            turn._close_streams()
+            raise
+        return turn
+
+    def _dead(self) -> bool:
+        return (self.live.host / "exit").exists() or (
+            self._life is not None and self._life.exit_code is not None)
+
+    # -- ClaudeProcess -----------------------------------------------------------------------
+
+    async def read(self) -> bytes:
+        if self._done or self._output is None:
+            return b""
+        while True:
+            try:
+                chunk = await self._output.receive()
+            except anyio.EndOfStream:
+                return b""
+            except Exception as exc:
+                log.debug("the live output ended with %r", exc)
+                return b""
+            out = self._scan(chunk)
+            if self._done:
+                with anyio.CancelScope(shield=True):
+                    await self._end("done")
+            if out:
+                return out
+
+    def _scan(self, chunk: bytes) -> bytes:
+        """Pass bytes through up to (and including) the turn's `result` line."""
+        start = 0
+        while True:
+            newline = chunk.find(b"\n", start)
+            segment = chunk[start:newline if newline >= 0 else len(chunk)]
+            if len(self._line) < 64 or _starts_result(self._line):
+                self._line += segment
+            if newline < 0:
+                return chunk
+            if _starts_result(self._line):
+                with contextlib.suppress(ValueError):
+                    parsed = json.loads(bytes(self._line))
+                    self.result = parsed if isinstance(parsed, dict) else None
+                self._done = True
+                return chunk[:newline + 1]
+            self._line.clear()
+            start = newline + 1
+
+    async def wait(self) -> int:
+        if self._done:
+            return 0
+        if self._exit is None:
+            code = self.live.exit_code()
+            if code is None and self._life is not None and self._life.exit_code is not None:
+                code = self._life.exit_code
+            self._exit = 137 if code is None else code
+            with anyio.CancelScope(shield=True):
+                await self._end("dead")
+        return self._exit
+
+    def stderr_tail(self) -> str:
+        return self.live.stderr_tail()
+
+    def failure(self) -> Exception | None:
+        life = self._life
+        if life is None or self._done:
+            return None
+        if life.oom:
+            return OutOfMemory(f"sandbox ran out of memory (limit {self._memory_text})")
+        if life.exit_code is not None and not self._terminating:
+            return SandboxError(
+                f"the warm sandbox was stopped from outside (exit code {life.exit_code})",
+                hint="something ran 'docker kill', 'docker stop' or 'docker rm -f' on the "
+                     "container; run the job again")
+        return None
+
+    async def terminate(self) -> None:
+        """Interrupt an unfinished turn (kill after 2 s); after the result, nothing to do."""
+        with anyio.CancelScope(shield=True):
+            if self._ended:
+                return
+            self._terminating = True
+            if self._done:
+                await self._end("done")
+                return
+            if self._dead():
+                await self._end("dead")
+                return
+            outcome = "stuck"
+            try:
+                await anyio.to_thread.run_sync(self.live.send, INTERRUPT)
+                with anyio.move_on_after(INTERRUPT_GRACE):
+                    while not self._done and self._output is not None:
+                        try:
+                            self._scan(await self._output.receive())
+                        except (anyio.EndOfStream, Exception):
+                            break
+                if self._done:
+                    outcome = "interrupted"
+            except (LiveUnavailable, OSError) as exc:
+                log.debug("could not interrupt the live turn: %s", exc)
+            await self._end(outcome)
+
+    async def _end(self, outcome: str) -> None:
+        if self._ended:
+            return
+        self._ended = True
+        self._close_streams()
+        try:
+            await self._on_end(outcome, self.result)
+        except Exception:
+            log.exception("ending a live turn failed")
+
+    def _close_streams(self) -> None:
+        if self._output is not None:
+            self._output.close()
+        self._stop.set()
+        if self._life is not None:
+            self._life.close()
+
+
+def _starts_result(line: bytearray) -> bool:
+    return bytes(line[:80]).lstrip().startswith(_RESULT)
+
+
+def exec_line(container_id: str, argv: Sequence[str]) -> str:
+    """The `docker exec` form of a live process, for --verbose (secrets redacted)."""
+    return redact(f"docker exec -i {container_id[:12]} " + shlex.join(list(argv)))

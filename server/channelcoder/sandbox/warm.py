@@ -1,0 +1,260 @@
+"""Warm sandboxes: a container kept alive between jobs (DESIGN §3 `keep_warm`, §5.5).
+
+A warm container does not run claude as its command: it runs a tiny watchdog shell loop and
+claude runs in it through `exec` (a live process, `live.py`). It belongs to the workspace, not to
+the process that made it: it carries no owner label, so a later CLI run or another editor can
+reuse it. Its host directory `<state>/sandbox/warm/<name>/` is mounted at `/channelcoder/warm`:
+
+    meta.json   container id, container key, session, the current live process
+    lease.json  {"expires": epoch, "owner": owner label or null} — read by every reaper
+    expires     the same epoch as plain text — read by the watchdog inside the container
+    lock        flock held while a job runs a turn in it
+    live/<id>/  one live claude's stdin FIFO, stdout/stderr files, pid and exit code
+
+Docker labels cannot change after creation, so the `io.channelcoder.expires` label holds the
+first expiry and the lease file the current one (extended after every turn). Expiry is enforced
+twice: the watchdog exits at the lease's time (the engine then removes the container, even when
+no channelcoder process runs), and `reap_orphans` in any channelcoder process removes a warm
+container whose lease expired or whose lease holder died mid-turn.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import secrets
+import shutil
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from ..state import atomic_write, read_json, subdir, write_json
+from . import engine as eng
+from .containers import (
+    EXPIRES,
+    OWNER,
+    WARM,
+    ContainerSpec,
+    _remove,
+    create_args,
+    owner_alive,
+    run_line,
+)
+from .mounts import Mount
+
+log = logging.getLogger(__name__)
+
+WARM_MOUNT = "/channelcoder/warm"
+STANDBY = "io.channelcoder.standby"
+WATCHDOG = (f'while :; do read -r e < {WARM_MOUNT}/expires || exit 0; '
+            '[ "$(date +%s)" -lt "${e%.*}" ] || exit 0; sleep 1; done')
+IN_USE_MARGIN = 120.0
+
+
+def warm_root() -> Path:
+    return subdir("sandbox/warm")
+
+
+def _digest(value: object) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+
+def container_key(container: ContainerSpec, image_id: str) -> str:
+    """What makes two containers interchangeable: everything but claude's argv and the labels.
+
+    Environment values are hashed into the key, never stored.
+    """
+    return _digest({
+        "image": container.image, "imageId": image_id, "user": container.user,
+        "env": {k: hashlib.sha256(v.encode()).hexdigest() for k, v in container.env.items()},
+        "mounts": [m.bind for m in container.mounts], "memory": container.memory,
+        "cpus": container.cpus, "pids": container.pids_limit, "network": container.network,
+        "tmpfs": dict(container.tmpfs), "workdir": container.workdir,
+        "readOnly": container.read_only,
+    })
+
+
+# ---------------------------------------------------------------------------------------------
+# Leases
+
+
+@dataclass(frozen=True)
+class Lease:
+    expires: float
+    owner: str | None = None
+
+
+def write_lease(directory: Path, lease: Lease) -> None:
+    atomic_write(directory / "expires", f"{int(lease.expires)}\n", mode=0o644)
+    write_json(directory / "lease.json", {"expires": lease.expires, "owner": lease.owner})
+
+
+def read_lease(directory: Path) -> Lease | None:
+    data = read_json(directory / "lease.json", None)
+    if not isinstance(data, Mapping):
+        return None
+    try:
+        return Lease(float(data["expires"]), data.get("owner") or None)
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def lease_stale(labels: Mapping[str, str], now: float) -> bool:
+    """For `reap_orphans`: is this warm container past its lease (or its holder gone)?"""
+    lease = read_lease(Path(labels.get(WARM, "")))
+    if lease is None:
+        try:
+            return float(labels.get(EXPIRES, "0")) < now
+        except ValueError:
+            return True
+    return lease.expires < now or (lease.owner is not None and not owner_alive(lease.owner))
+
+
+# ---------------------------------------------------------------------------------------------
+# The container
+
+
+@dataclass
+class WarmSandbox:
+    """A warm container and its host directory (see the module doc)."""
+
+    dir: Path
+    container_id: str
+    key: str
+    meta: dict[str, Any] = field(default_factory=dict)
+    _lock: IO[str] | None = field(default=None, repr=False)
+
+    @property
+    def short_id(self) -> str:
+        return self.container_id[:12]
+
+    @classmethod
+    def open(cls, directory: Path) -> WarmSandbox | None:
+        meta = read_json(directory / "meta.json", None)
+        if not isinstance(meta, dict) or not meta.get("containerId") or not meta.get("key"):
+            return None
+        return cls(directory, str(meta["containerId"]), str(meta["key"]), meta)
+
+    @classmethod
+    async def create(cls, engine: eng.Engine, container: ContainerSpec, key: str, *,
+                     lease: Lease, meta: Mapping[str, Any],
+                     uid: int | None = None, gid: int | None = None) -> WarmSandbox:
+        """Start a warm container (its watchdog as the command); claude is exec'd later."""
+        directory = warm_root() / f"w-{secrets.token_hex(6)}"
+        directory.mkdir(mode=0o700)
+        (directory / "live").mkdir()
+        if uid is not None and os.geteuid() == 0 and uid != 0:
+            for path in (directory, directory / "live"):
+                os.chown(path, uid, gid if gid is not None else uid)
+        write_lease(directory, lease)
+        labels = {k: v for k, v in container.labels.items() if k != OWNER}
+        labels.update({WARM: str(directory), EXPIRES: f"{lease.expires:.0f}"})
+        spec = dataclasses.replace(
+            container, argv=["sh", "-c", WATCHDOG], labels=labels,
+            mounts=(*container.mounts, Mount(directory, WARM_MOUNT)))
+        made: list[str] = []
+
+        def create_start() -> str:
+            cid = str(engine.api.create_container(**create_args(engine.api, spec))["Id"])
+            made.append(cid)
+            engine.api.start(cid)
+            return cid
+
+        try:
+            cid = await eng.call("starting the warm sandbox", create_start, abandon=False)
+        except BaseException:
+            if made:
+                with contextlib.suppress(Exception):
+                    await eng.call("removing the sandbox", _remove, engine.api, made[0])
+            shutil.rmtree(directory, ignore_errors=True)
+            raise
+        warm = cls(directory, cid, key, {**meta, "containerId": cid, "key": key,
+                                         "created": time.time(), "runLine": run_line(spec)})
+        warm.save()
+        return warm
+
+    def save(self) -> None:
+        with contextlib.suppress(OSError):
+            write_json(self.dir / "meta.json", self.meta)
+
+    def lease(self, lease: Lease) -> None:
+        with contextlib.suppress(OSError):
+            write_lease(self.dir, lease)
+
+    def lock(self) -> bool:
+        """Take the turn lock (non-blocking); False when another process holds it."""
+        if self._lock is not None:
+            return True
+        handle = (self.dir / "lock").open("a+")
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            return False
+        self._lock = handle
+        return True
+
+    def unlock(self) -> None:
+        if self._lock is not None:
+            with contextlib.suppress(OSError):
+                fcntl.flock(self._lock.fileno(), fcntl.LOCK_UN)
+            self._lock.close()
+            self._lock = None
+
+    async def running(self, engine: eng.Engine) -> bool:
+        try:
+            state = (await eng.call("inspecting the warm sandbox", engine.api.inspect_container,
+                                    self.container_id)).get("State", {})
+        except Exception:
+            return False
+        return bool(state.get("Running")) and not state.get("Paused")
+
+    async def remove(self, engine: eng.Engine | None) -> None:
+        """Force-remove the container and forget its directory. Never raises."""
+        self.unlock()
+        if engine is not None:
+            try:
+                await eng.call("removing the warm sandbox", _remove, engine.api,
+                               self.container_id)
+            except Exception as exc:
+                log.warning("could not remove the warm sandbox %s: %s", self.short_id, exc)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def remove_blocking(directory: Path, container_id: str | None = None) -> None:
+    """Remove a warm sandbox from blocking code (`sessions.remove`). Never raises."""
+    cid = container_id
+    if cid is None:
+        warm = WarmSandbox.open(directory)
+        cid = warm.container_id if warm is not None else None
+    if cid:
+        try:
+            connected = eng.connect()
+            _remove(connected.api, cid)
+        except Exception as exc:
+            log.warning("could not remove the warm sandbox %s: %s", cid[:12], exc)
+    if directory.parent == warm_root():
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def prune_dirs(api: Any, *, grace: float = 60.0) -> list[Path]:
+    """Forget warm directories whose container is gone (the watchdog removed it). Blocking."""
+    root = warm_root()
+    alive = {str(c.get("Labels", {}).get(WARM)) for c in
+             api.containers(all=True, filters={"label": WARM})}
+    removed: list[Path] = []
+    for directory in root.iterdir():
+        if not directory.is_dir() or str(directory) in alive:
+            continue
+        with contextlib.suppress(OSError):
+            if time.time() - directory.stat().st_mtime > grace:
+                shutil.rmtree(directory, ignore_errors=True)
+                removed.append(directory)
+    return removed

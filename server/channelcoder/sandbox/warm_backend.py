@@ -1,0 +1,239 @@
+"""Named sessions in a warm sandbox (issue 4, build item 2).
+
+`WarmBackend` is the backend of a Docker job of a saved named session with `keep_warm > 0`
+(`jobs.default_backend`). A turn runs in the session's warm container when its container key
+matches (same image, mounts, environment, limits: `warm.container_key`) — else that container is
+removed and a new one started — and, inside it, in the session's live claude process when that
+process was started with the same flags and holds the conversation the turn resumes; otherwise
+the old process is stopped and a fresh `claude --resume <id>` is spawned in the same container.
+After the turn the container stays up for `keep_warm` seconds (its lease), with the live
+process idle, for the next turn from this or any other channelcoder process.
+
+Everything else (an unsaved session, `keep_warm = 0`, a warm container that cannot start)
+falls back to the manager's one-shot container.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from ..claude.events import Status
+from ..config import DockerOptions
+from ..errors import SandboxError
+from ..runner import ClaudeProcess, LaunchSpec
+from . import engine as eng
+from .containers import owner_label
+from .live import LiveProcess, LiveTurn, LiveUnavailable, exec_line, split_argv
+from .manager import PlannedContainer, SandboxManager, sandbox_user
+from .warm import IN_USE_MARGIN, Lease, WarmSandbox, container_key, warm_root
+
+log = logging.getLogger(__name__)
+
+OnEnd = Callable[[str, "dict[str, Any] | None"], Awaitable[None]]
+
+
+class WarmBackend:
+    def __init__(self, manager: SandboxManager | None = None) -> None:
+        self.manager = manager or SandboxManager.shared()
+
+    async def prepare(self, spec: LaunchSpec) -> AsyncIterator[Status]:
+        async for status in self.manager.prepare(spec):
+            if status.phase == "starting-sandbox" and spec.session:
+                found = await anyio.to_thread.run_sync(find_for_session, spec.session,
+                                                       spec.workspace)
+                if found is not None:
+                    status = Status("starting-sandbox", f"reusing the warm sandbox "
+                                                        f"{found.short_id} of session "
+                                                        f"{spec.session}")
+            yield status
+
+    async def start(self, spec: LaunchSpec) -> ClaudeProcess:
+        options = spec.options.docker or DockerOptions()
+        if not spec.session or options.keep_warm <= 0 or \
+                not await anyio.to_thread.run_sync(session_saved, spec.session):
+            return await self.manager.start(spec)
+        planned = await self.manager.plan(spec)
+        try:
+            return await session_turn(self.manager, planned, spec)
+        except (LiveUnavailable, SandboxError) as exc:
+            log.warning("the warm sandbox could not be used (%s); starting a one-shot sandbox",
+                        exc)
+            return await self.manager.start(spec)
+
+
+# ---------------------------------------------------------------------------------------------
+# Sessions
+
+
+def session_saved(name: str) -> bool:
+    """A named session (the CLI's --session, session("x")), not an unsaved/automatic one."""
+    from .. import sessions
+
+    state = sessions.load(name)
+    return state is None or state.saved
+
+
+def find_for_session(name: str, workspace: Path) -> WarmSandbox | None:
+    """The session's warm sandbox, from the warm directories' meta files. Blocking."""
+    found: list[WarmSandbox] = []
+    for directory in warm_root().iterdir():
+        warm = WarmSandbox.open(directory)
+        if warm is not None and warm.meta.get("session") == name and \
+                warm.meta.get("workspace") == str(workspace.resolve()):
+            found.append(warm)
+    found.sort(key=lambda w: float(w.meta.get("created") or 0), reverse=True)
+    return found[0] if found else None
+
+
+def remove_for_session(name: str, workspace: Path | None = None) -> int:
+    """Remove a session's warm sandboxes (`sessions.remove`). Blocking; never raises."""
+    from .warm import remove_blocking
+
+    count = 0
+    for directory in list(warm_root().iterdir()):
+        warm = WarmSandbox.open(directory)
+        if warm is None or warm.meta.get("session") != name:
+            continue
+        if workspace is not None and warm.meta.get("workspace") != str(workspace.resolve()):
+            continue
+        remove_blocking(directory, warm.container_id)
+        count += 1
+    return count
+
+
+def _record_in_session(name: str, warm: WarmSandbox | None, expires: float) -> None:
+    """Show the warm sandbox in the session file (`warm`), when the session exists."""
+    from .. import sessions
+
+    if not sessions.exists(name):
+        return
+    value = None if warm is None else {"containerId": warm.container_id, "dir": str(warm.dir),
+                                       "expires": round(expires, 3)}
+
+    def change(state: sessions.SessionState) -> None:
+        state.warm = value
+
+    try:
+        sessions.update(name, change)
+    except Exception as exc:
+        log.debug("could not record the warm sandbox in session %s: %s", name, exc)
+
+
+async def session_turn(manager: SandboxManager, planned: PlannedContainer,
+                       spec: LaunchSpec) -> LiveTurn:
+    """Run this turn of `spec.session` in its warm sandbox (made or replaced as needed)."""
+    assert spec.session is not None
+    session = spec.session
+    options = spec.options.docker or DockerOptions()
+    engine = await manager.engine()
+    key = container_key(planned.container, planned.resolved.image_id)
+    busy = Lease(time.time() + spec.options.timeout + IN_USE_MARGIN, owner_label())
+    warm = await anyio.to_thread.run_sync(find_for_session, session, spec.workspace)
+    if warm is not None:
+        if warm.key != key:
+            log.info("session %s: options changed; replacing its warm sandbox", session)
+            await retire(engine, warm)
+            warm = None
+        elif not warm.lock():
+            log.info("session %s: its warm sandbox is in use; starting another", session)
+            warm = None
+        elif not await warm.running(engine):
+            await warm.remove(engine)
+            warm = None
+        else:
+            await anyio.to_thread.run_sync(warm.lease, busy)
+    if warm is None:
+        uid, gid, _ = sandbox_user(options)
+        warm = await WarmSandbox.create(
+            engine, planned.container, key, lease=busy, uid=uid, gid=gid,
+            meta={"session": session, "workspace": str(spec.workspace.resolve()),
+                  "keepWarm": options.keep_warm})
+        warm.lock()
+    keep = options.keep_warm
+
+    async def end(outcome: str, result: dict[str, Any] | None) -> None:
+        await finish_turn(engine, warm, planned, outcome, result, keep=keep, session=session)
+
+    try:
+        return await turn_in(engine, warm, planned, on_end=end)
+    except BaseException:
+        with anyio.CancelScope(shield=True):
+            await warm.remove(engine)
+        raise
+
+
+async def finish_turn(engine: eng.Engine, warm: WarmSandbox, planned: PlannedContainer,
+                      outcome: str, result: dict[str, Any] | None, *, keep: float,
+                      session: str | None) -> None:
+    """After a turn: keep the sandbox warm for `keep` seconds, or remove it when stuck."""
+    planned.config.finish()
+    if outcome == "stuck" or keep <= 0:
+        if outcome == "stuck":
+            await warm.remove(engine)
+        else:
+            await retire(engine, warm)
+        if session:
+            await anyio.to_thread.run_sync(_record_in_session, session, None, 0.0)
+        return
+    live = warm.meta.get("live")
+    if outcome == "dead":
+        warm.meta["live"] = None
+    elif isinstance(live, dict) and result and result.get("session_id"):
+        live["sessionId"] = str(result["session_id"])
+    expires = time.time() + keep
+    warm.meta.update(lastUsed=time.time(), keepWarm=keep, session=session)
+
+    def save() -> None:
+        warm.save()
+        warm.lease(Lease(expires))
+        warm.unlock()
+        if session:
+            _record_in_session(session, warm, expires)
+
+    await anyio.to_thread.run_sync(save)
+
+
+async def retire(engine: eng.Engine, warm: WarmSandbox) -> None:
+    """Remove a warm container after stopping its claude with SIGTERM: a live process writes
+    its transcript lazily (about a second after a turn, or when terminated), and a later
+    `--resume` elsewhere needs the whole conversation."""
+    info = warm.meta.get("live")
+    if isinstance(info, dict) and info.get("id"):
+        await LiveProcess(warm.dir, str(info["id"]), warm.container_id).kill(engine)
+    await warm.remove(engine)
+
+
+async def turn_in(engine: eng.Engine, warm: WarmSandbox, planned: PlannedContainer, *,
+                  on_end: OnEnd) -> LiveTurn:
+    """Send the turn to the warm container's live claude, spawning one when it cannot serve."""
+    container = planned.container
+    argv = split_argv(container.argv)
+    info = warm.meta.get("live")
+    live: LiveProcess | None = None
+    if isinstance(info, dict) and info.get("id"):
+        live = LiveProcess(warm.dir, str(info["id"]), warm.container_id)
+        usable = info.get("argvKey") == argv.key and info.get("sessionId") == argv.resume \
+            and await anyio.to_thread.run_sync(live.alive)
+        if usable and not await anyio.to_thread.run_sync(live.idle):
+            usable = await live.interrupt_to_idle()
+        if not usable:
+            log.info("the warm sandbox's claude cannot continue this turn; starting another")
+            await live.kill(engine)
+            live = None
+    if live is None:
+        uid, gid, _ = sandbox_user(DockerOptions(user=container.user))
+        live = await LiveProcess.spawn(engine, warm.dir, warm.container_id, argv.spawn(),
+                                       user=container.user, workdir=container.workdir,
+                                       uid=uid, gid=gid)
+        warm.meta["live"] = {"id": live.id, "argvKey": argv.key, "sessionId": argv.resume}
+        await anyio.to_thread.run_sync(warm.save)
+    command_line = f"{warm.meta.get('runLine', '')}\n{exec_line(warm.container_id, argv.spawn())}"
+    return await LiveTurn.begin(engine, live, argv.prompt, command_line=command_line,
+                                memory_text=container.memory_text, on_end=on_end)
+

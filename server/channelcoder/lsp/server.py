@@ -44,7 +44,7 @@ class ChannelCoderServer(LanguageServer):
         self.runs = Runs(self)
         self.offers = Offers(self)
         self.prompts = PromptCatalog()
-        self.standby: StandbyProvider | None = None
+        self.standby: StandbyProvider | None = _standby_provider()
         self.last_context: tuple[str, types.Range, list[types.Diagnostic]] | None = None
         self.cancellers: dict[types.ProgressToken, Callable[[], object]] = {}
         self.exit_code = 1
@@ -164,6 +164,8 @@ class ChannelCoderServer(LanguageServer):
             root = self.default_root()
             if root is not None and merged.server.standby:
                 self.standby.start(root, merged.layer)
+            elif not merged.server.standby and hasattr(self.standby, "stop"):
+                self.standby.stop()
 
     async def fetch_configuration(self) -> None:
         if not self.can("workspace.configuration"):
@@ -239,6 +241,12 @@ class ChannelCoderServer(LanguageServer):
     def stop(self) -> None:
         if self._stop is not None:
             self._stop()
+
+
+def _standby_provider() -> StandbyProvider:
+    from .standby import SandboxStandby
+
+    return SandboxStandby()
 
 
 async def close_sandboxes() -> None:

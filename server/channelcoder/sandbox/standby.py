@@ -1,0 +1,457 @@
+"""A standby sandbox: a container with an idle live claude, ready before the first job (issue 5,
+item 8). The language server keeps one per workspace (`lsp/standby.py`).
+
+What the CLI reads at spawn, verified with 2.1.197 (docs/warm-and-standby.md): the git state
+(repository or not, branch, `git status`, recent commits) goes into the system prompt and
+CLAUDE.md into the first user message, both captured while the process starts — not at its
+first message. So a standby is spawned on a *speculative snapshot* of the workspace: its job
+directory (mounted at /workspace) is that snapshot's tree. A job that takes the standby refreshes
+that same snapshot with its own state (its unsaved buffers included; only what changed is
+written), and the standby's claude serves it only when everything it captured is unchanged — the
+`fingerprint()` of the job directory equals the one taken before the spawn. Otherwise the job
+starts cold on the refreshed snapshot and the standby is dropped. A new standby is prepared
+after every job that took one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import hashlib
+import logging
+import os
+import secrets
+import shutil
+import subprocess
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from ..claude.argv import build_argv
+from ..claude.events import Status
+from ..config import DockerOptions, RunOptions, resolve_text_or_file
+from ..runner import ClaudeProcess, LaunchSpec
+from . import engine as eng
+from .claude_config import USER_FILES, config_dir_for, host_claude_dir
+from .containers import owner_label
+from .live import LiveArgv, LiveProcess, LiveTurn, LiveUnavailable, exec_line, split_argv
+from .manager import PlannedContainer, SandboxManager, sandbox_user
+from .warm import IN_USE_MARGIN, STANDBY, Lease, WarmSandbox, container_key
+
+log = logging.getLogger(__name__)
+
+STANDBY_LEASE = 12 * 3600.0  # an idle standby; its owner (the server) going away ends it sooner
+CONTEXT_FILES = ("CLAUDE.md", "CLAUDE.local.md", ".mcp.json")
+PER_TURN = ("session", "resume", "continue_", "timeout", "idle_timeout", "max_jobs", "verbose")
+OptionsFor = Callable[[Path], "RunOptions | None"]
+
+
+# ---------------------------------------------------------------------------------------------
+# What claude captures at spawn
+
+
+def fingerprint(cwd: Path) -> str:
+    """A digest of everything the CLI reads at spawn from its job directory and config dir.
+
+    Git: HEAD, branch and `git status --porcelain` (the system prompt's gitStatus), or "not a
+    repository". Files: CLAUDE.md, CLAUDE.local.md, .mcp.json and everything under .claude/.
+    The user's CLAUDE.md, commands/ and agents/ (copied into the sandbox's config dir). Today's
+    date. Blocking (a few git commands).
+    """
+    digest = hashlib.sha256()
+    env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C"}
+    for args in (["rev-parse", "HEAD"], ["status", "--porcelain", "-b"]):
+        done = subprocess.run(["git", "-C", str(cwd), *args], capture_output=True, env=env,
+                              stdin=subprocess.DEVNULL, check=False)
+        digest.update(done.stdout if done.returncode == 0 else b"not a repository")
+    for name in CONTEXT_FILES:
+        _hash_path(digest, cwd / name, name)
+    _hash_path(digest, cwd / ".claude", ".claude")
+    host = host_claude_dir()
+    for name in USER_FILES:
+        _hash_path(digest, host / name, f"~/{name}")
+    digest.update(time.strftime("%Y-%m-%d").encode())
+    return digest.hexdigest()
+
+
+def _hash_path(digest: Any, path: Path, label: str) -> None:
+    digest.update(f"\0{label}\0".encode())
+    if path.is_file():
+        with contextlib.suppress(OSError):
+            digest.update(path.read_bytes())
+    elif path.is_dir():
+        for root, dirs, files in os.walk(path):
+            dirs.sort()
+            for name in sorted(files):
+                full = Path(root) / name
+                digest.update(str(full.relative_to(path)).encode())
+                with contextlib.suppress(OSError):
+                    digest.update(full.read_bytes())
+
+
+def options_key(options: RunOptions) -> str:
+    """The options a standby was spawned with, minus what belongs to one turn."""
+    plain = {f.name: getattr(options, f.name) for f in dataclasses.fields(options)
+             if f.name not in PER_TURN}
+    return hashlib.sha256(repr(sorted(plain.items(), key=lambda kv: kv[0])).encode()
+                          ).hexdigest()[:24]
+
+
+def eligible(options: RunOptions | None) -> bool:
+    return (options is not None and options.docker is not None and options.apply == "propose"
+            and options.worktree is None and options.docker.keep_warm >= 0)
+
+
+# ---------------------------------------------------------------------------------------------
+# One standby
+
+
+@dataclass(frozen=True)
+class Match:
+    planned: PlannedContainer
+    argv: LiveArgv
+
+
+@dataclass
+class Standby:
+    id: str
+    workspace: Path
+    options: RunOptions
+    key: str
+    snapshot: Any  # workspace.snapshot.Snapshot, held in use while the standby lives
+    warm: WarmSandbox
+    live: LiveProcess
+    planned: PlannedContainer
+    container_key: str
+    argv: LiveArgv
+    fingerprint: str
+    taken: bool = False
+
+
+class StandbyPool:
+    """At most one standby for one workspace; `take()` hands it to a matching job."""
+
+    def __init__(self, manager: SandboxManager | None = None) -> None:
+        self._manager = manager
+        self.standby: Standby | None = None
+        self.ready = asyncio.Event()
+        self._workspace: Path | None = None
+        self._options_for: OptionsFor | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+
+    @property
+    def manager(self) -> SandboxManager:
+        return self._manager or SandboxManager.shared()
+
+    # -- control (called on the server's loop; each returns at once) --------------------------
+
+    def start(self, workspace: Path, options_for: OptionsFor) -> None:
+        """(Re)prepare a standby for this workspace's default options, in the background."""
+        if self._closed:
+            return
+        self._workspace, self._options_for = workspace, options_for
+        self._schedule()
+
+    def stop(self) -> None:
+        """No standby any more (the `standby` setting went off)."""
+        self._options_for = None
+        self._cancel_task()
+        self._spawn(self._drop(self.standby))
+
+    def take(self, request: Any) -> StandbyBackend | None:
+        standby = self.standby
+        if standby is None or standby.taken or not self._matches(standby, request):
+            return None
+        standby.taken = True
+        self.ready.clear()
+        return StandbyBackend(self, standby)
+
+    async def aclose(self) -> None:
+        self._closed = True
+        self._options_for = None
+        self._cancel_task()
+        if self._task is not None:
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(asyncio.shield(self._task), 10)
+        await self._drop(self.standby)
+
+    # -- internals ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _matches(standby: Standby, request: Any) -> bool:
+        options: RunOptions = request.options
+        try:
+            workspace = Path(request.workspace).resolve()
+        except OSError:
+            return False
+        return (workspace == standby.workspace and not request.env and not options.resume
+                and not options.continue_ and eligible(options)
+                and options_key(options) == standby.key)
+
+    def _schedule(self) -> None:
+        self._cancel_task()
+        self._task = asyncio.get_running_loop().create_task(self._prepare(),
+                                                            name="channelcoder-standby")
+
+    def _cancel_task(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
+
+    def replenish(self) -> None:
+        if not self._closed and self._options_for is not None and self._workspace is not None:
+            with contextlib.suppress(RuntimeError):
+                self._schedule()
+
+    async def _prepare(self) -> None:
+        workspace, options_for = self._workspace, self._options_for
+        if workspace is None or options_for is None:
+            return
+        try:
+            options = await anyio.to_thread.run_sync(options_for, workspace)
+        except Exception as exc:
+            log.info("no standby: the workspace's options are not usable (%s)", exc)
+            return
+        current = self.standby
+        if current is not None and not current.taken:
+            same = options is not None and eligible(options) and \
+                current.key == options_key(options)
+            if same and await anyio.to_thread.run_sync(current.live.alive):
+                self.ready.set()
+                return
+            await self._drop(current)
+        if not eligible(options):
+            return
+        assert options is not None
+        try:
+            standby = await self._make(workspace, options)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("could not prepare a standby sandbox: %s", exc)
+            return
+        self.standby = standby
+        self.ready.set()
+        log.info("standby sandbox %s ready for %s", standby.warm.short_id, workspace)
+
+    async def _make(self, workspace: Path, options: RunOptions) -> Standby:
+        from ..workspace.snapshot import create_snapshot
+
+        standby_id = f"standby-{secrets.token_hex(5)}"
+        snapshot = await anyio.to_thread.run_sync(create_snapshot, workspace, {})
+        warm: WarmSandbox | None = None
+        try:
+            marks = await anyio.to_thread.run_sync(fingerprint, snapshot.cwd)
+            argv = build_argv(options, "standby", sandboxed=True,
+                              system=resolve_text_or_file(options.system, workspace),
+                              append_system=resolve_text_or_file(options.append_system,
+                                                                 workspace))
+            spec = LaunchSpec(argv=argv, cwd=snapshot.cwd, workspace=workspace, options=options,
+                              job_id=standby_id, read_only_mounts=snapshot.extra_mounts)
+            async for _ in self.manager.prepare(spec):
+                pass
+            planned = await self.manager.plan(spec)
+            engine = await self.manager.engine()
+            key = container_key(planned.container, planned.resolved.image_id)
+            uid, gid, _ = sandbox_user(options.docker or DockerOptions())
+            labelled = dataclasses.replace(planned.container,
+                                           labels={**planned.container.labels, STANDBY: "1"})
+            warm = await WarmSandbox.create(
+                engine, labelled, key, uid=uid, gid=gid,
+                lease=Lease(time.time() + STANDBY_LEASE, owner_label()),
+                meta={"standby": standby_id, "workspace": str(workspace), "session": None})
+            live_argv = split_argv(planned.container.argv)
+            live = await LiveProcess.spawn(engine, warm.dir, warm.container_id,
+                                           live_argv.spawn(), user=planned.container.user,
+                                           workdir=planned.container.workdir, uid=uid, gid=gid)
+            warm.meta.update(live={"id": live.id, "argvKey": live_argv.key, "sessionId": None},
+                             ready=True)
+            await anyio.to_thread.run_sync(warm.save)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                if warm is not None:
+                    await warm.remove(await self._engine_or_none())
+                await anyio.to_thread.run_sync(_discard, snapshot)
+            raise
+        return Standby(standby_id, workspace, options, options_key(options), snapshot, warm, live,
+                       planned, key, live_argv, marks)
+
+    async def _engine_or_none(self) -> eng.Engine | None:
+        try:
+            return await self.manager.engine()
+        except Exception:
+            return None
+
+    async def _drop(self, standby: Standby | None, *, keep_snapshot: bool = False) -> None:
+        """Remove a standby's container (and, unless a job now uses it, its snapshot)."""
+        if standby is None:
+            return
+        if self.standby is standby:
+            self.standby = None
+            self.ready.clear()
+        with anyio.CancelScope(shield=True):
+            await standby.warm.remove(await self._engine_or_none())
+            if keep_snapshot:
+                standby.snapshot.release()
+            else:
+                await anyio.to_thread.run_sync(_discard, standby.snapshot)
+
+    # -- a job takes it ----------------------------------------------------------------------
+
+    async def check(self, standby: Standby, spec: LaunchSpec) -> Match | str:
+        """Can the standby serve this job (its workplace ready)? The plan, or why not."""
+        planned = await self.manager.plan(
+            dataclasses.replace(spec, config_dir=standby.planned.config.path))
+        argv = split_argv(planned.container.argv)
+        key = container_key(planned.container, planned.resolved.image_id)
+        why = None
+        if key != standby.container_key or argv.key != standby.argv.key:
+            why = "the job's options differ"
+        elif argv.resume:
+            why = "the job resumes a conversation"
+        elif spec.cwd.resolve() != standby.snapshot.cwd.resolve():
+            why = "the job runs elsewhere"
+        elif await anyio.to_thread.run_sync(fingerprint, spec.cwd) != standby.fingerprint:
+            why = "the workspace changed since it was spawned (git state, CLAUDE.md, settings)"
+        elif not await anyio.to_thread.run_sync(standby.live.alive) or \
+                not await anyio.to_thread.run_sync(standby.live.idle):
+            why = "its claude is gone"
+        if why is None and spec.session:
+            why = await anyio.to_thread.run_sync(_adopt_config, standby, spec, planned)
+        if why is not None:
+            log.info("standby %s not used: %s", standby.warm.short_id, why)
+            return why
+        return Match(planned, argv)
+
+    async def serve(self, standby: Standby, spec: LaunchSpec, match: Match) -> LiveTurn:
+        """Send the job's turn to the standby's idle claude (after `check`)."""
+        planned, argv = match.planned, match.argv
+        engine = await self.manager.engine()
+        warm = standby.warm
+        options = spec.options.docker or DockerOptions()
+        saved = bool(spec.session) and await anyio.to_thread.run_sync(_saved, spec.session or "")
+        keep = options.keep_warm if saved else 0.0
+        warm.meta.update(standby=None, session=spec.session if keep else None,
+                         workspace=str(spec.workspace.resolve()))
+        warm.lock()
+        await anyio.to_thread.run_sync(warm.lease, Lease(
+            time.time() + spec.options.timeout + IN_USE_MARGIN, owner_label()))
+        session = spec.session if keep else None
+
+        async def end(outcome: str, result: dict[str, Any] | None) -> None:
+            from .warm_backend import finish_turn
+
+            await finish_turn(engine, warm, planned, outcome, result, keep=keep, session=session)
+
+        standby.snapshot.release()  # the job holds the snapshot now
+        command_line = f"{warm.meta.get('runLine', '')}\n{exec_line(warm.container_id, argv.spawn())}"
+        return await LiveTurn.begin(engine, standby.live, argv.prompt, command_line=command_line,
+                                    memory_text=planned.container.memory_text, on_end=end)
+
+
+def _discard(snapshot: Any) -> None:
+    snapshot.release()
+    snapshot.discard()
+
+
+def _saved(name: str) -> bool:
+    from .warm_backend import session_saved
+
+    return session_saved(name)
+
+
+def _adopt_config(standby: Standby, spec: LaunchSpec, planned: PlannedContainer) -> str | None:
+    """Give the standby's config dir (the transcript) to the job's session, so a later cold
+    `--resume` of the session finds it. The container's bind mount follows the renamed dir."""
+    target = config_dir_for(session=spec.session, workspace=spec.workspace, job_id=spec.job_id,
+                            resume=None)
+    if target.exists() and any(target.glob("projects/*/*.jsonl")):
+        return "the session already has a conversation"
+    source = standby.planned.config.path
+    try:
+        if target.exists():
+            shutil.rmtree(target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        source.rename(target)
+    except OSError as exc:
+        return f"its config dir could not be given to the session ({exc})"
+    planned.config.path = target
+    standby.planned.config.path = target
+    return None
+
+
+class StandbyBackend:
+    """The `Backend` of a job that took the standby (`StandbyPool.take`)."""
+
+    def __init__(self, pool: StandbyPool, standby: Standby) -> None:
+        self.pool = pool
+        self.standby = standby
+        self.snapshot_id: str = standby.snapshot.id
+        self._match: Match | str | None = None
+        self._started = False
+        self._released = False
+
+    async def prepare(self, spec: LaunchSpec) -> AsyncIterator[Status]:
+        async for status in self.pool.manager.prepare(spec):
+            if status.phase == "starting-sandbox":
+                try:
+                    self._match = await self.pool.check(self.standby, spec)
+                except (LiveUnavailable, OSError) as exc:
+                    self._match = str(exc)
+                if isinstance(self._match, Match):
+                    status = Status("starting-sandbox",
+                                    f"using the standby sandbox {self.standby.warm.short_id}")
+                elif spec.cwd.resolve() == self.standby.snapshot.cwd.resolve():
+                    await self.pool._drop(self.standby, keep_snapshot=True)  # the job has it
+                else:
+                    self._give_back()  # e.g. a session's next turn, on its own snapshot
+            yield status
+
+    async def start(self, spec: LaunchSpec) -> ClaudeProcess:
+        self._started = True
+        if isinstance(self._match, Match):
+            try:
+                return await self.pool.serve(self.standby, spec, self._match)
+            except (LiveUnavailable, OSError) as exc:
+                log.warning("the standby sandbox failed (%s); starting cold", exc)
+                await self.pool._drop(self.standby, keep_snapshot=True)
+        options = spec.options.docker or DockerOptions()
+        if spec.session and options.keep_warm > 0:
+            from .warm_backend import WarmBackend
+
+            return await WarmBackend(self.pool.manager).start(spec)
+        return await self.pool.manager.start(spec)
+
+    def _give_back(self) -> None:
+        if self.standby.taken:
+            self.standby.taken = False
+            if self.pool.standby is self.standby:
+                self.pool.ready.set()
+
+    def release(self) -> None:
+        """The job is over (or never started): return an unused standby, or prepare the next."""
+        if self._released:
+            return
+        self._released = True
+        if self.pool.standby is self.standby:
+            if not self._started:
+                self._give_back()
+            if not self.standby.taken:
+                return  # still the pool's ready standby
+        self.pool.replenish()
+
+
+def describe(standby: Standby | None) -> Mapping[str, Any]:
+    if standby is None:
+        return {"ready": False}
+    return {"ready": not standby.taken, "container": standby.warm.short_id,
+            "snapshot": standby.snapshot.id}

@@ -273,6 +273,36 @@ def _tail(path: Path, stop: threading.Event, dead: Callable[[], bool]) -> Iterat
             delay = min(delay * 1.5, POLL_MAX)
 
 
+class TurnSplitter:
+    """Cuts a live process's stdout after the turn's `result` line (which it parses)."""
+
+    def __init__(self) -> None:
+        self.done = False
+        self.result: dict[str, Any] | None = None
+        self._line = bytearray()
+
+    def feed(self, chunk: bytes) -> bytes:
+        """The part of `chunk` that belongs to this turn (all of it until the result)."""
+        if self.done:
+            return b""
+        start = 0
+        while True:
+            newline = chunk.find(b"\n", start)
+            segment = chunk[start:newline if newline >= 0 else len(chunk)]
+            if len(self._line) < 64 or _starts_result(self._line):
+                self._line += segment
+            if newline < 0:
+                return chunk
+            if _starts_result(self._line):
+                with contextlib.suppress(ValueError):
+                    parsed = json.loads(bytes(self._line))
+                    self.result = parsed if isinstance(parsed, dict) else None
+                self.done = True
+                return chunk[:newline + 1]
+            self._line.clear()
+            start = newline + 1
+
+
 class LiveTurn:
     """One turn in a live process, as a `runner.ClaudeProcess`: its bytes end at its `result`.
 
@@ -285,14 +315,12 @@ class LiveTurn:
         self.command_line = command_line
         self.engine = engine
         self.live = live
-        self.result: dict[str, Any] | None = None
+        self._split = TurnSplitter()
         self._memory_text = memory_text
         self._on_end = on_end
         self._stop = threading.Event()
         self._life: _Lifecycle | None = None
         self._output: ThreadedIterator[bytes] | None = None
-        self._line = bytearray()
-        self._done = False
         self._ended = False
         self._terminating = False
         self._exit: int | None = None
@@ -324,6 +352,14 @@ class LiveTurn:
 
     # -- ClaudeProcess -----------------------------------------------------------------------
 
+    @property
+    def result(self) -> dict[str, Any] | None:
+        return self._split.result
+
+    @property
+    def _done(self) -> bool:
+        return self._split.done
+
     async def read(self) -> bytes:
         if self._done or self._output is None:
             return b""
@@ -335,31 +371,12 @@ class LiveTurn:
             except Exception as exc:
                 log.debug("the live output ended with %r", exc)
                 return b""
-            out = self._scan(chunk)
+            out = self._split.feed(chunk)
             if self._done:
                 with anyio.CancelScope(shield=True):
                     await self._end("done")
             if out:
                 return out
-
-    def _scan(self, chunk: bytes) -> bytes:
-        """Pass bytes through up to (and including) the turn's `result` line."""
-        start = 0
-        while True:
-            newline = chunk.find(b"\n", start)
-            segment = chunk[start:newline if newline >= 0 else len(chunk)]
-            if len(self._line) < 64 or _starts_result(self._line):
-                self._line += segment
-            if newline < 0:
-                return chunk
-            if _starts_result(self._line):
-                with contextlib.suppress(ValueError):
-                    parsed = json.loads(bytes(self._line))
-                    self.result = parsed if isinstance(parsed, dict) else None
-                self._done = True
-                return chunk[:newline + 1]
-            self._line.clear()
-            start = newline + 1
 
     async def wait(self) -> int:
         if self._done:
@@ -407,7 +424,7 @@ class LiveTurn:
                 with anyio.move_on_after(INTERRUPT_GRACE):
                     while not self._done and self._output is not None:
                         try:
-                            self._scan(await self._output.receive())
+                            self._split.feed(await self._output.receive())
                         except (anyio.EndOfStream, Exception):
                             break
                 if self._done:

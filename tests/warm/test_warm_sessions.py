@@ -223,3 +223,28 @@ async def test_any_channelcoder_process_reaps_an_expired_warm_sandbox(
     assert done.returncode == 0, done.stderr.decode()
     wait_gone(docker_client, container)
     assert store.remove("reaped")
+
+
+async def test_a_warm_container_killed_mid_turn_fails_the_turn_and_the_next_one_starts_anew(
+        scripted: Any, sandbox_image: str, git_repo: Path, docker_client: Any) -> None:
+    api = scripted([Reply("Ready."), SLOW, Reply("Fresh start.")])
+    first = final([e async for e in live_job("get ready", git_repo, "killed-live",
+                                             sandbox_image).events()])
+    assert isinstance(first, Result) and first.ok, first
+    container = session_container(docker_client, "killed-live")
+    events: list[AnyEvent] = []
+    with anyio.fail_after(HANG_GUARD):
+        async for event in live_job("talk slowly", git_repo, "killed-live",
+                                    sandbox_image).events():
+            events.append(event)
+            if isinstance(event, TextDelta) and sum(isinstance(e, TextDelta)
+                                                    for e in events) == 1:
+                docker_client.api.kill(container)
+    last = final(events)
+    assert isinstance(last, Error) and "stopped from outside" in last.message, last
+    wait_gone(docker_client, container)
+    again = final([e async for e in live_job("still there?", git_repo, "killed-live",
+                                             sandbox_image).events()])
+    assert isinstance(again, Result) and again.ok, again
+    assert "get ready" in texts(api)
+    assert store.remove("killed-live")

@@ -27,6 +27,7 @@ import os
 import secrets
 import shlex
 import threading
+import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -214,6 +215,20 @@ class LiveProcess:
             with contextlib.suppress(OSError):
                 os.truncate(self.host / name, 0)
 
+    async def warm_up(self, limit: float = 60.0) -> bool:
+        """Wait until claude has started and reads its stdin: an interrupt while idle is only
+        answered (`control_response`), so its answer says the process is ready. Leaves the
+        output as it was (idle)."""
+        ping = {**INTERRUPT, "request_id": "channelcoder-ready"}
+        await anyio.to_thread.run_sync(self.send, ping)
+        with anyio.move_on_after(limit):
+            while b'"request_id":"channelcoder-ready"' not in read_tail(self.host / "out", 4096):
+                if not self.alive():
+                    return False
+                await anyio.sleep(0.02)
+            return True
+        return False
+
     async def interrupt_to_idle(self, limit: float = INTERRUPT_GRACE) -> bool:
         """A turn abandoned by a crashed process: interrupt it and wait for its `result`."""
         if self.idle():
@@ -247,6 +262,37 @@ class LiveProcess:
 
 # ---------------------------------------------------------------------------------------------
 # One turn
+
+
+class _ContainerEvents:
+    """The engine's oom/die events of one container, subscribed by the thread that reads them
+    (so a turn does not wait for the subscription; `since` covers the moments before it)."""
+
+    def __init__(self, engine: eng.Engine, container_id: str) -> None:
+        self._engine = engine
+        self._container = container_id
+        self._since = int(time.time()) - 1
+        self._stream: Any = None
+        self._closed = False
+        self._lock = threading.Lock()
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        stream = self._engine.stream_api.events(
+            since=self._since, decode=True,
+            filters={"container": self._container, "event": ["oom", "die"]})
+        with self._lock:
+            if self._closed:
+                stream.close()
+                return iter(())
+            self._stream = stream
+        return iter(stream)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            if self._stream is not None:
+                with contextlib.suppress(Exception):
+                    self._stream.close()
 
 
 TurnEnd = Callable[[str, dict[str, Any] | None], Awaitable[None]]
@@ -333,10 +379,7 @@ class LiveTurn:
                    on_end=on_end)
         await anyio.to_thread.run_sync(live.reset_output)
         try:
-            events = await eng.call("watching the warm sandbox", engine.stream_api.events,
-                                    filters={"container": live.container_id,
-                                             "event": ["oom", "die"]}, decode=True)
-            turn._life = _Lifecycle(events)
+            turn._life = _Lifecycle(_ContainerEvents(engine, live.container_id))
             turn._output = ThreadedIterator(_tail(live.host / "out", turn._stop, turn._dead),
                                             close_source=turn._stop.set, name="channelcoder-live")
             turn._output.start()

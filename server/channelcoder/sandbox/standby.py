@@ -143,6 +143,7 @@ class StandbyPool:
         self._workspace: Path | None = None
         self._options_for: OptionsFor | None = None
         self._task: asyncio.Task[None] | None = None
+        self._pending: set[asyncio.Task[Any]] = set()
         self._closed = False
 
     @property
@@ -180,6 +181,8 @@ class StandbyPool:
             with contextlib.suppress(BaseException):
                 await asyncio.wait_for(asyncio.shield(self._task), 10)
         await self._drop(self.standby)
+        if self._pending:
+            await asyncio.wait(list(self._pending), timeout=10)
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -206,6 +209,12 @@ class StandbyPool:
     def _spawn(self, coroutine: Any) -> None:
         task = asyncio.get_running_loop().create_task(coroutine)
         task.add_done_callback(lambda t: t.cancelled() or t.exception())
+
+    def _background(self, coroutine: Any) -> None:
+        """Clean-up that `aclose()` waits for (a removed container must be gone at exit)."""
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
 
     def replenish(self) -> None:
         if not self._closed and self._options_for is not None and self._workspace is not None:
@@ -273,6 +282,9 @@ class StandbyPool:
             live = await LiveProcess.spawn(engine, warm.dir, warm.container_id,
                                            live_argv.spawn(), user=planned.container.user,
                                            workdir=planned.container.workdir, uid=uid, gid=gid)
+            if not await live.warm_up():
+                raise LiveUnavailable(f"claude did not start in the standby sandbox: "
+                                      f"{live.stderr_tail() or 'no output'}")
             warm.meta.update(live={"id": live.id, "argvKey": live_argv.key, "sessionId": None},
                              ready=True)
             await anyio.to_thread.run_sync(warm.save)
@@ -348,9 +360,14 @@ class StandbyPool:
         session = spec.session if keep else None
 
         async def end(outcome: str, result: dict[str, Any] | None) -> None:
-            from .warm_backend import finish_turn
+            from .warm_backend import finish_turn, retire_later
 
-            await finish_turn(engine, warm, planned, outcome, result, keep=keep, session=session)
+            if keep > 0 or outcome == "stuck":
+                await finish_turn(engine, warm, planned, outcome, result, keep=keep,
+                                  session=session)
+            else:  # not kept: removed after the job, not on its way to the result
+                planned.config.finish()
+                self._background(retire_later(engine, warm, spec.session))
 
         standby.snapshot.release()  # the job holds the snapshot now
         command_line = f"{warm.meta.get('runLine', '')}\n{exec_line(warm.container_id, argv.spawn())}"

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +55,8 @@ class WarmBackend:
 
     async def start(self, spec: LaunchSpec) -> ClaudeProcess:
         options = spec.options.docker or DockerOptions()
+        if spec.session:
+            await until_retired(spec.session)
         if not spec.session or options.keep_warm <= 0 or \
                 not await anyio.to_thread.run_sync(session_saved, spec.session):
             return await self.manager.start(spec)
@@ -197,6 +199,36 @@ async def finish_turn(engine: eng.Engine, warm: WarmSandbox, planned: PlannedCon
             _record_in_session(session, warm, expires)
 
     await anyio.to_thread.run_sync(save)
+
+
+_retiring: dict[str, anyio.Event] = {}
+
+
+def retire_later(engine: eng.Engine, warm: WarmSandbox,
+                 session: str | None) -> Coroutine[Any, Any, None]:
+    """`retire()` to run off the job's path. Registered now, so that the session's next turn
+    in this process waits for it (`until_retired`) even if it starts first."""
+    done = anyio.Event()
+    if session:
+        _retiring[session] = done
+
+    async def run() -> None:
+        try:
+            with anyio.CancelScope(shield=True):
+                await retire(engine, warm)
+        finally:
+            done.set()
+            if session and _retiring.get(session) is done:
+                del _retiring[session]
+
+    return run()
+
+
+async def until_retired(session: str, limit: float = 10.0) -> None:
+    done = _retiring.get(session)
+    if done is not None:
+        with anyio.move_on_after(limit):
+            await done.wait()
 
 
 async def retire(engine: eng.Engine, warm: WarmSandbox) -> None:

@@ -22,6 +22,7 @@ from channelcoder import sessions as store
 from channelcoder.api import build_request
 from channelcoder.claude.events import AnyEvent, Error, Result, TextDelta, ToolResult
 from channelcoder.jobs import Job
+from channelcoder.sandbox.warm import prune_dirs
 from channelcoder.testing.fake_anthropic import Reply, ToolCall, Turn
 from tests.plugins.docker import docker_options
 from tests.warm.helpers import live_dirs, session_container, wait_gone, warm_containers, warm_dir
@@ -203,7 +204,10 @@ async def test_an_expired_warm_sandbox_goes_away_by_itself(
     s = session("expiring", workspace=git_repo, docker=docker_options(sandbox_image, keep_warm=2))
     await turn(s, "hello")
     container = session_container(docker_client, "expiring")
+    directory = warm_dir(warm_containers(docker_client)[0])
     wait_gone(docker_client, container, guard=15)  # its watchdog, no channelcoder process
+    assert directory.is_dir()  # until a process's housekeeping forgets it
+    assert directory in prune_dirs(docker_client.api, grace=0) and not directory.exists()
     assert store.remove("expiring")
 
 

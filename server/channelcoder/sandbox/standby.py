@@ -41,7 +41,7 @@ from .claude_config import USER_FILES, config_dir_for, host_claude_dir
 from .containers import owner_label
 from .live import LiveArgv, LiveProcess, LiveTurn, LiveUnavailable, exec_line, split_argv
 from .manager import PlannedContainer, SandboxManager, sandbox_user
-from .warm import IN_USE_MARGIN, STANDBY, Lease, WarmSandbox, container_key
+from .warm import IN_USE_MARGIN, STANDBY, Lease, WarmSandbox, container_key, housekeeping
 
 log = logging.getLogger(__name__)
 
@@ -270,6 +270,7 @@ class StandbyPool:
                 pass
             planned = await self.manager.plan(spec)
             engine = await self.manager.engine()
+            await housekeeping(engine)
             key = container_key(planned.container, planned.resolved.image_id)
             uid, gid, _ = sandbox_user(options.docker or DockerOptions())
             labelled = dataclasses.replace(planned.container,

@@ -244,6 +244,23 @@ def remove_blocking(directory: Path, container_id: str | None = None) -> None:
         shutil.rmtree(directory, ignore_errors=True)
 
 
+_pruned = False
+
+
+async def housekeeping(engine: eng.Engine) -> None:
+    """Once per process: forget the directories of warm containers that are gone."""
+    global _pruned
+    if _pruned:
+        return
+    _pruned = True
+    try:
+        removed = await eng.call("pruning warm sandboxes", prune_dirs, engine.api)
+        if removed:
+            log.info("forgot %d expired warm sandbox director(ies)", len(removed))
+    except Exception as exc:
+        log.debug("could not prune warm sandbox directories: %s", exc)
+
+
 def prune_dirs(api: Any, *, grace: float = 60.0) -> list[Path]:
     """Forget warm directories whose container is gone (the watchdog removed it). Blocking."""
     root = warm_root()

@@ -31,7 +31,7 @@ from . import engine as eng
 from .containers import owner_label
 from .live import LiveProcess, LiveTurn, LiveUnavailable, exec_line, split_argv
 from .manager import PlannedContainer, SandboxManager, sandbox_user
-from .warm import IN_USE_MARGIN, Lease, WarmSandbox, container_key, warm_root
+from .warm import IN_USE_MARGIN, Lease, WarmSandbox, container_key, housekeeping, warm_root
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +134,7 @@ async def session_turn(manager: SandboxManager, planned: PlannedContainer,
     session = spec.session
     options = spec.options.docker or DockerOptions()
     engine = await manager.engine()
+    await housekeeping(engine)
     key = container_key(planned.container, planned.resolved.image_id)
     busy = Lease(time.time() + spec.options.timeout + IN_USE_MARGIN, owner_label())
     warm = await anyio.to_thread.run_sync(find_for_session, session, spec.workspace)

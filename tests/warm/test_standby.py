@@ -205,3 +205,27 @@ async def test_standby_false_prepares_none_and_shutdown_removes_it(
     standby = await standby_ready(docker_client)
     await on.client.shutdown_session()
     wait_gone(docker_client, standby)
+
+
+async def test_shutdown_while_the_next_standby_is_prepared_leaves_nothing(
+        scripted: Any, lsp: Start, workspace: Path, sandbox: dict[str, Any],
+        docker_client: Any) -> None:
+    scripted([Reply("ok")])
+    session = await lsp(workspace, init=sandbox)
+    await standby_ready(docker_client)
+    await fix(session, session.editor.open(workspace / "app.py"))  # the next one is starting
+    await session.client.shutdown_session()
+    assert not warm_containers(docker_client)
+
+
+async def test_a_server_stopped_with_sigterm_removes_its_standby(
+        scripted: Any, lsp: Start, workspace: Path, sandbox: dict[str, Any],
+        docker_client: Any) -> None:
+    scripted([Reply("unused")])
+    session = await lsp(workspace, init=sandbox)
+    standby = await standby_ready(docker_client)
+    server = session.client._server  # Neovim's forced stop: SIGTERM, no shutdown request
+    server.terminate()
+    async with asyncio.timeout(30):
+        await server.wait()
+    wait_gone(docker_client, standby)

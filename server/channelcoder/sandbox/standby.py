@@ -45,7 +45,10 @@ from .warm import IN_USE_MARGIN, STANDBY, Lease, WarmSandbox, container_key, hou
 
 log = logging.getLogger(__name__)
 
-STANDBY_LEASE = 12 * 3600.0  # an idle standby; its owner (the server) going away ends it sooner
+# An idle standby's lease, renewed by its server every HEARTBEAT: a server killed outright
+# (SIGKILL) leaves a standby that its own watchdog removes within STANDBY_LEASE.
+STANDBY_LEASE = 120.0
+HEARTBEAT = 40.0
 CONTEXT_FILES = ("CLAUDE.md", "CLAUDE.local.md", ".mcp.json")
 PER_TURN = ("session", "resume", "continue_", "timeout", "idle_timeout", "max_jobs", "verbose")
 OptionsFor = Callable[[Path], "RunOptions | None"]
@@ -143,6 +146,7 @@ class StandbyPool:
         self._workspace: Path | None = None
         self._options_for: OptionsFor | None = None
         self._task: asyncio.Task[None] | None = None
+        self._beat: asyncio.Task[None] | None = None
         self._pending: set[asyncio.Task[Any]] = set()
         self._closed = False
 
@@ -177,6 +181,8 @@ class StandbyPool:
         self._closed = True
         self._options_for = None
         self._cancel_task()
+        if self._beat is not None:
+            self._beat.cancel()
         if self._task is not None:
             with contextlib.suppress(BaseException):
                 await asyncio.wait_for(asyncio.shield(self._task), 10)
@@ -197,7 +203,17 @@ class StandbyPool:
                 and not options.continue_ and eligible(options)
                 and options_key(options) == standby.key)
 
+    async def _heartbeat(self) -> None:
+        while not self._closed:
+            await asyncio.sleep(HEARTBEAT)
+            standby = self.standby
+            if standby is not None and not standby.taken:
+                await anyio.to_thread.run_sync(standby.warm.lease, Lease(
+                    time.time() + STANDBY_LEASE, owner_label()))
+
     def _schedule(self) -> None:
+        if self._beat is None:
+            self._beat = asyncio.get_running_loop().create_task(self._heartbeat())
         self._cancel_task()
         self._task = asyncio.get_running_loop().create_task(self._prepare(),
                                                             name="channelcoder-standby")

@@ -167,7 +167,7 @@ class StandbyPool:
         """No standby any more (the `standby` setting went off)."""
         self._options_for = None
         self._cancel_task()
-        self._spawn(self._drop(self.standby))
+        self._background(self._drop(self.standby))
 
     def take(self, request: Any) -> StandbyBackend | None:
         standby = self.standby
@@ -221,10 +221,6 @@ class StandbyPool:
     def _cancel_task(self) -> None:
         if self._task is not None and not self._task.done():
             self._task.cancel()
-
-    def _spawn(self, coroutine: Any) -> None:
-        task = asyncio.get_running_loop().create_task(coroutine)
-        task.add_done_callback(lambda t: t.cancelled() or t.exception())
 
     def _background(self, coroutine: Any) -> None:
         """Clean-up that `aclose()` waits for (a removed container must be gone at exit)."""
@@ -383,7 +379,7 @@ class StandbyPool:
                 await finish_turn(engine, warm, planned, outcome, result, keep=keep,
                                   session=session)
             else:  # not kept: removed after the job, not on its way to the result
-                planned.config.finish()
+                await anyio.to_thread.run_sync(planned.config.finish)
                 self._background(retire_later(engine, warm, spec.session))
 
         standby.snapshot.release()  # the job holds the snapshot now

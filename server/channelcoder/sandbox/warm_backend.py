@@ -175,7 +175,7 @@ async def finish_turn(engine: eng.Engine, warm: WarmSandbox, planned: PlannedCon
                       outcome: str, result: dict[str, Any] | None, *, keep: float,
                       session: str | None) -> None:
     """After a turn: keep the sandbox warm for `keep` seconds, or remove it when stuck."""
-    planned.config.finish()
+    await anyio.to_thread.run_sync(planned.config.finish)
     if outcome == "stuck" or keep <= 0:
         if outcome == "stuck":
             await warm.remove(engine)

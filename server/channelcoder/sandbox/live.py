@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 LIVE_FLAGS = ("--input-format", "stream-json")
 INTERRUPT_GRACE = 2.0
 POLL_MIN, POLL_MAX = 0.002, 0.05
+POLL_FAST_FOR = 1.0  # poll every 2 ms for this long after the last output, then back off
 CHUNK = 256 * 1024
 # `$1` is the live directory inside the container; the rest is claude's argv.
 SPAWN = ('d="$1"; shift; "$@" <>"$d/in" >>"$d/out" 2>>"$d/err" & '
@@ -301,13 +302,15 @@ turn's parsed `result` line, if any."""
 
 
 def _tail(path: Path, stop: threading.Event, dead: Callable[[], bool]) -> Iterator[bytes]:
-    """Follow a growing file (polling, 2-50 ms) until stopped or its writer is gone."""
+    """Follow a growing file until stopped or its writer is gone. Polls every 2 ms while output
+    is recent (a turn's lines come in bursts), backing off to 50 ms over a long silence."""
     with path.open("rb") as handle:
         delay = POLL_MIN
+        last = time.monotonic()
         while not stop.is_set():
             data = handle.read(CHUNK)
             if data:
-                delay = POLL_MIN
+                delay, last = POLL_MIN, time.monotonic()
                 yield data
                 continue
             if dead():
@@ -316,7 +319,8 @@ def _tail(path: Path, stop: threading.Event, dead: Callable[[], bool]) -> Iterat
                     yield rest
                 return
             stop.wait(delay)
-            delay = min(delay * 1.5, POLL_MAX)
+            if time.monotonic() - last > POLL_FAST_FOR:
+                delay = min(delay * 1.5, POLL_MAX)
 
 
 class TurnSplitter:

@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 # (SIGKILL) leaves a standby that its own watchdog removes within STANDBY_LEASE.
 STANDBY_LEASE = 120.0
 HEARTBEAT = 40.0
+REPLENISH_DELAY = 0.5
 CONTEXT_FILES = ("CLAUDE.md", "CLAUDE.local.md", ".mcp.json")
 PER_TURN = ("session", "resume", "continue_", "timeout", "idle_timeout", "max_jobs", "verbose")
 OptionsFor = Callable[[Path], "RunOptions | None"]
@@ -211,11 +212,11 @@ class StandbyPool:
                 await anyio.to_thread.run_sync(standby.warm.lease, Lease(
                     time.time() + STANDBY_LEASE, owner_label()))
 
-    def _schedule(self) -> None:
+    def _schedule(self, delay: float = 0.0) -> None:
         if self._beat is None:
             self._beat = asyncio.get_running_loop().create_task(self._heartbeat())
         self._cancel_task()
-        self._task = asyncio.get_running_loop().create_task(self._prepare(),
+        self._task = asyncio.get_running_loop().create_task(self._prepare(delay),
                                                             name="channelcoder-standby")
 
     def _cancel_task(self) -> None:
@@ -229,11 +230,15 @@ class StandbyPool:
         task.add_done_callback(self._pending.discard)
 
     def replenish(self) -> None:
+        """After a job: the next standby, once the job's reply and proposal have gone out (its
+        start-up takes a core for half a second)."""
         if not self._closed and self._options_for is not None and self._workspace is not None:
             with contextlib.suppress(RuntimeError):
-                self._schedule()
+                self._schedule(delay=REPLENISH_DELAY)
 
-    async def _prepare(self) -> None:
+    async def _prepare(self, delay: float = 0.0) -> None:
+        if delay:
+            await asyncio.sleep(delay)
         workspace, options_for = self._workspace, self._options_for
         if workspace is None or options_for is None:
             return

@@ -198,11 +198,16 @@ async def test_a_live_turn_that_ignores_the_interrupt_is_killed_with_its_contain
     assert store.remove("stuck-live")
 
 
-async def test_an_expired_warm_sandbox_goes_away_by_itself(
+EXTEND = {"command": "ls /channelcoder/warm; echo 9999999999 > /channelcoder/warm/clock/expires"}
+
+
+async def test_an_expired_warm_sandbox_goes_away_by_itself_whatever_the_job_does(
         scripted: Any, sandbox_image: str, git_repo: Path, docker_client: Any) -> None:
-    scripted([Reply("Short-lived.")])
+    scripted([ToolCall("Bash", EXTEND), Reply("Tried to stay.")])
     s = session("expiring", workspace=git_repo, docker=docker_options(sandbox_image, keep_warm=2))
-    await turn(s, "hello")
+    (tried,) = outputs(await turn(s, "hello"))
+    assert "clock" in tried and "live" in tried and "lease" not in tried, tried
+    assert "Read-only file system" in tried
     container = session_container(docker_client, "expiring")
     directory = warm_dir(warm_containers(docker_client)[0])
     wait_gone(docker_client, container, guard=15)  # its watchdog, no channelcoder process

@@ -3,13 +3,17 @@
 A warm container does not run claude as its command: it runs a tiny watchdog shell loop and
 claude runs in it through `exec` (a live process, `live.py`). It belongs to the workspace, not to
 the process that made it: it carries no owner label, so a later CLI run or another editor can
-reuse it. Its host directory `<state>/sandbox/warm/<name>/` is mounted at `/channelcoder/warm`:
+reuse it. Its host directory is `<state>/sandbox/warm/<name>/`:
 
-    meta.json   container id, container key, session, the current live process
-    lease.json  {"expires": epoch, "owner": owner label or null} — read by every reaper
-    expires     the same epoch as plain text — read by the watchdog inside the container
-    lock        flock held while a job runs a turn in it
-    live/<id>/  one live claude's stdin FIFO, stdout/stderr files, pid and exit code
+    meta.json     container id, container key, session, the current live process
+    lease.json    {"expires": epoch, "owner": owner label or null} — read by every reaper
+    lock          flock held while a job runs a turn in it
+    clock/expires the lease's epoch as plain text — mounted read-only at
+                  /channelcoder/warm/clock for the watchdog inside the container
+    live/<id>/    one live claude's stdin FIFO, stdout/stderr files, pid and exit code —
+                  mounted read-write at /channelcoder/warm/live
+
+Nothing that decides the container's lifetime or identity is writable from inside it.
 
 Docker labels cannot change after creation, so the `io.channelcoder.expires` label holds the
 first expiry and the lease file the current one (extended after every turn). Expiry is enforced
@@ -53,7 +57,7 @@ log = logging.getLogger(__name__)
 
 WARM_MOUNT = "/channelcoder/warm"
 STANDBY = "io.channelcoder.standby"
-WATCHDOG = (f'while :; do read -r e < {WARM_MOUNT}/expires || exit 0; '
+WATCHDOG = (f'while :; do read -r e < {WARM_MOUNT}/clock/expires || exit 0; '
             '[ "$(date +%s)" -lt "${e%.*}" ] || exit 0; sleep 1; done')
 IN_USE_MARGIN = 120.0
 
@@ -92,7 +96,7 @@ class Lease:
 
 
 def write_lease(directory: Path, lease: Lease) -> None:
-    atomic_write(directory / "expires", f"{int(lease.expires)}\n", mode=0o644)
+    atomic_write(directory / "clock" / "expires", f"{int(lease.expires)}\n", mode=0o644)
     write_json(directory / "lease.json", {"expires": lease.expires, "owner": lease.owner})
 
 
@@ -149,16 +153,17 @@ class WarmSandbox:
         """Start a warm container (its watchdog as the command); claude is exec'd later."""
         directory = warm_root() / f"w-{secrets.token_hex(6)}"
         directory.mkdir(mode=0o700)
-        (directory / "live").mkdir()
+        (directory / "live").mkdir(mode=0o700)
+        (directory / "clock").mkdir(mode=0o755)
         if uid is not None and os.geteuid() == 0 and uid != 0:
-            for path in (directory, directory / "live"):
-                os.chown(path, uid, gid if gid is not None else uid)
+            os.chown(directory / "live", uid, gid if gid is not None else uid)
         write_lease(directory, lease)
         labels = {k: v for k, v in container.labels.items() if k != OWNER}
         labels.update({WARM: str(directory), EXPIRES: f"{lease.expires:.0f}"})
         spec = dataclasses.replace(
             container, argv=["sh", "-c", WATCHDOG], labels=labels,
-            mounts=(*container.mounts, Mount(directory, WARM_MOUNT)))
+            mounts=(*container.mounts, Mount(directory / "live", f"{WARM_MOUNT}/live"),
+                    Mount(directory / "clock", f"{WARM_MOUNT}/clock", read_only=True)))
         made: list[str] = []
 
         def create_start() -> str:

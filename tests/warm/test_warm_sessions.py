@@ -65,12 +65,15 @@ async def test_a_two_turn_session_runs_in_its_warm_container_and_a_changed_optio
                     ToolCall("Bash", READ_MARK), Reply("Yes, TANGERINE.")])
     s = session("warm-two", workspace=git_repo, docker=docker_options(sandbox_image, keep_warm=120))
     one = await turn(s, "first turn")
+    assert not any("reusing the warm sandbox" in getattr(e, "message", "") for e in one)
     (mark,) = outputs(one)
     first = session_container(docker_client, "warm-two")
     live = live_dirs(warm_dir(warm_containers(docker_client)[0]))
     # the next turn (a new Session object, as another caller would load it) resumes the
     # conversation in the same container and the same live claude process
     two = await turn(Session.load("warm-two"), "which fruit?")
+    assert f"reusing the warm sandbox {first[:12]} of session warm-two" in [
+        getattr(e, "message", "") for e in two]
     assert outputs(two) == [mark]
     assert "first turn" in texts(api) and "Remember: TANGERINE." in texts(api)
     assert session_container(docker_client, "warm-two") == first
@@ -86,6 +89,7 @@ async def test_a_two_turn_session_runs_in_its_warm_container_and_a_changed_optio
     # another Docker option: a new container (no mark in its /tmp), the conversation resumed
     four = await turn(s, "still?", docker=docker_options(sandbox_image, keep_warm=120,
                                                          memory="3g"))
+    assert not any("reusing the warm sandbox" in getattr(e, "message", "") for e in four)
     assert outputs(four) == ["cat: /tmp/turn-mark: No such file or directory"]
     assert "and now?" in texts(api)
     assert session_container(docker_client, "warm-two") != first

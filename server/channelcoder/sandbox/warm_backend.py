@@ -41,26 +41,35 @@ OnEnd = Callable[[str, "dict[str, Any] | None"], Awaitable[None]]
 class WarmBackend:
     def __init__(self, manager: SandboxManager | None = None) -> None:
         self.manager = manager or SandboxManager.shared()
+        self._planned: PlannedContainer | None = None
 
     async def prepare(self, spec: LaunchSpec) -> AsyncIterator[Status]:
         async for status in self.manager.prepare(spec):
-            if status.phase == "starting-sandbox" and spec.session:
+            if status.phase == "starting-sandbox" and await self._applies(spec):
+                assert spec.session is not None
+                self._planned = planned = await self.manager.plan(spec)
                 found = await anyio.to_thread.run_sync(find_for_session, spec.session,
                                                        spec.workspace)
-                if found is not None:
+                if found is not None and found.key == container_key(
+                        planned.container, planned.resolved.image_id):
                     status = Status("starting-sandbox", f"reusing the warm sandbox "
                                                         f"{found.short_id} of session "
                                                         f"{spec.session}")
             yield status
 
-    async def start(self, spec: LaunchSpec) -> ClaudeProcess:
+    async def _applies(self, spec: LaunchSpec) -> bool:
         options = spec.options.docker or DockerOptions()
+        return bool(spec.session) and options.keep_warm > 0 and \
+            await anyio.to_thread.run_sync(session_saved, spec.session or "")
+
+    async def start(self, spec: LaunchSpec) -> ClaudeProcess:
         if spec.session:
             await until_retired(spec.session)
-        if not spec.session or options.keep_warm <= 0 or \
-                not await anyio.to_thread.run_sync(session_saved, spec.session):
-            return await self.manager.start(spec)
-        planned = await self.manager.plan(spec)
+        planned, self._planned = self._planned, None
+        if planned is None:
+            if not await self._applies(spec):
+                return await self.manager.start(spec)
+            planned = await self.manager.plan(spec)
         try:
             return await session_turn(self.manager, planned, spec)
         except (LiveUnavailable, SandboxError) as exc:

@@ -28,11 +28,14 @@ JOB_LABEL = "io.channelcoder.job"
 
 @pytest.fixture
 def sandbox(request: pytest.FixtureRequest, docker_client: Any) -> dict[str, Any]:
-    """Settings for jobs in the sandbox that can reach the scripted model on 127.0.0.1."""
+    """Settings for jobs in the sandbox that can reach the scripted model on 127.0.0.1.
+
+    Without a standby sandbox: these tests check the cold path (tests/warm/ has the standby's).
+    """
     # Without the fixture, the manager resolves (on a cache miss, builds) the bundled image.
     with contextlib.suppress(pytest.FixtureLookupError):
         request.getfixturevalue("sandbox_image")
-    return {"docker": {"network": "host"}}
+    return {"docker": {"network": "host"}, "standby": False}
 
 
 def containers(client: Any, job_id: str) -> list[Any]:

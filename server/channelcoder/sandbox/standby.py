@@ -35,6 +35,7 @@ import anyio
 from ..claude.argv import build_argv
 from ..claude.events import Status
 from ..config import DockerOptions, RunOptions, resolve_text_or_file
+from ..errors import DockerUnavailable
 from ..runner import ClaudeProcess, LaunchSpec
 from . import engine as eng
 from .claude_config import USER_FILES, config_dir_for, host_claude_dir
@@ -262,6 +263,9 @@ class StandbyPool:
             standby = await self._make(workspace, options)
         except asyncio.CancelledError:
             raise
+        except DockerUnavailable as exc:  # the first job says so, with its hint
+            log.info("no standby sandbox: %s", exc)
+            return
         except Exception as exc:
             log.warning("could not prepare a standby sandbox: %s", exc)
             return

@@ -229,3 +229,32 @@ async def test_a_server_stopped_with_sigterm_removes_its_standby(
     async with asyncio.timeout(30):
         await server.wait()
     wait_gone(docker_client, standby)
+
+
+async def test_a_standby_comes_once_the_engine_is_back(
+        scripted: Any, lsp: Start, workspace: Path, sandbox: dict[str, Any],
+        docker_client: Any, tmp_path: Path) -> None:
+    import os
+
+    from tests.lsp.test_sandbox import EngineProxy
+
+    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    if not host.startswith("unix://"):
+        pytest.skip("the engine is not on a unix socket")
+    socket_path = tmp_path / "engine.sock"
+    scripted([Reply("Nothing to change.")])
+    session = await lsp(workspace, env={"DOCKER_HOST": f"unix://{socket_path}"}, init=sandbox)
+    uri = session.editor.open(workspace / "app.py")
+    down = await session.command("channelcoder.fix", {"uri": uri, "diagnostic": diagnostic()})
+    assert down["error"]["code"] == "docker-unavailable", down
+    proxy = EngineProxy(socket_path, host.removeprefix("unix://"))
+    await proxy.start()
+    try:
+        cold = await fix(session, uri)  # no standby yet: each job makes the pool try again
+        assert not any("standby" in s for s in statuses(session, cold["jobId"]))
+        standby = await standby_ready(docker_client)
+        warm = await fix(session, uri)
+        assert f"using the standby sandbox {standby[:12]}" in statuses(session, warm["jobId"])
+    finally:
+        await session.client.shutdown_session()
+        await proxy.stop()

@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 STANDBY_LEASE = 120.0
 HEARTBEAT = 40.0
 REPLENISH_DELAY = 0.5
+RETRY_DELAY = 3.0  # no standby when a job starts: try again once that job has got going
 CONTEXT_FILES = ("CLAUDE.md", "CLAUDE.local.md", ".mcp.json")
 PER_TURN = ("session", "resume", "continue_", "timeout", "idle_timeout", "max_jobs", "verbose")
 OptionsFor = Callable[[Path], "RunOptions | None"]
@@ -173,6 +174,8 @@ class StandbyPool:
 
     def take(self, request: Any) -> StandbyBackend | None:
         standby = self.standby
+        if standby is None and (self._task is None or self._task.done()):
+            self.replenish(RETRY_DELAY)  # e.g. the engine was down when the last one failed
         if standby is None or standby.taken or not self._matches(standby, request):
             return None
         standby.taken = True
@@ -230,12 +233,12 @@ class StandbyPool:
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
-    def replenish(self) -> None:
+    def replenish(self, delay: float = 0.0) -> None:
         """After a job: the next standby, once the job's reply and proposal have gone out (its
         start-up takes a core for half a second)."""
         if not self._closed and self._options_for is not None and self._workspace is not None:
             with contextlib.suppress(RuntimeError):
-                self._schedule(delay=REPLENISH_DELAY)
+                self._schedule(delay=delay or REPLENISH_DELAY)
 
     async def _prepare(self, delay: float = 0.0) -> None:
         if delay:

@@ -34,12 +34,26 @@ def sandbox(sandbox_image: str) -> dict[str, Any]:
 async def standby_ready(client: Any, *, other_than: str | None = None,
                         guard: float = STANDBY_GUARD) -> str:
     """Wait (hang guard) for a ready standby container; its id."""
-    async with asyncio.timeout(guard):
-        while True:
-            found = await asyncio.to_thread(ready_standby, client)
-            if found is not None and found["Id"] != other_than:
-                return str(found["Id"])
-            await asyncio.sleep(0.1)
+    try:
+        async with asyncio.timeout(guard):
+            while True:
+                found = await asyncio.to_thread(ready_standby, client)
+                if found is not None and found["Id"] != other_than:
+                    return str(found["Id"])
+                await asyncio.sleep(0.1)
+    except TimeoutError:
+        pytest.fail(f"no standby after {guard:g} s; the servers' standby log:\n{standby_log()}")
+
+
+def standby_log(lines: int = 40) -> str:
+    """The standby lines of the language servers' shared log (what the pool tried and why not)."""
+    from channelcoder.lsp.logs import default_log_file
+
+    try:
+        text = default_log_file().read_text(errors="replace")
+    except OSError as exc:
+        return f"(no log: {exc})"
+    return "\n".join([line for line in text.splitlines() if "standby" in line][-lines:])
 
 
 def statuses(session: Session, job_id: str) -> list[str]:
@@ -255,6 +269,29 @@ async def test_a_standby_comes_once_the_engine_is_back(
         standby = await standby_ready(docker_client)
         warm = await fix(session, uri)
         assert f"using the standby sandbox {standby[:12]}" in statuses(session, warm["jobId"])
+    finally:
+        await session.client.shutdown_session()
+        await proxy.stop()
+
+
+async def test_a_standby_follows_the_engine_without_any_job(
+        lsp: Start, workspace: Path, sandbox: dict[str, Any], docker_client: Any,
+        tmp_path: Path) -> None:
+    import os
+
+    from tests.lsp.test_sandbox import EngineProxy
+
+    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    if not host.startswith("unix://"):
+        pytest.skip("the engine is not on a unix socket")
+    socket_path = tmp_path / "engine.sock"
+    session = await lsp(workspace, env={"DOCKER_HOST": f"unix://{socket_path}"}, init=sandbox)
+    await asyncio.sleep(1)  # the first attempt finds no engine
+    assert await asyncio.to_thread(ready_standby, docker_client) is None
+    proxy = EngineProxy(socket_path, host.removeprefix("unix://"))
+    await proxy.start()
+    try:
+        await standby_ready(docker_client)  # the server's own retry, nothing asked for it
     finally:
         await session.client.shutdown_session()
         await proxy.stop()

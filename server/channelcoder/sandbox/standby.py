@@ -52,6 +52,7 @@ STANDBY_LEASE = 120.0
 HEARTBEAT = 40.0
 REPLENISH_DELAY = 0.5
 RETRY_DELAY = 3.0  # no standby when a job starts: try again once that job has got going
+ENGINE_RETRY = (5.0, 60.0)  # no engine: try again after 5 s, doubling up to a minute
 CONTEXT_FILES = ("CLAUDE.md", "CLAUDE.local.md", ".mcp.json")
 PER_TURN = ("session", "resume", "continue_", "timeout", "idle_timeout", "max_jobs", "verbose")
 OptionsFor = Callable[[Path], "RunOptions | None"]
@@ -152,6 +153,8 @@ class StandbyPool:
         self._beat: asyncio.Task[None] | None = None
         self._pending: set[asyncio.Task[Any]] = set()
         self._closed = False
+        self._asked = False  # a job found no standby while an attempt was under way
+        self._engine_wait = 0.0  # the back-off while the engine is unreachable
 
     @property
     def manager(self) -> SandboxManager:
@@ -174,8 +177,11 @@ class StandbyPool:
 
     def take(self, request: Any) -> StandbyBackend | None:
         standby = self.standby
-        if standby is None and (self._task is None or self._task.done()):
-            self.replenish(RETRY_DELAY)  # e.g. the engine was down when the last one failed
+        if standby is None:
+            if self._task is None or self._task.done():
+                self.replenish(RETRY_DELAY)  # e.g. the engine was down when the last one failed
+            else:
+                self._asked = True  # should the attempt under way fail, it tries again
         if standby is None or standby.taken or not self._matches(standby, request):
             return None
         standby.taken = True
@@ -262,16 +268,25 @@ class StandbyPool:
         if not eligible(options):
             return
         assert options is not None
+        self._asked = False
         try:
             standby = await self._make(workspace, options)
         except asyncio.CancelledError:
             raise
-        except DockerUnavailable as exc:  # the first job says so, with its hint
-            log.info("no standby sandbox: %s", exc)
-            return
         except Exception as exc:
-            log.warning("could not prepare a standby sandbox: %s", exc)
+            retry = RETRY_DELAY if self._asked else None  # a job came while this one failed
+            if isinstance(exc, DockerUnavailable):  # the first job says so, with its hint
+                first, most = ENGINE_RETRY
+                self._engine_wait = min(most, self._engine_wait * 2 or first)
+                retry = min(retry or most, self._engine_wait)
+                log.info("no standby sandbox: %s (trying again in %g s)", exc, retry)
+            else:
+                log.warning("could not prepare a standby sandbox: %s", exc)
+            if retry is not None:
+                self._task = None  # this task is ending: not one to cancel
+                self.replenish(retry)
             return
+        self._engine_wait = 0.0
         self.standby = standby
         self.ready.set()
         log.info("standby sandbox %s ready for %s", standby.warm.short_id, workspace)
@@ -279,6 +294,7 @@ class StandbyPool:
     async def _make(self, workspace: Path, options: RunOptions) -> Standby:
         from ..workspace.snapshot import create_snapshot
 
+        await self.manager.engine()  # no engine: fail before any work on the disk
         standby_id = f"standby-{secrets.token_hex(5)}"
         snapshot = await anyio.to_thread.run_sync(create_snapshot, workspace, {})
         warm: WarmSandbox | None = None

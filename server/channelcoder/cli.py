@@ -43,14 +43,16 @@ def _positive_int(flag: str) -> Callable[[str], int]:
     return parse
 
 
-def _positive_float(flag: str) -> Callable[[str], float]:
+def _positive_float(flag: str, *, zero: bool = False) -> Callable[[str], float]:
+    wanted = "a number ≥ 0" if zero else "a positive number"
+
     def parse(text: str) -> float:
         try:
             value = float(text)
         except ValueError:
-            value = 0.0
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"{flag} expects a positive number, got {text!r}")
+            value = -1.0
+        if not (value >= 0 if zero else value > 0) or value == float("inf"):
+            raise argparse.ArgumentTypeError(f"{flag} expects {wanted}, got {text!r}")
         return value
 
     return parse
@@ -98,6 +100,8 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     dk.add_argument("--memory", metavar="SIZE")
     dk.add_argument("--cpus", type=_positive_float("--cpus"))
     dk.add_argument("--no-cache", action="store_true", default=None, help="force an image rebuild")
+    dk.add_argument("--keep-warm", type=_positive_float("--keep-warm", zero=True),
+                    metavar="SECONDS", help="keep a session's sandbox warm this long (0: off)")
     p.add_argument("-v", "--verbose", action="store_true", default=None,
                    help="print the command lines it runs (secrets redacted)")
     p.add_argument("--json", action="store_true", help="print one JSON event per line")
@@ -141,7 +145,7 @@ def run_layer(args: argparse.Namespace) -> dict[str, Any]:
         docker["mounts"] = list(args.docker_mount)
     if args.docker_env:
         docker["env"] = list(args.docker_env)
-    for key in ("network", "memory", "cpus", "no_cache"):
+    for key in ("network", "memory", "cpus", "no_cache", "keep_warm"):
         if getattr(args, key) is not None:
             docker[key] = getattr(args, key)
     if docker or args.docker:

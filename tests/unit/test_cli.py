@@ -67,3 +67,12 @@ def test_console_script_exits_2_without_a_traceback() -> None:
     proc = subprocess.run([sys.executable, "-m", "channelcoder", "run", "--max-turns", "x", "y"],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
+
+
+def test_keep_warm_takes_seconds_and_zero_turns_it_off(capsys: pytest.CaptureFixture[str]) -> None:
+    from channelcoder.cli import build_parser, run_layer
+
+    args = build_parser().parse_args(["run", "--session", "s", "--keep-warm", "0", "hi"])
+    assert run_layer(args)["docker"] == {"keep_warm": 0.0}
+    code, err = run_cli(capsys, "run", "--keep-warm", "-5", "hi")
+    assert_usage_error(code, err, "--keep-warm expects a number ≥ 0")

@@ -127,6 +127,18 @@ def test_another_process_continues_in_the_warm_sandbox(
     wait_gone(docker_client, container)
 
 
+def test_keep_warm_0_on_the_command_line_leaves_no_sandbox_behind(
+        scripted: Any, sandbox_image: str, git_repo: Path, docker_client: Any) -> None:
+    scripted([Reply("Done, nothing kept.")])
+    done = subprocess.run(
+        [sys.executable, "-m", "channelcoder", "run", "--session", "cold", "--docker-image",
+         sandbox_image, "--network", "host", "--keep-warm", "0", "-p", "hello"],
+        cwd=git_repo, env=dict(os.environ), capture_output=True, text=True, timeout=HANG_GUARD)
+    assert done.returncode == 0, done.stderr
+    assert "Done, nothing kept." in done.stdout
+    assert not warm_containers(docker_client)
+
+
 def live_job(prompt: str, workspace: Path, name: str, image: str) -> Job:
     built = build_request(prompt, workspace=workspace, flags={
         "session": name, "docker": docker_options(image, keep_warm=120)})

@@ -37,7 +37,6 @@ from .config import (
 )
 from .errors import SessionError
 from .jobs import Job, Request
-from .prompts import load_prompt_file, render, render_text
 from .trust import is_trusted
 
 if TYPE_CHECKING:
@@ -109,6 +108,8 @@ def build_request(
     notices: list[str] = []
     trusted = is_trusted(root) if trusted is None else trusted
     front: dict[str, Any] = {}
+    if isinstance(prompt, Path) or data:
+        from .prompts import load_prompt_file, render, render_text  # YAML: only when asked for
     if isinstance(prompt, Path):
         prompt_file = load_prompt_file(prompt)
         text = render(prompt_file, dict(data or {}))

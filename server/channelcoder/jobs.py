@@ -15,7 +15,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
@@ -33,7 +33,9 @@ from .errors import (
     UsageError,
 )
 from .runner import Backend, ClaudeProcess, LaunchSpec
-from .sessions import SessionTurn
+
+if TYPE_CHECKING:
+    from .sessions import SessionTurn
 
 log = logging.getLogger(__name__)
 
@@ -161,6 +163,8 @@ class Job:
         backend: Backend | None = None
         try:
             if self.request.options.session:
+                from .sessions import SessionTurn
+
                 turn = await self._guard(SessionTurn.begin(self.request.options.session,
                                                            self.request.workspace.resolve()),
                                          deadline)

@@ -284,6 +284,24 @@ def test_refreshing_for_the_next_turn_keeps_edits_and_takes_the_users_changes(
     assert "MM" not in git(third.cwd, "status", "--porcelain")
 
 
+def test_a_refresh_follows_a_commit_that_left_the_files_as_they_were(
+        git_repo: Path, snap_cleanup: list[snapshots.Snapshot]) -> None:
+    (git_repo / "app.py").write_text("GREETING = 'uncommitted'\n")
+    first = create_snapshot(git_repo)
+    snap_cleanup.append(first)
+    assert git(first.cwd, "status", "--porcelain") == " M app.py\n"
+    first.release()
+    git(git_repo, "commit", "-q", "-am", "the user commits what the snapshot already has")
+    again = create_snapshot(git_repo, snapshot_id=first.id)
+    assert git(again.cwd, "rev-parse", "HEAD") == git(git_repo, "rev-parse", "HEAD")
+    assert git(again.cwd, "status", "--porcelain") == ""
+    assert again.collect().files == ()
+    git(git_repo, "checkout", "-q", "-b", "topic")
+    again.release()
+    third = create_snapshot(git_repo, snapshot_id=first.id)
+    assert git(third.cwd, "rev-parse", "--abbrev-ref", "HEAD") == "topic\n"
+
+
 def test_a_missing_session_snapshot_is_recreated_at_the_same_path(
         git_repo: Path, snap_cleanup: list[snapshots.Snapshot]) -> None:
     first = create_snapshot(git_repo, snapshot_id="snap-session-test")

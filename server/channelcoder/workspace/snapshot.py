@@ -338,8 +338,10 @@ def _refresh(snap: Snapshot, repo: Repo | None, buffers: Mapping[str, str],
     source = repo.top if repo is not None else snap.workspace
     state = _user_state(snap.git_dir, source, repo, buffers, snap.workspace, max_bytes)
     old_tree = _stdout(run_git(["rev-parse", f"{snap.base}^{{tree}}"], git_dir=snap.git_dir))
-    changed = run_git(["diff-tree", "-r", "-z", "--no-renames", "--name-status", old_tree,
-                       state.tree], git_dir=snap.git_dir).stdout
+    unchanged = old_tree == state.tree  # the common case: a standby's or a session's next turn
+    changed = b"" if unchanged else run_git(
+        ["diff-tree", "-r", "-z", "--no-renames", "--name-status", old_tree, state.tree],
+        git_dir=snap.git_dir).stdout
     parts = split_z(changed)
     written: list[str] = []
     for status, path in zip(parts[0::2], parts[1::2], strict=False):
@@ -358,11 +360,11 @@ def _refresh(snap: Snapshot, repo: Repo | None, buffers: Mapping[str, str],
                     stdin=b"\0".join(p.encode("utf-8", "surrogateescape") for p in written))
         finally:
             scratch.unlink(missing_ok=True)
-    parent = ["-p", snap.base]
-    base = _stdout(run_git(["commit-tree", state.tree, *parent, "-m", "channelcoder snapshot base"],
-                           git_dir=snap.git_dir))
-    run_git(["update-ref", BASE_REF, base], git_dir=snap.git_dir)
-    snap.base = base
+    if not unchanged:
+        base = _stdout(run_git(["commit-tree", state.tree, "-p", snap.base, "-m",
+                                "channelcoder snapshot base"], git_dir=snap.git_dir))
+        run_git(["update-ref", BASE_REF, base], git_dir=snap.git_dir)
+        snap.base = base
     if repo is not None:
         _point_head(snap.git_dir, repo)
         run_git(["read-tree", repo.head or "--empty"], git_dir=snap.git_dir)
@@ -372,7 +374,7 @@ def _refresh(snap: Snapshot, repo: Repo | None, buffers: Mapping[str, str],
         run_git(["update-index", "-q", "--refresh"], git_dir=snap.git_dir, work_tree=snap.tree,
                 cwd=snap.tree, check=False)
     snap.extra_mounts = _extra_mounts(repo)
-    _touch_meta(snap.root, base=base, lastUsed=time.time(),
+    _touch_meta(snap.root, base=snap.base, lastUsed=time.time(),
                 extraMounts=[str(p) for p in snap.extra_mounts])
 
 
@@ -552,12 +554,28 @@ def _init_borrowing(git_dir: Path, repo: Repo) -> None:
 
 
 def _point_head(git_dir: Path, repo: Repo) -> None:
+    if _head_is(git_dir, repo):
+        return
     if repo.branch:
         run_git(["symbolic-ref", "HEAD", f"refs/heads/{repo.branch}"], git_dir=git_dir)
         if repo.head:
             run_git(["update-ref", f"refs/heads/{repo.branch}", repo.head], git_dir=git_dir)
     elif repo.head:
         run_git(["update-ref", "--no-deref", "HEAD", repo.head], git_dir=git_dir)
+
+
+def _head_is(git_dir: Path, repo: Repo) -> bool:
+    """Does the snapshot's HEAD already say what the user's does? (Read from the loose files;
+    anything else — packed refs, a missing file — answers no and git sets it.)"""
+    try:
+        head = (git_dir / "HEAD").read_text(encoding="utf-8")
+        if repo.branch:
+            ref = f"refs/heads/{repo.branch}"
+            at = (git_dir / ref).read_text(encoding="utf-8").strip() if repo.head else None
+            return head == f"ref: {ref}\n" and at == repo.head
+        return repo.head is not None and head.strip() == repo.head
+    except (OSError, ValueError):
+        return False
 
 
 def _extra_mounts(repo: Repo | None) -> tuple[Path, ...]:

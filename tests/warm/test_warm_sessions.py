@@ -145,6 +145,13 @@ def live_job(prompt: str, workspace: Path, name: str, image: str) -> Job:
     return Job(built)
 
 
+async def get_ready(workspace: Path, name: str, image: str, docker_client: Any) -> str:
+    """A session's first turn ("get ready"), which leaves its warm container; the container id."""
+    first = final([e async for e in live_job("get ready", workspace, name, image).events()])
+    assert isinstance(first, Result) and first.ok, first
+    return session_container(docker_client, name)
+
+
 async def run_cancelled(job: Job, before_cancel: Any = None) -> tuple[list[AnyEvent], float]:
     events: list[AnyEvent] = []
     cancelled_at = 0.0
@@ -166,10 +173,7 @@ async def test_cancelling_a_live_turn_interrupts_it_and_keeps_the_process(
         scripted: Any, sandbox_image: str, git_repo: Path, docker_client: Any) -> None:
     api = scripted([ToolCall("Bash", MARK), Reply("Ready."), SLOW,
                     ToolCall("Bash", READ_MARK), Reply("Back.")])
-    first = final([e async for e in live_job("get ready", git_repo, "cancel-live",
-                                             sandbox_image).events()])
-    assert isinstance(first, Result) and first.ok, first
-    container = session_container(docker_client, "cancel-live")
+    container = await get_ready(git_repo, "cancel-live", sandbox_image, docker_client)
     live = live_dirs(warm_dir(warm_containers(docker_client)[0]))
     events, _ = await run_cancelled(live_job("talk slowly", git_repo, "cancel-live",
                                              sandbox_image))
@@ -189,10 +193,7 @@ async def test_cancelling_a_live_turn_interrupts_it_and_keeps_the_process(
 async def test_a_live_turn_that_ignores_the_interrupt_is_killed_with_its_container(
         scripted: Any, sandbox_image: str, git_repo: Path, docker_client: Any) -> None:
     api = scripted([Reply("Ready."), SLOW, Reply("New container.")])
-    first = final([e async for e in live_job("get ready", git_repo, "stuck-live",
-                                             sandbox_image).events()])
-    assert isinstance(first, Result) and first.ok, first
-    container = session_container(docker_client, "stuck-live")
+    container = await get_ready(git_repo, "stuck-live", sandbox_image, docker_client)
     (live,) = live_dirs(warm_dir(warm_containers(docker_client)[0]))
 
     def freeze() -> None:  # claude stops reading its stdin: the interrupt goes unanswered
@@ -253,10 +254,7 @@ async def test_any_channelcoder_process_reaps_an_expired_warm_sandbox(
 async def test_a_warm_container_killed_mid_turn_fails_the_turn_and_the_next_one_starts_anew(
         scripted: Any, sandbox_image: str, git_repo: Path, docker_client: Any) -> None:
     api = scripted([Reply("Ready."), SLOW, Reply("Fresh start.")])
-    first = final([e async for e in live_job("get ready", git_repo, "killed-live",
-                                             sandbox_image).events()])
-    assert isinstance(first, Result) and first.ok, first
-    container = session_container(docker_client, "killed-live")
+    container = await get_ready(git_repo, "killed-live", sandbox_image, docker_client)
     events: list[AnyEvent] = []
     with anyio.fail_after(HANG_GUARD):
         async for event in live_job("talk slowly", git_repo, "killed-live",

@@ -108,14 +108,18 @@ def build_request(
     notices: list[str] = []
     trusted = is_trusted(root) if trusted is None else trusted
     front: dict[str, Any] = {}
-    if isinstance(prompt, Path) or data:
-        from .prompts import load_prompt_file, render, render_text  # YAML: only when asked for
     if isinstance(prompt, Path):
+        from .prompts import load_prompt_file, render  # YAML: loaded only for prompt files
+
         prompt_file = load_prompt_file(prompt)
         text = render(prompt_file, dict(data or {}))
         front = prompt_file.layer
+    elif data:
+        from .prompts import render_text
+
+        text = render_text(prompt, data)
     else:
-        text = render_text(prompt, data) if data else prompt
+        text = prompt
     project = load_project_file(root)
     if not trusted:
         front, dropped_front = untrusted_view(front)

@@ -175,7 +175,8 @@ class Job:
             spec = self._launch_spec(workplace, turn)
             async for status in self._guarded_iter(backend.prepare(spec), deadline):
                 yield self._note(status)
-            yield self._note(Status("running", "starting claude"))
+            where = " in the sandbox" if self.request.options.docker is not None else ""
+            yield self._note(Status("running", f"starting claude{where}"))
             process = await self._guard(backend.start(spec), deadline)
             if self.request.options.verbose:
                 yield self._note(Status("running", process.command_line))

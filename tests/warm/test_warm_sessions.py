@@ -22,7 +22,7 @@ from channelcoder import sessions as store
 from channelcoder.api import build_request
 from channelcoder.claude.events import AnyEvent, Error, Result, TextDelta, ToolResult
 from channelcoder.jobs import Job
-from channelcoder.sandbox.warm import prune_dirs
+from channelcoder.sandbox.warm import WARM_MOUNT, prune_dirs
 from channelcoder.testing.fake_anthropic import Reply, ToolCall, Turn
 from tests.plugins.docker import docker_options
 from tests.warm.helpers import live_dirs, session_container, wait_gone, warm_containers, warm_dir
@@ -271,3 +271,24 @@ async def test_a_warm_container_killed_mid_turn_fails_the_turn_and_the_next_one_
     assert isinstance(again, Result) and again.ok, again
     assert "get ready" in texts(api)
     assert store.remove("killed-live")
+
+
+async def test_a_job_cannot_make_the_host_write_through_its_live_files(
+        scripted: Any, sandbox_image: str, git_repo: Path, docker_client: Any,
+        tmp_path: Path) -> None:
+    """The live directory is writable inside: links planted there must not reach host files."""
+    victims = {name: tmp_path / f"precious-{name}.txt" for name in ("in", "out", "err")}
+    for victim in victims.values():
+        victim.write_text("precious\n")
+    plant = " && ".join(f"rm {name} && ln -s {victim} {name}" for name, victim in victims.items())
+    api = scripted([ToolCall("Bash", {"command": f"cd {WARM_MOUNT}/live/l-* && {plant} && ls"}),
+                    Reply("Planted."), Reply("Still here.")])
+    await get_ready(git_repo, "planted", sandbox_image, docker_client)
+    with anyio.fail_after(HANG_GUARD):
+        again = [e async for e in live_job("and now?", git_repo, "planted", sandbox_image).events()]
+    result = final(again)
+    assert isinstance(result, Result) and result.ok and result.text == "Still here.", result
+    assert "Planted." in texts(api)  # the conversation went on
+    assert {name: v.read_text() for name, v in victims.items()} == dict.fromkeys(victims,
+                                                                                "precious\n")
+    assert store.remove("planted")

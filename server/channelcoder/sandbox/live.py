@@ -26,6 +26,7 @@ import logging
 import os
 import secrets
 import shlex
+import stat
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -38,7 +39,6 @@ import anyio
 from ..claude.argv import BASE_FLAGS, INTERRUPT, user_turn
 from ..errors import OutOfMemory, SandboxError
 from ..redact import redact
-from ..runner import read_tail
 from . import engine as eng
 from .containers import _Lifecycle
 from .streams import ThreadedIterator
@@ -159,18 +159,17 @@ class LiveProcess:
     # -- state -----------------------------------------------------------------------------
 
     def exit_code(self) -> int | None:
-        try:
-            text = (self.host / "exit").read_text().strip()
-        except OSError:
+        if not os.path.lexists(self.host / "exit"):
             return None
+        text = read_live_tail(self.host, "exit", 64).decode("ascii", "replace").strip()
         return int(text) if text.lstrip("-").isdigit() else -1
 
     def alive(self) -> bool:
         """True while claude holds its stdin FIFO open (no reader: ENXIO)."""
-        if (self.host / "exit").exists():
+        if os.path.lexists(self.host / "exit"):
             return False
         try:
-            fd = os.open(self.host / "in", os.O_WRONLY | os.O_NONBLOCK)
+            fd = open_live_file(self.host, "in", os.O_WRONLY, stat.S_IFIFO)
         except OSError:
             return False
         os.close(fd)
@@ -179,13 +178,13 @@ class LiveProcess:
     def idle(self) -> bool:
         """Between turns: nothing printed yet, or the last turn ended with its `result`."""
         last = b""
-        for line in read_tail(self.host / "out").splitlines():
+        for line in read_live_tail(self.host, "out").splitlines():
             if line.strip() and not line.lstrip().startswith(b'{"type":"control_response"'):
                 last = line.lstrip()
         return not last or last.startswith(_RESULT)
 
     def stderr_tail(self) -> str:
-        text = read_tail(self.host / "err", 16 * 1024).decode("utf-8", "replace").strip()
+        text = read_live_tail(self.host, "err", 16 * 1024).decode("utf-8", "replace").strip()
         return "\n".join(text.splitlines()[-20:])
 
     # -- input -----------------------------------------------------------------------------
@@ -194,7 +193,7 @@ class LiveProcess:
         """Write one JSON line to claude's stdin. Blocking; raises LiveUnavailable if it died."""
         data = (json.dumps(message, ensure_ascii=False) + "\n").encode()
         try:
-            fd = os.open(self.host / "in", os.O_WRONLY | os.O_NONBLOCK)
+            fd = open_live_file(self.host, "in", os.O_WRONLY, stat.S_IFIFO)
         except OSError as exc:
             raise LiveUnavailable("the live claude process is gone") from exc
         try:
@@ -214,7 +213,11 @@ class LiveProcess:
         """Start a turn's output afresh (claude appends, so it writes at the new end)."""
         for name in ("out", "err"):
             with contextlib.suppress(OSError):
-                os.truncate(self.host / name, 0)
+                fd = open_live_file(self.host, name, os.O_WRONLY, stat.S_IFREG)
+                try:
+                    os.ftruncate(fd, 0)
+                finally:
+                    os.close(fd)
 
     async def warm_up(self, limit: float = 60.0) -> bool:
         """Wait until claude has started and reads its stdin: an interrupt while idle is only
@@ -223,7 +226,8 @@ class LiveProcess:
         ping = {**INTERRUPT, "request_id": "channelcoder-ready"}
         await anyio.to_thread.run_sync(self.send, ping)
         with anyio.move_on_after(limit):
-            while b'"request_id":"channelcoder-ready"' not in read_tail(self.host / "out", 4096):
+            while b'"request_id":"channelcoder-ready"' not in read_live_tail(self.host, "out",
+                                                                            4096):
                 if not self.alive():
                     return False
                 await anyio.sleep(0.02)
@@ -301,10 +305,44 @@ TurnEnd = Callable[[str, dict[str, Any] | None], Awaitable[None]]
 turn's parsed `result` line, if any."""
 
 
-def _tail(path: Path, stop: threading.Event, dead: Callable[[], bool]) -> Iterator[bytes]:
+def open_live_file(directory: Path, name: str, flags: int, kind: int) -> int:
+    """Open `name` in a live directory without following links, as a file of type `kind`.
+
+    The directory is writable from inside the sandbox, so the job may have replaced an entry
+    (or the directory itself) with a link to a host file or with a FIFO: the host must then
+    neither write through the link nor block on the FIFO — it gets an OSError instead.
+    """
+    dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        fd = os.open(name, flags | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd)
+    finally:
+        os.close(dir_fd)
+    if stat.S_IFMT(os.fstat(fd).st_mode) != kind:
+        os.close(fd)
+        raise OSError(errno.EPERM, f"{directory / name} is not the file channelcoder made")
+    return fd
+
+
+def read_live_tail(directory: Path, name: str, limit: int = 64 * 1024) -> bytes:
+    """The last `limit` bytes of a regular file in a live directory (b"" when unsafe or gone)."""
+    try:
+        fd = open_live_file(directory, name, os.O_RDONLY, stat.S_IFREG)
+    except OSError:
+        return b""
+    try:
+        size = os.fstat(fd).st_size
+        return os.pread(fd, limit, max(0, size - limit))
+    except OSError:
+        return b""
+    finally:
+        os.close(fd)
+
+
+def _tail(directory: Path, name: str, stop: threading.Event,
+          dead: Callable[[], bool]) -> Iterator[bytes]:
     """Follow a growing file until stopped or its writer is gone. Polls every 2 ms while output
     is recent (a turn's lines come in bursts), backing off to 50 ms over a long silence."""
-    with path.open("rb") as handle:
+    with os.fdopen(open_live_file(directory, name, os.O_RDONLY, stat.S_IFREG), "rb") as handle:
         delay = POLL_MIN
         last = time.monotonic()
         while not stop.is_set():
@@ -384,7 +422,7 @@ class LiveTurn:
         await anyio.to_thread.run_sync(live.reset_output)
         try:
             turn._life = _Lifecycle(_ContainerEvents(engine, live.container_id))
-            turn._output = ThreadedIterator(_tail(live.host / "out", turn._stop, turn._dead),
+            turn._output = ThreadedIterator(_tail(live.host, "out", turn._stop, turn._dead),
                                             close_source=turn._stop.set, name="channelcoder-live")
             turn._output.start()
             await anyio.to_thread.run_sync(live.send, user_turn(prompt))
@@ -394,7 +432,7 @@ class LiveTurn:
         return turn
 
     def _dead(self) -> bool:
-        return (self.live.host / "exit").exists() or (
+        return os.path.lexists(self.live.host / "exit") or (
             self._life is not None and self._life.exit_code is not None)
 
     # -- ClaudeProcess -----------------------------------------------------------------------

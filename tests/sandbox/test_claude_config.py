@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 from pathlib import Path
 
@@ -91,3 +92,33 @@ def test_the_dir_belongs_to_the_sandbox_uid(host_claude: Path, tmp_path: Path) -
     prepare_config_dir(target, uid=4321, gid=4321, env={})
     for path in (target, target / ".credentials.json", target / "commands" / "review.md"):
         assert (path.stat().st_uid, path.stat().st_gid) == (4321, 4321)
+
+
+def test_links_a_job_leaves_in_the_dir_are_never_followed_by_the_next_turn(
+        host_claude: Path, tmp_path: Path) -> None:
+    """The dir is writable inside the sandbox; the host's next copy must not write through a
+    planted link, and a planted credentials link must not carry a host file to ~/.claude."""
+    target = tmp_path / "cfg"
+    prepare_config_dir(target, uid=None, gid=None, env={})
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "notes.txt").write_text("mine\n")
+    (outside / "review.md").write_text("mine too\n")
+    secret = tmp_path / "id_ed25519"
+    secret.write_text("PRIVATE KEY\n")
+    (target / "CLAUDE.md").unlink()  # what a job could do inside the sandbox:
+    (target / "CLAUDE.md").symlink_to(outside / "notes.txt")
+    shutil.rmtree(target / "commands")
+    (target / "commands").symlink_to(outside)
+    (target / ".credentials.json").unlink()
+    (target / ".credentials.json").symlink_to(secret)
+    prepared = prepare_config_dir(target, uid=None, gid=None, env={})  # the next turn
+    assert (outside / "notes.txt").read_text() == "mine\n"
+    assert (outside / "review.md").read_text() == "mine too\n"
+    assert not (target / "CLAUDE.md").is_symlink()
+    assert (target / "CLAUDE.md").read_text() == "be brief"
+    assert (target / "commands" / "review.md").read_text() == "review it"
+    (target / ".credentials.json").unlink()
+    (target / ".credentials.json").symlink_to(secret)
+    prepared.finish()
+    assert (host_claude / ".credentials.json").read_text() == '{"token": "old"}'

@@ -5,15 +5,22 @@ It lives under the state dir, is mounted read-write at `mounts.CONFIG_DIR` and s
 one (same dir, same `/workspace` cwd). Credentials: API key / token env first; otherwise a
 0600 copy of the host's `.credentials.json`, copied back after the run when the CLI refreshed
 it. The user's `CLAUDE.md`, `commands/` and `agents/` are copied in. Nothing here is logged.
+
+The dir is writable from inside the sandbox, so a job may leave links (or anything else) in
+it for the next turn: the host never follows a link there. Copies go in through directory fds
+with O_NOFOLLOW and are renamed into place; the refreshed credentials are read the same way.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import re
+import secrets
 import shutil
+import stat
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,6 +32,8 @@ TOKEN_ENV = ("ANTHROPIC_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN", "ANTHROPIC_AUTH_TOK
 CREDENTIALS = ".credentials.json"
 USER_FILES = ("CLAUDE.md", "commands", "agents")
 JOB_DIR_MAX_AGE = 7 * 24 * 3600
+MAX_CREDENTIALS_BYTES = 1 << 20
+MAX_COPY_DEPTH = 8
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
 
@@ -103,10 +112,9 @@ class ConfigDir:
     def finish(self) -> None:
         if self.copied_credentials is None:
             return
-        inside = self.path / CREDENTIALS
         host = host_claude_dir() / CREDENTIALS
         try:
-            now = inside.read_bytes()
+            now = _read_regular(self.path / CREDENTIALS, MAX_CREDENTIALS_BYTES)
             current_host = host.read_bytes()
         except OSError:
             return
@@ -123,8 +131,13 @@ def prepare_config_dir(path: Path, *, uid: int | None, gid: int | None,
     prepared = ConfigDir(path)
     host = host_claude_dir()
     if host.resolve() != path.resolve():
-        for name in USER_FILES:
-            _copy_fresh(host / name, path / name)
+        dir_fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            for name in USER_FILES:
+                with contextlib.suppress(OSError):
+                    _copy_in(host / name, dir_fd, name)
+        finally:
+            os.close(dir_fd)
         if not any(env.get(name) for name in TOKEN_ENV):
             source = host / CREDENTIALS
             with contextlib.suppress(OSError):
@@ -136,15 +149,62 @@ def prepare_config_dir(path: Path, *, uid: int | None, gid: int | None,
     return prepared
 
 
-def _copy_fresh(source: Path, target: Path) -> None:
+def _copy_in(source: Path, dir_fd: int, name: str, depth: int = 0) -> None:
+    """Copy a host file or tree to `name` in the directory `dir_fd`, never through a link."""
+    if source.is_dir() and depth < MAX_COPY_DEPTH:
+        sub = _subdir(dir_fd, name)
+        try:
+            for entry in os.scandir(source):
+                with contextlib.suppress(OSError):
+                    _copy_in(Path(entry.path), sub, entry.name, depth + 1)
+        finally:
+            os.close(sub)
+    elif source.is_file():
+        _replace_at(dir_fd, name, source.read_bytes())
+
+
+def _subdir(dir_fd: int, name: str) -> int:
+    """An fd of the real directory `name` (made when missing; a link or file there is removed)."""
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+    for _ in range(3):
+        try:
+            return os.open(name, flags, dir_fd=dir_fd)
+        except FileNotFoundError:
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(name, 0o700, dir_fd=dir_fd)
+        except OSError as exc:
+            if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
+                raise
+            os.unlink(name, dir_fd=dir_fd)
+    raise OSError(errno.EAGAIN, f"{name} keeps changing")
+
+
+def _replace_at(dir_fd: int, name: str, data: bytes) -> None:
+    """Write a new file and rename it over `name` (a link there is replaced, not followed)."""
+    temp = f".{name}.{secrets.token_hex(6)}"
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
+                 dir_fd=dir_fd)
     try:
-        if source.is_dir():
-            shutil.copytree(source, target, dirs_exist_ok=True)
-        elif source.is_file() and (not target.exists()
-                                   or target.stat().st_mtime < source.stat().st_mtime):
-            shutil.copy2(source, target)
-    except OSError:
-        pass
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(temp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp, dir_fd=dir_fd)
+        raise
+
+
+def _read_regular(path: Path, limit: int) -> bytes:
+    """A regular file's bytes, not through a link and not from a FIFO (OSError otherwise)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
+            raise OSError(errno.EPERM, f"{path} is not a credentials file")
+        with os.fdopen(os.dup(fd), "rb") as handle:
+            return handle.read(limit)
+    finally:
+        os.close(fd)
 
 
 def _chown_tree(path: Path, uid: int, gid: int) -> None:

@@ -302,6 +302,26 @@ def test_a_refresh_follows_a_commit_that_left_the_files_as_they_were(
     assert git(third.cwd, "rev-parse", "--abbrev-ref", "HEAD") == "topic\n"
 
 
+def test_a_refresh_never_deletes_through_a_link_the_job_left_in_its_tree(
+        git_repo: Path, tmp_path: Path, snap_cleanup: list[snapshots.Snapshot]) -> None:
+    (git_repo / "src").mkdir()
+    (git_repo / "src" / "old.py").write_text("OLD = 1\n")
+    git(git_repo, "add", ".")
+    git(git_repo, "commit", "-q", "-m", "src")
+    first = create_snapshot(git_repo)
+    snap_cleanup.append(first)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "old.py").write_text("the user's other file\n")
+    shutil.rmtree(first.cwd / "src")  # what a job could do in its tree
+    (first.cwd / "src").symlink_to(outside)
+    first.release()
+    (git_repo / "src" / "old.py").unlink()  # meanwhile the user deletes the file
+    again = create_snapshot(git_repo, snapshot_id=first.id)
+    assert (outside / "old.py").read_text() == "the user's other file\n"
+    assert again.cwd == first.cwd
+
+
 def test_a_missing_session_snapshot_is_recreated_at_the_same_path(
         git_repo: Path, snap_cleanup: list[snapshots.Snapshot]) -> None:
     first = create_snapshot(git_repo, snapshot_id="snap-session-test")

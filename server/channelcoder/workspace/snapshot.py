@@ -32,6 +32,7 @@ import secrets
 import shlex
 import shutil
 import socket
+import stat
 import tempfile
 import threading
 import time
@@ -346,9 +347,7 @@ def _refresh(snap: Snapshot, repo: Repo | None, buffers: Mapping[str, str],
     written: list[str] = []
     for status, path in zip(parts[0::2], parts[1::2], strict=False):
         if status == "D":
-            target = snap.tree / path
-            if target.is_symlink() or target.is_file():
-                target.unlink()
+            _remove_from_tree(snap.tree, path)
         else:
             written.append(path)
     if written:
@@ -376,6 +375,25 @@ def _refresh(snap: Snapshot, repo: Repo | None, buffers: Mapping[str, str],
     snap.extra_mounts = _extra_mounts(repo)
     _touch_meta(snap.root, base=snap.base, lastUsed=time.time(),
                 extraMounts=[str(p) for p in snap.extra_mounts])
+
+
+def _remove_from_tree(tree: Path, path: str) -> None:
+    """Remove a file (or link) of the tree, walking down without following links: the job may
+    have replaced a directory of its tree with a link to a host directory."""
+    *parents, name = path.split("/")
+    fd = os.open(tree, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for part in parents:
+            below = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                            dir_fd=fd)
+            os.close(fd)
+            fd = below
+        if not stat.S_ISDIR(os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode):
+            os.unlink(name, dir_fd=fd)
+    except OSError:
+        pass  # gone already, or not under a real directory of the tree
+    finally:
+        os.close(fd)
 
 
 @dataclass

@@ -295,3 +295,28 @@ async def test_a_standby_follows_the_engine_without_any_job(
     finally:
         await session.client.shutdown_session()
         await proxy.stop()
+
+
+async def test_turning_the_standby_off_leaves_the_job_using_it_alone(
+        scripted: Any, lsp: Start, workspace: Path, sandbox: dict[str, Any],
+        docker_client: Any) -> None:
+    from lsprotocol import types
+
+    from channelcoder.testing.fake_anthropic import Turn
+
+    scripted([ToolCall("Bash", SED), Turn([Reply("Made the greeting longer.")], first_delay=2.0)])
+    session = await lsp(workspace, init=sandbox)
+    standby = await standby_ready(docker_client)
+    uri = session.editor.open(workspace / "app.py")
+    pending = asyncio.ensure_future(fix(session, uri))
+    await wait_for(lambda: any("using the standby" in e.get("message", "")
+                               for e in (x["event"] for x in session.events)))
+    session.client.set_configuration({**sandbox, "standby": False}, section="channelcoder")
+    session.client.workspace_did_change_configuration(
+        types.DidChangeConfigurationParams(settings=None))
+    reply = await pending
+    assert f"using the standby sandbox {standby[:12]}" in statuses(session, reply["jobId"])
+    await session.editor.wait_edit()
+    assert session.editor.buffers[uri].text == FIXED
+    await asyncio.sleep(1)  # no new standby comes while the setting is off
+    assert await asyncio.to_thread(ready_standby, docker_client) is None

@@ -25,7 +25,7 @@ import secrets
 import shutil
 import subprocess
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -137,16 +137,15 @@ class Standby:
     container_key: str
     argv: LiveArgv
     fingerprint: str
-    taken: bool = False
 
 
 class StandbyPool:
-    """At most one standby for one workspace; `take()` hands it to a matching job."""
+    """At most one ready standby for one workspace; `take()` hands it over to a matching job,
+    whose `StandbyBackend` owns it from then on (it gives it back if it did not use it)."""
 
     def __init__(self, manager: SandboxManager | None = None) -> None:
         self._manager = manager
         self.standby: Standby | None = None
-        self.ready = asyncio.Event()
         self._workspace: Path | None = None
         self._options_for: OptionsFor | None = None
         self._task: asyncio.Task[None] | None = None
@@ -154,6 +153,7 @@ class StandbyPool:
         self._pending: set[asyncio.Task[Any]] = set()
         self._closed = False
         self._asked = False  # a job found no standby while an attempt was under way
+        self._sleeping: asyncio.Task[Any] | None = None  # a task still waiting out its delay
         self._engine_wait = 0.0  # the back-off while the engine is unreachable
 
     @property
@@ -178,15 +178,21 @@ class StandbyPool:
     def take(self, request: Any) -> StandbyBackend | None:
         standby = self.standby
         if standby is None:
-            if self._task is None or self._task.done():
-                self.replenish(RETRY_DELAY)  # e.g. the engine was down when the last one failed
-            else:
+            if self._attempting():
                 self._asked = True  # should the attempt under way fail, it tries again
-        if standby is None or standby.taken or not self._matches(standby, request):
+            else:
+                self.replenish(RETRY_DELAY)  # e.g. the engine was down when the last one failed
+        if standby is None or not self._matches(standby, request):
             return None
-        standby.taken = True
-        self.ready.clear()
+        self.standby = None
         return StandbyBackend(self, standby)
+
+    def give_back(self, standby: Standby) -> None:
+        """A standby a job took but did not use: ready again, unless another took its place."""
+        if self.standby is None and not self._closed and self._options_for is not None:
+            self.standby = standby
+        else:
+            self._background(self._drop(standby))
 
     async def aclose(self) -> None:
         self._closed = True
@@ -218,7 +224,7 @@ class StandbyPool:
         while not self._closed:
             await asyncio.sleep(HEARTBEAT)
             standby = self.standby
-            if standby is not None and not standby.taken:
+            if standby is not None:
                 await anyio.to_thread.run_sync(standby.warm.lease, Lease(
                     time.time() + STANDBY_LEASE, owner_label()))
 
@@ -241,14 +247,26 @@ class StandbyPool:
 
     def replenish(self, delay: float = 0.0) -> None:
         """After a job: the next standby, once the job's reply and proposal have gone out (its
-        start-up takes a core for half a second)."""
+        start-up takes a core for half a second). An attempt under way is left to finish."""
+        if self._attempting():
+            return
         if not self._closed and self._options_for is not None and self._workspace is not None:
             with contextlib.suppress(RuntimeError):
                 self._schedule(delay=delay or REPLENISH_DELAY)
 
+    def _attempting(self) -> bool:
+        """Is a standby being made (not just waiting for its turn)?"""
+        task = self._task
+        return task is not None and not task.done() and task is not self._sleeping
+
     async def _prepare(self, delay: float = 0.0) -> None:
         if delay:
-            await asyncio.sleep(delay)
+            self._sleeping = asyncio.current_task()
+            try:
+                await asyncio.sleep(delay)
+            finally:
+                if self._sleeping is asyncio.current_task():
+                    self._sleeping = None
         workspace, options_for = self._workspace, self._options_for
         if workspace is None or options_for is None:
             return
@@ -258,11 +276,10 @@ class StandbyPool:
             log.info("no standby: the workspace's options are not usable (%s)", exc)
             return
         current = self.standby
-        if current is not None and not current.taken:
+        if current is not None:
             same = options is not None and eligible(options) and \
                 current.key == options_key(options)
             if same and await anyio.to_thread.run_sync(current.live.alive):
-                self.ready.set()
                 return
             await self._drop(current)
         if not eligible(options):
@@ -287,8 +304,9 @@ class StandbyPool:
                 self.replenish(retry)
             return
         self._engine_wait = 0.0
+        if self.standby is not None:  # a given-back one came first: keep one
+            await self._drop(self.standby)
         self.standby = standby
-        self.ready.set()
         log.info("standby sandbox %s ready for %s", standby.warm.short_id, workspace)
 
     async def _make(self, workspace: Path, options: RunOptions) -> Standby:
@@ -350,7 +368,6 @@ class StandbyPool:
             return
         if self.standby is standby:
             self.standby = None
-            self.ready.clear()
         with anyio.CancelScope(shield=True):
             await standby.warm.remove(await self._engine_or_none())
             if keep_snapshot:
@@ -448,14 +465,15 @@ def _adopt_config(standby: Standby, spec: LaunchSpec, planned: PlannedContainer)
 
 
 class StandbyBackend:
-    """The `Backend` of a job that took the standby (`StandbyPool.take`)."""
+    """The `Backend` of a job that took the standby (`StandbyPool.take`). It owns the standby
+    until it serves the job with it, drops it, or gives it back unused."""
 
     def __init__(self, pool: StandbyPool, standby: Standby) -> None:
         self.pool = pool
         self.standby = standby
         self.snapshot_id: str = standby.snapshot.id
         self._match: Match | str | None = None
-        self._started = False
+        self._owned = True
         self._released = False
 
     async def prepare(self, spec: LaunchSpec) -> AsyncIterator[Status]:
@@ -469,14 +487,15 @@ class StandbyBackend:
                     status = Status("starting-sandbox",
                                     f"using the standby sandbox {self.standby.warm.short_id}")
                 elif spec.cwd.resolve() == self.standby.snapshot.cwd.resolve():
+                    self._owned = False
                     await self.pool._drop(self.standby, keep_snapshot=True)  # the job has it
                 else:
                     self._give_back()  # e.g. a session's next turn, on its own snapshot
             yield status
 
     async def start(self, spec: LaunchSpec) -> ClaudeProcess:
-        self._started = True
         if isinstance(self._match, Match):
+            self._owned = False
             try:
                 return await self.pool.serve(self.standby, spec, self._match)
             except (LiveUnavailable, OSError) as exc:
@@ -490,26 +509,15 @@ class StandbyBackend:
         return await self.pool.manager.start(spec)
 
     def _give_back(self) -> None:
-        if self.standby.taken:
-            self.standby.taken = False
-            if self.pool.standby is self.standby:
-                self.pool.ready.set()
+        if self._owned:
+            self._owned = False
+            self.pool.give_back(self.standby)
 
     def release(self) -> None:
-        """The job is over (or never started): return an unused standby, or prepare the next."""
+        """The job is over (or never started): give an unused standby back, or prepare the next."""
         if self._released:
             return
         self._released = True
-        if self.pool.standby is self.standby:
-            if not self._started:
-                self._give_back()
-            if not self.standby.taken:
-                return  # still the pool's ready standby
-        self.pool.replenish()
-
-
-def describe(standby: Standby | None) -> Mapping[str, Any]:
-    if standby is None:
-        return {"ready": False}
-    return {"ready": not standby.taken, "container": standby.warm.short_id,
-            "snapshot": standby.snapshot.id}
+        self._give_back()
+        if self.pool.standby is None:
+            self.pool.replenish()

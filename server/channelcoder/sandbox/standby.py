@@ -23,7 +23,6 @@ import logging
 import os
 import secrets
 import shutil
-import subprocess
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -37,6 +36,7 @@ from ..claude.events import Status
 from ..config import DockerOptions, RunOptions, resolve_text_or_file
 from ..errors import DockerUnavailable
 from ..runner import ClaudeProcess, LaunchSpec
+from ..workspace.gitcmd import run_git
 from . import engine as eng
 from .claude_config import USER_FILES, config_dir_for, host_claude_dir
 from .containers import owner_label
@@ -62,20 +62,20 @@ OptionsFor = Callable[[Path], "RunOptions | None"]
 # What claude captures at spawn
 
 
-def fingerprint(cwd: Path) -> str:
+def fingerprint(cwd: Path, ceiling: Path) -> str:
     """A digest of everything the CLI reads at spawn from its job directory and config dir.
 
-    Git: HEAD, branch and `git status --porcelain` (the system prompt's gitStatus), or "not a
-    repository". Files: CLAUDE.md, CLAUDE.local.md, .mcp.json and everything under .claude/.
-    The user's CLAUDE.md, commands/ and agents/ (copied into the sandbox's config dir). Today's
-    date. Blocking (a few git commands).
+    Git: HEAD, branch and status (the system prompt's gitStatus), or "not a repository" — git
+    looks no higher than below `ceiling` (the snapshot's root: a repository around the state
+    dir is not the job's). Files: CLAUDE.md, CLAUDE.local.md, .mcp.json and everything under
+    .claude/. The user's CLAUDE.md, commands/ and agents/ (copied into the sandbox's config
+    dir). Today's date. Blocking (one git command).
     """
     digest = hashlib.sha256()
-    env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C"}
-    for args in (["rev-parse", "HEAD"], ["status", "--porcelain", "-b"]):
-        done = subprocess.run(["git", "-C", str(cwd), *args], capture_output=True, env=env,
-                              stdin=subprocess.DEVNULL, check=False)
-        digest.update(done.stdout if done.returncode == 0 else b"not a repository")
+    done = run_git(["status", "--porcelain=v2", "--branch", "--untracked-files=all"], cwd=cwd,
+                   check=False, env={"GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C",
+                                     "GIT_CEILING_DIRECTORIES": str(ceiling)})
+    digest.update(done.stdout if done.returncode == 0 else b"not a repository")
     for name in CONTEXT_FILES:
         _hash_path(digest, cwd / name, name)
     _hash_path(digest, cwd / ".claude", ".claude")
@@ -317,7 +317,7 @@ class StandbyPool:
         snapshot = await anyio.to_thread.run_sync(create_snapshot, workspace, {})
         warm: WarmSandbox | None = None
         try:
-            marks = await anyio.to_thread.run_sync(fingerprint, snapshot.cwd)
+            marks = await anyio.to_thread.run_sync(fingerprint, snapshot.cwd, snapshot.root)
             argv = build_argv(options, "standby", sandboxed=True,
                               system=resolve_text_or_file(options.system, workspace),
                               append_system=resolve_text_or_file(options.append_system,
@@ -390,7 +390,8 @@ class StandbyPool:
             why = "the job resumes a conversation"
         elif spec.cwd.resolve() != standby.snapshot.cwd.resolve():
             why = "the job runs elsewhere"
-        elif await anyio.to_thread.run_sync(fingerprint, spec.cwd) != standby.fingerprint:
+        elif await anyio.to_thread.run_sync(fingerprint, spec.cwd,
+                                            standby.snapshot.root) != standby.fingerprint:
             why = "the workspace changed since it was spawned (git state, CLAUDE.md, settings)"
         elif not await anyio.to_thread.run_sync(standby.live.alive) or \
                 not await anyio.to_thread.run_sync(standby.live.idle):

@@ -14,7 +14,7 @@ from channelcoder.claude.argv import INTERRUPT, build_argv
 from channelcoder.claude.events import Init, Result, ToolResult
 from channelcoder.claude.parse import StreamParser
 from channelcoder.config import build_options
-from channelcoder.sandbox.live import TurnSplitter, split_argv
+from channelcoder.sandbox.live import LiveProcess, TurnSplitter, split_argv
 
 LIVE = Path(__file__).parents[1] / "fixtures" / "stream" / "live_turns.jsonl"
 
@@ -85,3 +85,23 @@ def test_a_live_argv_keeps_the_flags_and_resumes_before_variadic_tool_rules() ->
     assert fresh.key == live.key and fresh.resume is None
     other = split_argv(build_argv(options.replace(model="opus"), "x", sandboxed=True))
     assert other.key != live.key
+
+
+def test_idle_sees_a_result_line_of_any_length(tmp_path: Path) -> None:
+    live = LiveProcess(tmp_path, "l-test", "container")
+    live.host.mkdir(parents=True)
+    out = live.host / "out"
+    recorded = LIVE.read_bytes()
+    first = turns()[0]
+    before_result = first[:first.index(b'{"type":"result"')]
+    out.write_bytes(before_result)
+    assert not live.idle()  # mid-turn: the last line is not the result
+    answer = "word " * 100_000  # a final answer far longer than any tail read
+    result = json.dumps({"type": "result", "subtype": "success", "is_error": False,
+                         "result": answer}, separators=(",", ":"))  # as the CLI prints it
+    out.write_bytes(before_result + result.encode() + b"\n")
+    assert live.idle()
+    out.write_bytes(recorded)  # the interrupted turn: result, then the control response
+    assert live.idle()
+    out.write_bytes(b"")
+    assert live.idle()  # nothing printed yet

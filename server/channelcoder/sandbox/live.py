@@ -176,12 +176,16 @@ class LiveProcess:
         return True
 
     def idle(self) -> bool:
-        """Between turns: nothing printed yet, or the last turn ended with its `result`."""
-        last = b""
-        for line in read_live_tail(self.host, "out").splitlines():
-            if line.strip() and not line.lstrip().startswith(b'{"type":"control_response"'):
-                last = line.lstrip()
-        return not last or last.startswith(_RESULT)
+        """Between turns: nothing printed yet, or the last turn ended with its `result` (however
+        long that line is: a long final answer is one line)."""
+        try:
+            for head in line_heads_from_end(self.host, "out"):
+                line = head.lstrip()
+                if line and not line.startswith(b'{"type":"control_response"'):
+                    return line.startswith(_RESULT)
+        except OSError:
+            return False
+        return True
 
     def stderr_tail(self) -> str:
         text = read_live_tail(self.host, "err", 16 * 1024).decode("utf-8", "replace").strip()
@@ -336,6 +340,32 @@ def read_live_tail(directory: Path, name: str, limit: int = 64 * 1024) -> bytes:
         return b""
     finally:
         os.close(fd)
+
+
+def line_heads_from_end(directory: Path, name: str, head: int = 64) -> Iterator[bytes]:
+    """The first `head` bytes of each line of a live file, the last line first."""
+    fd = open_live_file(directory, name, os.O_RDONLY, stat.S_IFREG)
+    try:
+        end = os.fstat(fd).st_size
+        if end and os.pread(fd, 1, end - 1) == b"\n":
+            end -= 1
+        while end > 0:
+            start = _line_start(fd, end)
+            yield os.pread(fd, min(head, end - start), start)
+            end = start - 1
+    finally:
+        os.close(fd)
+
+
+def _line_start(fd: int, end: int) -> int:
+    """Where the line that ends at `end` starts (just after the newline before it)."""
+    while end > 0:
+        low = max(0, end - CHUNK)
+        newline = os.pread(fd, end - low, low).rfind(b"\n")
+        if newline >= 0:
+            return low + newline + 1
+        end = low
+    return 0
 
 
 def _tail(directory: Path, name: str, stop: threading.Event,

@@ -39,6 +39,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+import anyio
+
 from ..state import atomic_write, read_json, subdir, write_json
 from . import engine as eng
 from .containers import (
@@ -151,13 +153,7 @@ class WarmSandbox:
                      lease: Lease, meta: Mapping[str, Any],
                      uid: int | None = None, gid: int | None = None) -> WarmSandbox:
         """Start a warm container (its watchdog as the command); claude is exec'd later."""
-        directory = warm_root() / f"w-{secrets.token_hex(6)}"
-        directory.mkdir(mode=0o700)
-        (directory / "live").mkdir(mode=0o700)
-        (directory / "clock").mkdir(mode=0o755)
-        if uid is not None and os.geteuid() == 0 and uid != 0:
-            os.chown(directory / "live", uid, gid if gid is not None else uid)
-        write_lease(directory, lease)
+        directory = await anyio.to_thread.run_sync(_make_dir, lease, uid, gid)
         labels = {k: v for k, v in container.labels.items() if k != OWNER}
         labels.update({WARM: str(directory), EXPIRES: f"{lease.expires:.0f}"})
         spec = dataclasses.replace(
@@ -175,14 +171,15 @@ class WarmSandbox:
         try:
             cid = await eng.call("starting the warm sandbox", create_start, abandon=False)
         except BaseException:
-            if made:
-                with contextlib.suppress(Exception):
-                    await eng.call("removing the sandbox", _remove, engine.api, made[0])
-            shutil.rmtree(directory, ignore_errors=True)
+            with anyio.CancelScope(shield=True):
+                if made:
+                    with contextlib.suppress(Exception):
+                        await eng.call("removing the sandbox", _remove, engine.api, made[0])
+                await anyio.to_thread.run_sync(_forget, directory)
             raise
         warm = cls(directory, cid, key, {**meta, "containerId": cid, "key": key,
                                          "created": time.time(), "runLine": run_line(spec)})
-        warm.save()
+        await anyio.to_thread.run_sync(warm.save)
         return warm
 
     def save(self) -> None:
@@ -230,7 +227,23 @@ class WarmSandbox:
                                self.container_id)
             except Exception as exc:
                 log.warning("could not remove the warm sandbox %s: %s", self.short_id, exc)
-        shutil.rmtree(self.dir, ignore_errors=True)
+        await anyio.to_thread.run_sync(_forget, self.dir)
+
+
+def _make_dir(lease: Lease, uid: int | None, gid: int | None) -> Path:
+    """A new warm directory: live/ (the sandbox's, writable inside), clock/, the lease."""
+    directory = warm_root() / f"w-{secrets.token_hex(6)}"
+    directory.mkdir(mode=0o700)
+    (directory / "live").mkdir(mode=0o700)
+    (directory / "clock").mkdir(mode=0o755)
+    if uid is not None and os.geteuid() == 0 and uid != 0:
+        os.chown(directory / "live", uid, gid if gid is not None else uid)
+    write_lease(directory, lease)
+    return directory
+
+
+def _forget(directory: Path) -> None:
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 def remove_blocking(directory: Path, container_id: str | None = None) -> None:

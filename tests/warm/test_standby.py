@@ -318,5 +318,6 @@ async def test_turning_the_standby_off_leaves_the_job_using_it_alone(
     assert f"using the standby sandbox {standby[:12]}" in statuses(session, reply["jobId"])
     await session.editor.wait_edit()
     assert session.editor.buffers[uri].text == FIXED
-    await asyncio.sleep(1)  # no new standby comes while the setting is off
+    await asyncio.to_thread(wait_gone, docker_client, standby)  # retired after its job
+    await asyncio.sleep(1)  # and no new standby comes while the setting is off
     assert await asyncio.to_thread(ready_standby, docker_client) is None

@@ -14,18 +14,16 @@ with O_NOFOLLOW and are renamed into place; the refreshed credentials are read t
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import os
 import re
-import secrets
 import shutil
-import stat
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import hostfs
 from ..state import atomic_write, subdir
 
 TOKEN_ENV = ("ANTHROPIC_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN", "ANTHROPIC_AUTH_TOKEN")
@@ -114,7 +112,7 @@ class ConfigDir:
             return
         host = host_claude_dir() / CREDENTIALS
         try:
-            now = _read_regular(self.path / CREDENTIALS, MAX_CREDENTIALS_BYTES)
+            now = hostfs.read_regular(self.path / CREDENTIALS, MAX_CREDENTIALS_BYTES)
             current_host = host.read_bytes()
         except OSError:
             return
@@ -131,7 +129,7 @@ def prepare_config_dir(path: Path, *, uid: int | None, gid: int | None,
     prepared = ConfigDir(path)
     host = host_claude_dir()
     if host.resolve() != path.resolve():
-        dir_fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        dir_fd = os.open(path, hostfs.DIRECTORY)
         try:
             for name in USER_FILES:
                 with contextlib.suppress(OSError):
@@ -152,7 +150,7 @@ def prepare_config_dir(path: Path, *, uid: int | None, gid: int | None,
 def _copy_in(source: Path, dir_fd: int, name: str, depth: int = 0) -> None:
     """Copy a host file or tree to `name` in the directory `dir_fd`, never through a link."""
     if source.is_dir() and depth < MAX_COPY_DEPTH:
-        sub = _subdir(dir_fd, name)
+        sub = hostfs.subdir(dir_fd, name)
         try:
             for entry in os.scandir(source):
                 with contextlib.suppress(OSError):
@@ -160,51 +158,7 @@ def _copy_in(source: Path, dir_fd: int, name: str, depth: int = 0) -> None:
         finally:
             os.close(sub)
     elif source.is_file():
-        _replace_at(dir_fd, name, source.read_bytes())
-
-
-def _subdir(dir_fd: int, name: str) -> int:
-    """An fd of the real directory `name` (made when missing; a link or file there is removed)."""
-    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-    for _ in range(3):
-        try:
-            return os.open(name, flags, dir_fd=dir_fd)
-        except FileNotFoundError:
-            with contextlib.suppress(FileExistsError):
-                os.mkdir(name, 0o700, dir_fd=dir_fd)
-        except OSError as exc:
-            if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
-                raise
-            os.unlink(name, dir_fd=dir_fd)
-    raise OSError(errno.EAGAIN, f"{name} keeps changing")
-
-
-def _replace_at(dir_fd: int, name: str, data: bytes) -> None:
-    """Write a new file and rename it over `name` (a link there is replaced, not followed)."""
-    temp = f".{name}.{secrets.token_hex(6)}"
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
-                 dir_fd=dir_fd)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(temp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp, dir_fd=dir_fd)
-        raise
-
-
-def _read_regular(path: Path, limit: int) -> bytes:
-    """A regular file's bytes, not through a link and not from a FIFO (OSError otherwise)."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
-            raise OSError(errno.EPERM, f"{path} is not a credentials file")
-        with os.fdopen(os.dup(fd), "rb") as handle:
-            return handle.read(limit)
-    finally:
-        os.close(fd)
+        hostfs.replace_in(dir_fd, name, source.read_bytes())
 
 
 def _chown_tree(path: Path, uid: int, gid: int) -> None:

@@ -36,6 +36,7 @@ from typing import Any
 
 import anyio
 
+from .. import hostfs
 from ..claude.argv import BASE_FLAGS, INTERRUPT, user_turn
 from ..errors import OutOfMemory, SandboxError
 from ..redact import redact
@@ -169,7 +170,7 @@ class LiveProcess:
         if os.path.lexists(self.host / "exit"):
             return False
         try:
-            fd = open_live_file(self.host, "in", os.O_WRONLY, stat.S_IFIFO)
+            fd = hostfs.open_in(self.host, "in", os.O_WRONLY, stat.S_IFIFO)
         except OSError:
             return False
         os.close(fd)
@@ -197,7 +198,7 @@ class LiveProcess:
         """Write one JSON line to claude's stdin. Blocking; raises LiveUnavailable if it died."""
         data = (json.dumps(message, ensure_ascii=False) + "\n").encode()
         try:
-            fd = open_live_file(self.host, "in", os.O_WRONLY, stat.S_IFIFO)
+            fd = hostfs.open_in(self.host, "in", os.O_WRONLY, stat.S_IFIFO)
         except OSError as exc:
             raise LiveUnavailable("the live claude process is gone") from exc
         try:
@@ -217,7 +218,7 @@ class LiveProcess:
         """Start a turn's output afresh (claude appends, so it writes at the new end)."""
         for name in ("out", "err"):
             with contextlib.suppress(OSError):
-                fd = open_live_file(self.host, name, os.O_WRONLY, stat.S_IFREG)
+                fd = hostfs.open_in(self.host, name, os.O_WRONLY, stat.S_IFREG)
                 try:
                     os.ftruncate(fd, 0)
                 finally:
@@ -309,28 +310,10 @@ TurnEnd = Callable[[str, dict[str, Any] | None], Awaitable[None]]
 turn's parsed `result` line, if any."""
 
 
-def open_live_file(directory: Path, name: str, flags: int, kind: int) -> int:
-    """Open `name` in a live directory without following links, as a file of type `kind`.
-
-    The directory is writable from inside the sandbox, so the job may have replaced an entry
-    (or the directory itself) with a link to a host file or with a FIFO: the host must then
-    neither write through the link nor block on the FIFO — it gets an OSError instead.
-    """
-    dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    try:
-        fd = os.open(name, flags | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd)
-    finally:
-        os.close(dir_fd)
-    if stat.S_IFMT(os.fstat(fd).st_mode) != kind:
-        os.close(fd)
-        raise OSError(errno.EPERM, f"{directory / name} is not the file channelcoder made")
-    return fd
-
-
 def read_live_tail(directory: Path, name: str, limit: int = 64 * 1024) -> bytes:
     """The last `limit` bytes of a regular file in a live directory (b"" when unsafe or gone)."""
     try:
-        fd = open_live_file(directory, name, os.O_RDONLY, stat.S_IFREG)
+        fd = hostfs.open_in(directory, name, os.O_RDONLY, stat.S_IFREG)
     except OSError:
         return b""
     try:
@@ -344,7 +327,7 @@ def read_live_tail(directory: Path, name: str, limit: int = 64 * 1024) -> bytes:
 
 def line_heads_from_end(directory: Path, name: str, head: int = 64) -> Iterator[bytes]:
     """The first `head` bytes of each line of a live file, the last line first."""
-    fd = open_live_file(directory, name, os.O_RDONLY, stat.S_IFREG)
+    fd = hostfs.open_in(directory, name, os.O_RDONLY, stat.S_IFREG)
     try:
         end = os.fstat(fd).st_size
         if end and os.pread(fd, 1, end - 1) == b"\n":
@@ -372,7 +355,7 @@ def _tail(directory: Path, name: str, stop: threading.Event,
           dead: Callable[[], bool]) -> Iterator[bytes]:
     """Follow a growing file until stopped or its writer is gone. Polls every 2 ms while output
     is recent (a turn's lines come in bursts), backing off to 50 ms over a long silence."""
-    with os.fdopen(open_live_file(directory, name, os.O_RDONLY, stat.S_IFREG), "rb") as handle:
+    with os.fdopen(hostfs.open_in(directory, name, os.O_RDONLY, stat.S_IFREG), "rb") as handle:
         delay = POLL_MIN
         last = time.monotonic()
         while not stop.is_set():

@@ -32,7 +32,6 @@ import secrets
 import shlex
 import shutil
 import socket
-import stat
 import tempfile
 import threading
 import time
@@ -42,6 +41,7 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import unquote, urlparse
 
+from .. import hostfs
 from ..claude.events import Changes, FileChange, FileStatus
 from ..errors import WorkspaceError
 from ..state import atomic_write, file_lock, read_json, subdir, write_json
@@ -347,7 +347,7 @@ def _refresh(snap: Snapshot, repo: Repo | None, buffers: Mapping[str, str],
     written: list[str] = []
     for status, path in zip(parts[0::2], parts[1::2], strict=False):
         if status == "D":
-            _remove_from_tree(snap.tree, path)
+            hostfs.remove_below(snap.tree, path)
         else:
             written.append(path)
     if written:
@@ -375,25 +375,6 @@ def _refresh(snap: Snapshot, repo: Repo | None, buffers: Mapping[str, str],
     snap.extra_mounts = _extra_mounts(repo)
     _touch_meta(snap.root, base=snap.base, lastUsed=time.time(),
                 extraMounts=[str(p) for p in snap.extra_mounts])
-
-
-def _remove_from_tree(tree: Path, path: str) -> None:
-    """Remove a file (or link) of the tree, walking down without following links: the job may
-    have replaced a directory of its tree with a link to a host directory."""
-    *parents, name = path.split("/")
-    fd = os.open(tree, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        for part in parents:
-            below = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
-                            dir_fd=fd)
-            os.close(fd)
-            fd = below
-        if not stat.S_ISDIR(os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode):
-            os.unlink(name, dir_fd=fd)
-    except OSError:
-        pass  # gone already, or not under a real directory of the tree
-    finally:
-        os.close(fd)
 
 
 @dataclass

@@ -322,6 +322,35 @@ def test_a_refresh_never_deletes_through_a_link_the_job_left_in_its_tree(
     assert again.cwd == first.cwd
 
 
+def test_git_on_the_host_never_runs_what_a_job_wrote_into_its_snapshots_git_config(
+        git_repo: Path, tmp_path: Path, snap_cleanup: list[snapshots.Snapshot]) -> None:
+    marker = tmp_path / "ran-on-the-host"
+    snap = create_snapshot(git_repo)
+    snap_cleanup.append(snap)
+    evil = tmp_path / "evil-common"  # a config git would read through .git/commondir
+    evil.mkdir()
+    (evil / "config").write_text(f'[core]\n\tfsmonitor = "touch {marker}; false"\n')
+    (snap.git_dir / "commondir").write_text(f"{evil}\n")
+    with (snap.git_dir / "config").open("a") as config:  # what a job could do in its tree
+        config.write(f'[core]\n\tfsmonitor = "touch {marker}; false"\n'
+                     f'[filter "x"]\n\tclean = "touch {marker}; cat"\n')
+    (snap.cwd / ".gitattributes").write_text("* filter=x\n")
+    (snap.cwd / "app.py").write_text("GREETING = 'job'\n")
+    changed = {c.path for c in snap.collect().files}
+    assert changed == {"app.py", ".gitattributes"}
+    snap.release()
+    with (snap.git_dir / "config").open("a") as config:
+        config.write(f'[core]\n\tfsmonitor = "touch {marker}; false"\n')
+    again = create_snapshot(git_repo, snapshot_id=snap.id)  # the next turn's refresh
+    assert again.base_text("app.py") == "GREETING = 'hello'\n"
+    assert not marker.exists()
+    again.release()
+    (snap.git_dir / "HEAD").unlink()
+    os.mkfifo(snap.git_dir / "HEAD")  # would make git on the host wait forever
+    with pytest.raises(WorkspaceError, match="git directory"):
+        snap.collect()
+
+
 def test_a_missing_session_snapshot_is_recreated_at_the_same_path(
         git_repo: Path, snap_cleanup: list[snapshots.Snapshot]) -> None:
     first = create_snapshot(git_repo, snapshot_id="snap-session-test")

@@ -32,6 +32,7 @@ import secrets
 import shlex
 import shutil
 import socket
+import stat
 import tempfile
 import threading
 import time
@@ -57,6 +58,12 @@ ZERO = "0" * 40
 _REAP_INTERVAL = 3600.0
 _STATUS: dict[str, FileStatus] = {"A": "added", "D": "deleted", "R": "renamed", "C": "added"}
 _last_reap = 0.0
+# A snapshot's .git sits in its tree, writable inside the sandbox, and git on the host runs what
+# a repository's configuration asks for (core.fsmonitor, filter drivers, includes) or follows
+# (commondir). Before the host runs git there after a job, that configuration is its own again.
+SNAPSHOT_GIT_CONFIG = (b"[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n"
+                       b"\tbare = false\n\tlogallrefupdates = true\n")
+_PLANTABLE = ("commondir", "config.worktree", "gitdir")
 
 
 def snapshots_dir() -> Path:
@@ -89,6 +96,7 @@ class Snapshot:
 
     def collect(self) -> Changes:
         """The job's edits against the base, with per-file old/new text and a unified diff."""
+        _reclaim_git_dir(self)
         final = self._write_tree_of_tree()
         raw = run_git(["diff-tree", "-r", "-z", "-M", "--raw", "--no-ext-diff", self.base, final],
                       git_dir=self.git_dir).stdout
@@ -152,6 +160,7 @@ class Snapshot:
     def base_bytes(self, path: str) -> bytes | None:
         """The base content of a workspace-relative path (None when the base lacks it)."""
         rel = os.path.normpath(os.path.join(self.prefix, path)) if self.prefix else path
+        _reclaim_git_dir(self)
         proc = run_git(["cat-file", "blob", f"{self.base}:{rel}"], git_dir=self.git_dir,
                        check=False)
         return proc.stdout if proc.returncode == 0 else None
@@ -563,6 +572,33 @@ def _point_head(git_dir: Path, repo: Repo) -> None:
         run_git(["update-ref", "--no-deref", "HEAD", repo.head], git_dir=git_dir)
 
 
+def _reclaim_git_dir(snap: Snapshot) -> None:
+    if snap.kind == "git":
+        _reclaim(snap.git_dir)
+
+
+def _reclaim(git_dir: Path) -> None:
+    """Make a snapshot's .git safe for git on the host again (see SNAPSHOT_GIT_CONFIG)."""
+    try:
+        fd = os.open(git_dir, hostfs.DIRECTORY)
+    except OSError as exc:
+        raise WorkspaceError(f"the snapshot's git directory {git_dir} is no longer a directory "
+                             f"({exc.strerror or exc})", hint="discard the snapshot and run the "
+                             "job again") from None
+    try:
+        hostfs.replace_in(fd, "config", SNAPSHOT_GIT_CONFIG, 0o644)
+        for name in _PLANTABLE:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(name, dir_fd=fd)
+        os.close(hostfs.open_in(fd, "HEAD", os.O_RDONLY, stat.S_IFREG))
+    except OSError as exc:
+        raise WorkspaceError(f"the job changed its snapshot's git directory {git_dir} in a way "
+                             f"channelcoder will not follow ({exc.strerror or exc})",
+                             hint="discard the snapshot and run the job again") from None
+    finally:
+        os.close(fd)
+
+
 def _head_is(git_dir: Path, repo: Repo) -> bool:
     """Does the snapshot's HEAD already say what the user's does? (Read from the loose files;
     anything else — packed refs, a missing file — answers no and git sets it.)"""
@@ -676,6 +712,8 @@ def _open(snapshot_id: str, meta: dict[str, Any]) -> Snapshot:
     tree = root / "tree"
     kind = str(meta.get("kind", "git"))
     git_dir = Path(meta.get("gitDir") or (tree / ".git" if kind == "git" else root / "git"))
+    if kind == "git":
+        _reclaim(git_dir)
     base = _stdout(run_git(["rev-parse", "-q", "--verify", BASE_REF], git_dir=git_dir,
                            check=False)) or str(meta["base"])
     return Snapshot(id=snapshot_id, root=root, tree=tree, workspace=Path(meta["workspace"]),

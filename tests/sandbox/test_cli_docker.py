@@ -103,21 +103,24 @@ def test_doctor_without_an_engine_says_how_to_fix_it(tmp_path: Path, workspace: 
 
 
 def _imported(stderr: str) -> set[str]:
+    """Every module (and each top-level package) an `-X importtime` run imported."""
     names = set()
     for line in stderr.splitlines():
         if line.startswith("import time:") and "|" in line:
-            names.add(line.rsplit("|", 1)[1].strip().split(".")[0])
+            name = line.rsplit("|", 1)[1].strip()
+            names.update({name, name.split(".")[0]})
     return names
 
 
-def test_run_imports_docker_only_with_docker_and_never_pygls(
+def test_run_imports_the_engine_client_only_with_docker_and_never_pygls_or_docker_py(
         scripted: Any, sandbox_image: str, workspace: Path, claude_bin: Path) -> None:
     scripted([Reply("native")])
     native = subprocess.run([sys.executable, "-X", "importtime", "-m", "channelcoder", "run",
                              "--tools", "Read", "-p", "hi"], cwd=workspace, env=dict(os.environ),
                             capture_output=True, text=True, timeout=120)
     assert native.returncode == 0, native.stderr[-2000:]
-    assert not _imported(native.stderr) & {"docker", "pygls", "lsprotocol", "requests"}
+    assert not _imported(native.stderr) & {"docker", "pygls", "lsprotocol", "requests",
+                                           "channelcoder.sandbox.engine_api"}
     scripted([Reply("sandboxed")])
     sandboxed = subprocess.run([sys.executable, "-X", "importtime", "-m", "channelcoder", "run",
                                 "--docker-image", sandbox_image, "--network", "host", "-p", "hi"],
@@ -125,4 +128,5 @@ def test_run_imports_docker_only_with_docker_and_never_pygls(
                                text=True, timeout=120)
     assert sandboxed.returncode == 0, sandboxed.stderr[-2000:]
     modules = _imported(sandboxed.stderr)
-    assert "docker" in modules and not modules & {"pygls", "lsprotocol"}
+    assert "channelcoder.sandbox.engine_api" in modules
+    assert not modules & {"docker", "requests", "pygls", "lsprotocol"}

@@ -58,28 +58,25 @@ def test_the_verbose_line_redacts_every_docker_env_value_and_keys(tmp_path: Path
 
 
 def test_create_args_harden_the_container(tmp_path: Path) -> None:
-    import docker
-
-    api = docker.APIClient(version="1.41")
     container = ContainerSpec(image="img", argv=["claude", "-p"], env={"A": "1"},
                               mounts=(Mount(tmp_path, "/workspace"),
                                       Mount(tmp_path, "/data", read_only=True)),
                               user="1000:1000", memory=256 << 20, memory_text="256m", cpus=0.5,
                               pids_limit=64, network="none", labels={"k": "v"},
                               tmpfs={"/tmp": "rw,exec"})
-    args = create_args(api, container)
-    host = args["host_config"]
+    args = create_args(container)
+    host = args["HostConfig"]
     assert host["CapDrop"] == ["ALL"] and host["SecurityOpt"] == ["no-new-privileges"]
     assert host["Init"] is True and host["ReadonlyRootfs"] is True and host["AutoRemove"] is True
     assert (host["PidsLimit"], host["Memory"], host["MemorySwap"], host["NanoCpus"]) == \
         (64, 256 << 20, 256 << 20, 500_000_000)
     assert host["NetworkMode"] == "none" and host["Tmpfs"] == {"/tmp": "rw,exec"}
     assert host["Binds"] == [f"{tmp_path}:/workspace:rw", f"{tmp_path}:/data:ro"]
-    assert "Privileged" not in host or host["Privileged"] is False
-    assert args["entrypoint"] == ["claude"] and args["command"] == ["-p"]
-    assert args["stdin_open"] is False and args["tty"] is False
-    assert (args["user"], args["working_dir"], args["labels"]) == ("1000:1000", "/workspace",
-                                                                   {"k": "v"})
+    assert "Privileged" not in host and "CapAdd" not in host
+    assert args["Entrypoint"] == ["claude"] and args["Cmd"] == ["-p"] and args["Env"] == ["A=1"]
+    assert args["OpenStdin"] is False and args["Tty"] is False
+    assert (args["User"], args["WorkingDir"], args["Labels"]) == ("1000:1000", "/workspace",
+                                                                  {"k": "v"})
 
 
 def test_the_user_option(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -132,19 +132,17 @@ def run_ls(args: argparse.Namespace) -> int:
 
 
 def run_prune(args: argparse.Namespace) -> int:
-    import docker
-    from docker.errors import APIError
-
     from ..cli import parse_data
-    from ..sandbox.engine import unreachable
+    from ..sandbox.engine import connect, translate
+    from ..sandbox.engine_api import EngineError
 
     labels = parse_data(args.label, False)
     keep = None if args.all else _current_tag(_workspace(args))
+    api = connect().api
     try:
-        client = docker.from_env()
-        in_use = {c.get("ImageID") for c in client.api.containers(all=True)}
-    except docker.errors.DockerException as exc:
-        raise unreachable(exc) from exc
+        in_use = {c.get("ImageID") for c in api.containers(all=True)}
+    except Exception as exc:
+        raise translate(exc, "listing containers") from exc
     removed = considered = 0
     for image in _managed_images(labels):
         tags = image.get("RepoTags") or []
@@ -159,11 +157,11 @@ def run_prune(args: argparse.Namespace) -> int:
             print(f"would remove {name}")
             continue
         try:
-            client.api.remove_image(image["Id"], force=True)
+            api.remove_image(image["Id"], force=True)
             print(f"removed {name}")
             removed += 1
-        except APIError as exc:
-            print(f"kept {name}: {getattr(exc, 'explanation', exc)}")
+        except EngineError as exc:
+            print(f"kept {name}: {exc.explanation}")
     if args.dry_run and not considered:
         print("nothing to remove" + (f"; {keep} is in use by this workspace" if keep else ""))
     elif not args.dry_run:
@@ -172,15 +170,13 @@ def run_prune(args: argparse.Namespace) -> int:
 
 
 def _managed_images(labels: dict[str, Any]) -> list[dict[str, Any]]:
-    import docker
-
-    from ..sandbox.engine import unreachable
+    from ..sandbox.engine import connect, translate
 
     wanted = ["io.channelcoder.managed=1", *(f"{k}={v}" for k, v in labels.items())]
     try:
-        images = docker.from_env().api.images(filters={"label": wanted})
-    except docker.errors.DockerException as exc:
-        raise unreachable(exc) from exc
+        images = connect().api.images(filters={"label": wanted})
+    except Exception as exc:
+        raise translate(exc, "listing images") from exc
     return sorted(images, key=lambda i: -int(i.get("Created", 0)))
 
 

@@ -31,6 +31,7 @@ from ..errors import ChannelCoderError, OutOfMemory, SandboxError
 from ..redact import redact
 from ..runner import TailBuffer
 from . import engine as eng
+from .engine_api import EngineError, NotFound
 from .mounts import WORKSPACE, Mount
 from .streams import ThreadedIterator
 
@@ -65,25 +66,27 @@ class ContainerSpec:
     auto_remove: bool = True
 
 
-def create_args(api: Any, spec: ContainerSpec) -> dict[str, Any]:
-    """Keyword arguments for `APIClient.create_container` (hardened host config)."""
-    host_config = api.create_host_config(
-        binds=[m.bind for m in spec.mounts],
-        network_mode=spec.network,
-        cap_drop=["ALL"],
-        security_opt=["no-new-privileges"],
-        init=True,
-        pids_limit=spec.pids_limit,
-        mem_limit=spec.memory,
-        memswap_limit=spec.memory,
-        nano_cpus=int(spec.cpus * 1e9),
-        tmpfs=dict(spec.tmpfs),
-        read_only=spec.read_only,
-        auto_remove=spec.auto_remove,
-    )
-    return dict(image=spec.image, command=spec.argv[1:], entrypoint=[spec.argv[0]],
-                environment=dict(spec.env), user=spec.user, working_dir=spec.workdir,
-                labels=dict(spec.labels), host_config=host_config, stdin_open=False, tty=False)
+def create_args(spec: ContainerSpec) -> dict[str, Any]:
+    """The Engine API body of `POST /containers/create` (hardened host config)."""
+    host_config = {
+        "Binds": [m.bind for m in spec.mounts],
+        "NetworkMode": spec.network,
+        "CapDrop": ["ALL"],
+        "SecurityOpt": ["no-new-privileges"],
+        "Init": True,
+        "PidsLimit": spec.pids_limit,
+        "Memory": spec.memory,
+        "MemorySwap": spec.memory,
+        "NanoCpus": int(spec.cpus * 1e9),
+        "Tmpfs": dict(spec.tmpfs),
+        "ReadonlyRootfs": spec.read_only,
+        "AutoRemove": spec.auto_remove,
+    }
+    return {"Image": spec.image, "Entrypoint": [spec.argv[0]], "Cmd": spec.argv[1:],
+            "Env": [f"{name}={value}" for name, value in spec.env.items()],
+            "User": spec.user, "WorkingDir": spec.workdir, "Labels": dict(spec.labels),
+            "OpenStdin": False, "Tty": False, "AttachStdout": True, "AttachStderr": True,
+            "HostConfig": host_config}
 
 
 def run_line(spec: ContainerSpec) -> str:
@@ -266,13 +269,12 @@ class ContainerProcess(StreamedProcess):
 
         def create_attach_start() -> tuple[str, Any, Any]:
             api = engine.api
-            cid = str(api.create_container(**create_args(api, spec))["Id"])
+            cid = str(api.create_container(create_args(spec))["Id"])
             made.append(cid)
             events = engine.stream_api.events(
-                filters={"container": cid, "event": ["oom", "die"]}, decode=True)
+                filters={"container": cid, "event": ["oom", "die"]})
             streams.append(events)
-            stream = engine.stream_api.attach(cid, stdout=True, stderr=True, stream=True,
-                                              logs=True, demux=True)
+            stream = engine.stream_api.attach(cid, stdout=True, stderr=True, logs=True)
             streams.append(stream)
             api.start(cid)
             return cid, stream, events
@@ -355,14 +357,12 @@ class ContainerProcess(StreamedProcess):
 
 def _remove(api: Any, cid: str, timeout: float = 10.0) -> None:
     """Force-remove; when the engine is already removing it (AutoRemove), wait until it is gone."""
-    from docker.errors import APIError, NotFound
-
     try:
         api.remove_container(cid, force=True)
         return
     except NotFound:
         return
-    except APIError as exc:
+    except EngineError as exc:
         if exc.status_code != 409:
             raise
     deadline = time.monotonic() + timeout

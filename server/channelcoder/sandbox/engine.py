@@ -1,36 +1,68 @@
-"""The connection to the Docker engine: two docker-py clients and one way to call them.
+"""The connection to the Docker engine: two clients and one way to call them.
 
 `api` is for short calls (60 s socket timeout); `stream_api` has no timeout, for streams that
-may stay quiet for minutes (a build's `npm install`, an attached claude thinking). Every call
-runs in a worker thread (docker-py blocks) and engine failures become `DockerUnavailable` or
-`SandboxError` with a hint, never a docker-py traceback.
+may stay quiet for minutes (an attached claude thinking, the engine's event stream). Both are
+`EngineAPI` (stdlib HTTP, see engine_api.py); `builder()` is a docker-py client, made only
+when an image must be built. Every call runs in a worker thread (they block) and engine
+failures become `DockerUnavailable` or `SandboxError` with a hint, never a traceback.
 """
 
 from __future__ import annotations
 
 import functools
+import http.client
 import os
+import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import anyio
 
 from ..errors import DockerUnavailable, SandboxError
+from .engine_api import (
+    DEFAULT_HOST,
+    EngineAPI,
+    EngineConfigError,
+    EngineError,
+    NotFound,
+    engine_address,
+)
 
 T = TypeVar("T")
-DEFAULT_SOCKET = "unix:///var/run/docker.sock"
+DEFAULT_SOCKET = DEFAULT_HOST
 CALL_TIMEOUT = 60
 
 
 @dataclass
 class Engine:
-    api: Any
-    stream_api: Any
+    api: EngineAPI
+    stream_api: EngineAPI
     host: str
+    _builder: Any = field(default=None, repr=False)
 
     def version(self) -> dict[str, Any]:
         return dict(self.api.version())
+
+    def builder(self) -> Any:
+        """A docker-py APIClient (no timeout) for `build`: its context tarring honours
+        .dockerignore and it sends the registry credentials of ~/.docker/config.json."""
+        if self._builder is None:
+            import docker
+
+            address = self.api.address
+            tls: Any = False
+            if address.tls is not None:
+                from docker.tls import TLSConfig
+
+                files = address.tls
+                tls = TLSConfig(
+                    client_cert=(str(files.cert), str(files.key)) if files.cert and files.key
+                    else None, ca_cert=str(files.ca) if files.ca else None, verify=files.verify)
+            base = self.api.base_url.replace("https://", "tcp://").replace("http://", "tcp://")
+            self._builder = docker.APIClient(base_url=base, version=self.api.api_version,
+                                             timeout=None, tls=tls)  # type: ignore[arg-type]
+        return self._builder
 
 
 def docker_host() -> str:
@@ -40,7 +72,7 @@ def docker_host() -> str:
 def unreachable(reason: object) -> DockerUnavailable:
     host = os.environ.get("DOCKER_HOST")
     where = f"DOCKER_HOST={host}" if host else f"the default socket {DEFAULT_SOCKET} (DOCKER_HOST is not set)"
-    text = str(reason)
+    text = describe(reason)
     for marker in ("Error while fetching server API version: ", "('Connection aborted.', "):
         text = text.replace(marker, "")
     return DockerUnavailable(
@@ -50,36 +82,60 @@ def unreachable(reason: object) -> DockerUnavailable:
     )
 
 
+def describe(reason: object) -> str:
+    """A connection failure in a few words (no errno tuples)."""
+    if isinstance(reason, FileNotFoundError):
+        return "no engine socket there"
+    if isinstance(reason, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(reason, PermissionError):
+        return "permission denied on the engine socket (is your user in the 'docker' group?)"
+    if isinstance(reason, TimeoutError | http.client.RemoteDisconnected):
+        return "the engine did not answer"
+    if isinstance(reason, OSError) and reason.strerror:
+        return str(reason.strerror).lower()
+    return str(reason)
+
+
 def connect() -> Engine:
     """Connect to the engine DOCKER_HOST (or the Docker CLI's context) names. Blocking."""
-    import docker
-    from docker.errors import DockerException
-
     try:
-        client = docker.from_env(timeout=CALL_TIMEOUT)
-        version = client.api.api_version
-        stream = docker.from_env(timeout=None, version=version)  # type: ignore[arg-type]
-    except DockerException as exc:
+        address = engine_address()
+        api = EngineAPI(address, timeout=CALL_TIMEOUT)
+        version = api.api_version
+        stream = EngineAPI(address, timeout=None, version=version)
+    except EngineConfigError as exc:
+        raise DockerUnavailable(str(exc), hint="set DOCKER_HOST to a unix:// or tcp:// engine "
+                                               "address, or unset it for the default socket") from exc
+    except (OSError, http.client.HTTPException, EngineError, ValueError, KeyError) as exc:
         raise unreachable(exc) from exc
-    base = str(client.api.base_url)
-    return Engine(api=client.api, stream_api=stream.api,
-                  host=docker_host() if base.startswith("http+docker://") else base)
+    host = os.environ.get("DOCKER_HOST") or api.address.url
+    return Engine(api=api, stream_api=stream, host=host)
 
 
 def translate(exc: BaseException, doing: str) -> Exception:
-    """A docker-py / requests failure as a ChannelCoderError (or the original if unrelated)."""
-    import requests
-    from docker.errors import APIError, DockerException, NotFound
-
-    if isinstance(exc, requests.exceptions.ConnectionError):
-        return unreachable(exc)
+    """An engine failure as a ChannelCoderError (or the original if unrelated)."""
     if isinstance(exc, NotFound):
         return SandboxError(f"{doing}: {explain(exc)}")
-    if isinstance(exc, APIError):
+    if isinstance(exc, EngineError):
         return SandboxError(f"{doing}: {explain(exc)}",
                             hint="check the Docker engine ('docker info') and try again")
-    if isinstance(exc, DockerException):
+    if isinstance(exc, OSError | http.client.HTTPException):
         return unreachable(exc)
+    if "docker" in sys.modules:  # docker-py, used for image builds
+        import requests
+        from docker.errors import APIError, DockerException
+        from docker.errors import NotFound as DockerNotFound
+
+        if isinstance(exc, requests.exceptions.ConnectionError):
+            return unreachable(exc)
+        if isinstance(exc, DockerNotFound):
+            return SandboxError(f"{doing}: {explain(exc)}")
+        if isinstance(exc, APIError):
+            return SandboxError(f"{doing}: {explain(exc)}",
+                                hint="check the Docker engine ('docker info') and try again")
+        if isinstance(exc, DockerException):
+            return unreachable(exc)
     return exc if isinstance(exc, Exception) else RuntimeError(str(exc))
 
 
@@ -107,6 +163,4 @@ async def call(doing: str, fn: Callable[..., T], *args: Any, abandon: bool = Tru
 
 
 def is_not_found(exc: BaseException) -> bool:
-    from docker.errors import NotFound
-
     return isinstance(exc, NotFound) or isinstance(exc.__cause__, NotFound)

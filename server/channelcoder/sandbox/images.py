@@ -30,6 +30,7 @@ from ..errors import BuildFailed, ConfigError, DockerUnavailable, ImageError
 from ..state import read_json, subdir, write_json
 from . import engine as eng
 from .cachekey import CacheKey, StatMemo, compute_key, mentions_claude
+from .engine_api import EngineError, NotFound
 from .streams import ThreadedIterator
 
 IMAGE_DIR = Path(__file__).parent / "image"
@@ -294,11 +295,9 @@ class ImageResolver:
     async def image_id(self, ref: str) -> str | None:
         """The id of `ref` on the engine, or None when it does not exist."""
         def inspect() -> str | None:
-            from docker.errors import ImageNotFound, NotFound
-
             try:
                 return str(self.engine.api.inspect_image(ref)["Id"])
-            except (ImageNotFound, NotFound):
+            except NotFound:
                 return None
 
         return await eng.call(f"inspecting the image {ref}", inspect)
@@ -372,7 +371,7 @@ class ImageResolver:
         common: dict[str, Any] = dict(tag=plan.tag, rm=True, forcerm=True, pull=False,
                                       decode=True, nocache=nocache, buildargs=args,
                                       labels=labels)
-        api = self.engine.stream_api
+        api = self.engine.builder()
         if plan.source.kind == "bundled":
             yield from api.build(fileobj=bundled_context(plan), custom_context=True, **common)
         else:
@@ -398,27 +397,23 @@ class ImageResolver:
 def probe_claude(engine: eng.Engine, ref: str, *, user: str | None,
                  labels: Mapping[str, str]) -> str:
     """`claude --version` inside the image (no network, no capabilities). Blocking."""
-    from docker.errors import APIError
-
     api = engine.api
     missing = ImageError(
         f"the image {ref} has no working 'claude' command",
         hint="install the Claude Code CLI in it (RUN npm install -g "
              f"@anthropic-ai/claude-code@{pinned_claude_version()}), or drop --docker-image / "
              "--dockerfile to use the bundled sandbox image")
-    host_config = api.create_host_config(network_mode="none", cap_drop=["ALL"],
-                                         security_opt=["no-new-privileges"], init=True,
-                                         pids_limit=128)
-    container = api.create_container(ref, command=["--version"], entrypoint=["claude"],
-                                     user=user or "", host_config=host_config,
-                                     labels={**labels, MANAGED: "1",
-                                             "io.channelcoder.job": "probe",
-                                             **owner_labels()})
+    host_config = {"NetworkMode": "none", "CapDrop": ["ALL"],
+                   "SecurityOpt": ["no-new-privileges"], "Init": True, "PidsLimit": 128}
+    container = api.create_container({
+        "Image": ref, "Cmd": ["--version"], "Entrypoint": ["claude"], "User": user or "",
+        "HostConfig": host_config,
+        "Labels": {**labels, MANAGED: "1", "io.channelcoder.job": "probe", **owner_labels()}})
     cid = container["Id"]
     try:
         try:
             api.start(cid)
-        except APIError as exc:
+        except EngineError as exc:
             if "not found" in eng.explain(exc) or "no such file" in eng.explain(exc).lower():
                 raise missing from exc
             raise

@@ -288,7 +288,7 @@ class _ContainerEvents:
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         stream = self._engine.stream_api.events(
-            since=self._since, decode=True,
+            since=self._since,
             filters={"container": self._container, "event": ["oom", "die"]})
         with self._lock:
             if self._closed:

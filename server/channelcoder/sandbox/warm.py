@@ -163,7 +163,7 @@ class WarmSandbox:
         made: list[str] = []
 
         def create_start() -> str:
-            cid = str(engine.api.create_container(**create_args(engine.api, spec))["Id"])
+            cid = str(engine.api.create_container(create_args(spec))["Id"])
             made.append(cid)
             engine.api.start(cid)
             return cid

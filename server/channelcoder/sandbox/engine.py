@@ -10,7 +10,6 @@ failures become `DockerUnavailable` or `SandboxError` with a hint, never a trace
 from __future__ import annotations
 
 import functools
-import http.client
 import os
 import sys
 from collections.abc import Callable
@@ -23,6 +22,7 @@ from ..errors import DockerUnavailable, SandboxError
 from .engine_api import (
     DEFAULT_HOST,
     EngineAPI,
+    EngineClosed,
     EngineConfigError,
     EngineError,
     NotFound,
@@ -90,7 +90,7 @@ def describe(reason: object) -> str:
         return "connection refused"
     if isinstance(reason, PermissionError):
         return "permission denied on the engine socket (is your user in the 'docker' group?)"
-    if isinstance(reason, TimeoutError | http.client.RemoteDisconnected):
+    if isinstance(reason, TimeoutError | EngineClosed):
         return "the engine did not answer"
     if isinstance(reason, OSError) and reason.strerror:
         return str(reason.strerror).lower()
@@ -107,7 +107,7 @@ def connect() -> Engine:
     except EngineConfigError as exc:
         raise DockerUnavailable(str(exc), hint="set DOCKER_HOST to a unix:// or tcp:// engine "
                                                "address, or unset it for the default socket") from exc
-    except (OSError, http.client.HTTPException, EngineError, ValueError, KeyError) as exc:
+    except (OSError, EngineError, ValueError, KeyError) as exc:
         raise unreachable(exc) from exc
     host = os.environ.get("DOCKER_HOST") or api.address.url
     return Engine(api=api, stream_api=stream, host=host)
@@ -120,7 +120,7 @@ def translate(exc: BaseException, doing: str) -> Exception:
     if isinstance(exc, EngineError):
         return SandboxError(f"{doing}: {explain(exc)}",
                             hint="check the Docker engine ('docker info') and try again")
-    if isinstance(exc, OSError | http.client.HTTPException):
+    if isinstance(exc, OSError):
         return unreachable(exc)
     if "docker" in sys.modules:  # docker-py, used for image builds
         import requests

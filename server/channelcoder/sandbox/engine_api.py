@@ -16,8 +16,6 @@ shuts the socket so a blocked reader returns at once.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import http.client
 import json
 import os
 import select
@@ -36,7 +34,7 @@ _UNSET: Any = object()
 
 
 class EngineError(Exception):
-    """The engine answered with an error status."""
+    """The engine answered with an error status (`explanation` is its own message)."""
 
     def __init__(self, status_code: int, explanation: str) -> None:
         super().__init__(f"{status_code}: {explanation}")
@@ -94,7 +92,16 @@ def _tls_from_env(env: Mapping[str, str]) -> TLSFiles | None:
     if not cert_path and not verify:
         return None
     base = Path(cert_path) if cert_path else docker_config_dir(env)
-    return TLSFiles(base / "ca.pem", base / "cert.pem", base / "key.pem", verify)
+    return _tls_files(base, verify)
+
+
+def _tls_files(directory: Path, verify: bool) -> TLSFiles:
+    """Docker's ca.pem / cert.pem / key.pem in `directory`, those that exist."""
+    def found(name: str) -> Path | None:
+        path = directory / name
+        return path if path.is_file() else None
+
+    return TLSFiles(found("ca.pem"), found("cert.pem"), found("key.pem"), verify)
 
 
 def _current_context(env: Mapping[str, str]) -> EngineAddress | None:
@@ -107,6 +114,8 @@ def _current_context(env: Mapping[str, str]) -> EngineAddress | None:
             name = None
     if not name or name == "default":
         return None
+    import hashlib
+
     digest = hashlib.sha256(name.encode()).hexdigest()
     try:
         meta = json.loads((config_dir / "contexts" / "meta" / digest / "meta.json").read_text())
@@ -115,35 +124,111 @@ def _current_context(env: Mapping[str, str]) -> EngineAddress | None:
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise EngineConfigError(f"the Docker context {name!r} cannot be read ({exc})") from exc
     tls_dir = config_dir / "contexts" / "tls" / digest / "docker"
-    tls = None
-    if tls_dir.is_dir():
-        def found(name: str) -> Path | None:
-            path = tls_dir / name
-            return path if path.is_file() else None
-
-        tls = TLSFiles(found("ca.pem"), found("cert.pem"), found("key.pem"),
-                       verify=not endpoint.get("SkipTLSVerify", False))
-    return EngineAddress(host, tls)
+    verify = not endpoint.get("SkipTLSVerify", False)
+    return EngineAddress(host, _tls_files(tls_dir, verify) if tls_dir.is_dir() else None)
 
 
 # ---------------------------------------------------------------------------------------------
-# Connections
+# HTTP/1.1, as much of it as the engine speaks (http.client would cost its email parser's import)
 
 
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float | None) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self._path = path
+class EngineClosed(ConnectionError):
+    """The engine closed the connection before a whole response head arrived."""
 
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        try:
-            sock.connect(self._path)
-        except BaseException:
-            sock.close()
-            raise
+
+@dataclass
+class Response:
+    status: int
+    headers: dict[str, str]  # lower-case names
+    keep_alive: bool
+
+
+class Connection:
+    """One HTTP/1.1 connection to the engine: requests go out, responses are read in full,
+    chunk by chunk, or — after an upgrade — as the raw stream the engine hijacked."""
+
+    def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
+        self.reader = sock.makefile("rb")
+
+    def request(self, method: str, url: str, body: bytes | None = None,
+                headers: Mapping[str, str] | None = None) -> Response:
+        head = [f"{method} {url} HTTP/1.1", "Host: docker", "User-Agent: channelcoder"]
+        head += [f"{name}: {value}" for name, value in (headers or {}).items()]
+        if body is not None or method in ("POST", "PUT"):
+            head.append(f"Content-Length: {len(body or b'')}")
+        self.sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + (body or b""))
+        return self._head()
+
+    def _head(self) -> Response:
+        line = self.reader.readline(65537)
+        if not line:
+            raise EngineClosed("the engine closed the connection")
+        parts = line.split(None, 2)
+        if len(parts) < 2 or not parts[0].startswith(b"HTTP/") or not parts[1].isdigit():
+            raise EngineClosed(f"the engine sent {line[:40]!r}, not an HTTP response")
+        headers: dict[str, str] = {}
+        while True:
+            field = self.reader.readline(65537)
+            if field in (b"\r\n", b"\n"):
+                break
+            if not field:
+                raise EngineClosed("the engine closed the connection mid-response")
+            name, _, value = field.decode("latin-1").partition(":")
+            headers[name.strip().lower()] = value.strip()
+        status = int(parts[1])
+        framed = "content-length" in headers or self.chunked(headers) or status in (204, 304)
+        keep_alive = (parts[0] == b"HTTP/1.1" and framed
+                      and "close" not in headers.get("connection", "").lower())
+        return Response(status, headers, keep_alive)
+
+    @staticmethod
+    def chunked(headers: Mapping[str, str]) -> bool:
+        return "chunked" in headers.get("transfer-encoding", "").lower()
+
+    def body(self, response: Response) -> bytes:
+        if response.status in (204, 304) or 100 <= response.status < 200:
+            return b""
+        if self.chunked(response.headers):
+            return b"".join(self.chunks())
+        if "content-length" in response.headers:
+            size = int(response.headers["content-length"])
+            data = _read_exact(self.reader.read, size)
+            if len(data) < size:
+                raise EngineClosed("the engine closed the connection mid-response")
+            return data
+        return self.reader.read()
+
+    def chunks(self) -> Iterator[bytes]:
+        """A chunked body, chunk by chunk (blocking until each arrives)."""
+        while True:
+            size_line = self.reader.readline(1024)
+            if not size_line:
+                return
+            size = int(size_line.split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                while self.reader.readline(65537) not in (b"\r\n", b"\n", b""):
+                    pass
+                return
+            data = _read_exact(self.reader.read, size)
+            self.reader.readline(8)
+            if len(data) < size:
+                return
+            yield data
+
+    def usable(self) -> bool:
+        """Idle and still open: nothing to read (a closed socket reads as ready, with EOF)."""
+        return not select.select([self.sock], [], [], 0)[0]
+
+    def shutdown(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.reader.close()
+        with contextlib.suppress(OSError):
+            self.sock.close()
 
 
 def _ssl_context(tls: TLSFiles) -> Any:
@@ -160,26 +245,46 @@ def _ssl_context(tls: TLSFiles) -> Any:
     return context
 
 
-def _connection_factory(address: EngineAddress) -> tuple[Callable[[float | None],
-                                                                   http.client.HTTPConnection], str]:
-    """A way to open a connection to the engine, and the engine's URL as docker-py spells it."""
+Opener = Callable[[float | None], Connection]
+
+
+def _opener(address: EngineAddress) -> tuple[Opener, str]:
+    """A way to connect to the engine, and the engine's URL."""
     url = address.url
     parts = urlsplit(url)
     scheme = parts.scheme
     if scheme == "unix":
         path = parts.path or "/var/run/docker.sock"
-        return (lambda timeout: _UnixConnection(path, timeout)), f"unix://{path}"
+
+        def unix(timeout: float | None) -> Connection:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                sock.settimeout(timeout)
+                sock.connect(path)
+            except BaseException:
+                sock.close()
+                raise
+            return Connection(sock)
+
+        return unix, f"unix://{path}"
     if scheme in ("tcp", "http", "https"):
         tls = address.tls
         secure = scheme == "https" or tls is not None
         host = parts.hostname or "localhost"
         port = parts.port or (2376 if secure else 2375)
-        if secure:
-            context = _ssl_context(tls or TLSFiles(None, None, None, verify=True))
-            return (lambda timeout: http.client.HTTPSConnection(
-                host, port, timeout=timeout, context=context)), f"https://{host}:{port}"
-        return (lambda timeout: http.client.HTTPConnection(host, port, timeout=timeout),
-                f"http://{host}:{port}")
+        context = _ssl_context(tls or TLSFiles(None, None, None, verify=True)) if secure else None
+
+        def tcp(timeout: float | None) -> Connection:
+            sock = socket.create_connection((host, port), timeout=timeout)
+            if context is not None:
+                try:
+                    sock = context.wrap_socket(sock, server_hostname=host)
+                except BaseException:
+                    sock.close()
+                    raise
+            return Connection(sock)
+
+        return tcp, f"{'https' if secure else 'http'}://{host}:{port}"
     raise EngineConfigError(
         f"{url} is not an engine address channelcoder can use (unix://, tcp:// or https://)"
         + ("; for an engine over SSH, forward its socket: ssh -NL /tmp/docker.sock:"
@@ -194,12 +299,9 @@ def _connection_factory(address: EngineAddress) -> tuple[Callable[[float | None]
 class Stream(Generic[T]):
     """Items read from a connection of their own; `close()` from any thread ends them."""
 
-    def __init__(self, connection: http.client.HTTPConnection, sock: socket.socket | None,
-                 items: Iterator[T], response: http.client.HTTPResponse | None = None) -> None:
+    def __init__(self, connection: Connection, items: Iterator[T]) -> None:
         self._connection = connection
-        self._sock = sock
         self._items = items
-        self._response = response  # a collected response would close the reader under us
 
     def __iter__(self) -> Iterator[T]:
         return self
@@ -208,11 +310,8 @@ class Stream(Generic[T]):
         return next(self._items)
 
     def close(self) -> None:
-        if self._sock is not None:
-            with contextlib.suppress(OSError):
-                self._sock.shutdown(socket.SHUT_RDWR)
-        with contextlib.suppress(Exception):
-            self._connection.close()
+        self._connection.shutdown()
+        self._connection.close()
 
 
 def _read_exact(read: Callable[[int], bytes], size: int) -> bytes:
@@ -235,13 +334,13 @@ def read_frames(read: Callable[[int], bytes]) -> Iterator[tuple[int, bytes]]:
             if len(header) < 8:
                 return
             payload = _read_exact(read, int.from_bytes(header[4:8], "big"))
-        except (OSError, ValueError, http.client.HTTPException):
+        except (OSError, ValueError):
             return
         yield header[0], payload
 
 
 def split_frames(data: bytes) -> Iterator[tuple[int, bytes]]:
-    """`read_frames` over bytes already read (a finished `logs` or exec)."""
+    """`read_frames` over bytes already read (a finished `logs`)."""
     offset = 0
 
     def read(size: int) -> bytes:
@@ -261,20 +360,21 @@ def _demux(frames: Iterator[tuple[int, bytes]]) -> Iterator[tuple[bytes | None, 
             yield payload, None
 
 
-def _json_lines(response: http.client.HTTPResponse) -> Iterator[dict[str, Any]]:
-    while True:
-        try:
-            line = response.readline()
-        except (OSError, ValueError, http.client.HTTPException):
-            return
-        if not line:
-            return
-        line = line.strip()
-        if line:
-            with contextlib.suppress(ValueError):
-                item = json.loads(line)
-                if isinstance(item, dict):
-                    yield item
+def json_lines(chunks: Iterator[bytes]) -> Iterator[dict[str, Any]]:
+    """One JSON object per line, however the lines are split into chunks."""
+    pending = b""
+    try:
+        for chunk in chunks:
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                if line.strip():
+                    with contextlib.suppress(ValueError):
+                        item = json.loads(line)
+                        if isinstance(item, dict):
+                            yield item
+    except (OSError, ValueError):
+        return
 
 
 # ---------------------------------------------------------------------------------------------
@@ -301,7 +401,14 @@ def _explanation(status: int, body: bytes) -> str:
     except (ValueError, AttributeError):
         message = None
     text = message if isinstance(message, str) else body.decode("utf-8", "replace").strip()
-    return text or http.client.responses.get(status, "error")
+    return text or f"HTTP {status}"
+
+
+def _raise_for(status: int, body: bytes) -> None:
+    if status == 404:
+        raise NotFound(404, _explanation(404, body))
+    if status >= 400:
+        raise EngineError(status, _explanation(status, body))
 
 
 class EngineAPI:
@@ -310,9 +417,9 @@ class EngineAPI:
     def __init__(self, address: EngineAddress | None = None, *, timeout: float | None = 60,
                  version: str | None = None) -> None:
         self.address = address or engine_address()
-        self._open, self.base_url = _connection_factory(self.address)
+        self._open, self.base_url = _opener(self.address)
         self.timeout = timeout
-        self._idle: list[http.client.HTTPConnection] = []
+        self._idle: list[Connection] = []
         self._lock = threading.Lock()
         self._version = version
 
@@ -324,111 +431,83 @@ class EngineAPI:
 
     # -- plumbing --------------------------------------------------------------------------
 
-    def _url(self, path: str, versioned: bool = True) -> str:
-        return f"/v{self.api_version}{path}" if versioned else path
+    def _url(self, path: str, params: Mapping[str, Any] | None, versioned: bool = True) -> str:
+        prefix = f"/v{self.api_version}" if versioned else ""
+        return prefix + path + _query(params or {})
 
-    def _take(self) -> tuple[http.client.HTTPConnection, bool]:
+    def _take(self) -> tuple[Connection, bool]:
         with self._lock:
             while self._idle:
                 connection = self._idle.pop()
-                sock = connection.sock
-                if sock is not None and not select.select([sock], [], [], 0)[0]:
+                if connection.usable():
                     return connection, True
-                connection.close()  # the engine closed it (or sent something unasked)
+                connection.close()
         return self._open(self.timeout), False
 
-    def _give_back(self, connection: http.client.HTTPConnection) -> None:
+    def _give_back(self, connection: Connection) -> None:
         with self._lock:
             if len(self._idle) < 8:
                 self._idle.append(connection)
                 return
         connection.close()
 
-    def _send(self, method: str, url: str, body: Any, headers: Mapping[str, str] | None,
-              timeout: Any) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
-        payload: bytes | None = None
-        sent = dict(headers or {})
-        if body is not None:
-            payload = json.dumps(body).encode()
-            sent["Content-Type"] = "application/json"
+    def _raw(self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
+             body: Any = None, versioned: bool = True, timeout: Any = _UNSET) -> bytes:
+        url = self._url(path, params, versioned)
+        payload = json.dumps(body).encode() if body is not None else None
+        headers = {"Content-Type": "application/json"} if payload is not None else None
         for attempt in (0, 1):
             connection, reused = self._take()
             if timeout is not _UNSET:
-                connection.timeout = timeout
-                if connection.sock is not None:
-                    connection.sock.settimeout(timeout)
+                connection.sock.settimeout(timeout)
             try:
-                connection.request(method, url, body=payload, headers=sent)
-                return connection, connection.getresponse()
-            except (ConnectionResetError, BrokenPipeError, http.client.RemoteDisconnected):
+                response = connection.request(method, url, payload, headers)
+                data = connection.body(response)
+            except ConnectionError:
                 connection.close()
-                if not reused or attempt:
-                    raise
+                if reused and not attempt:  # the engine had closed an idle connection
+                    continue
+                raise
             except BaseException:
                 connection.close()
                 raise
+            if response.keep_alive:
+                if timeout is not _UNSET:
+                    connection.sock.settimeout(self.timeout)
+                self._give_back(connection)
+            else:
+                connection.close()
+            _raise_for(response.status, data)
+            return data
         raise AssertionError("unreachable")
-
-    def _raw(self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
-             body: Any = None, versioned: bool = True, timeout: Any = _UNSET) -> bytes:
-        url = self._url(path, versioned) + _query(params or {})
-        connection, response = self._send(method, url, body, None, timeout)
-        try:
-            data = response.read()
-        except BaseException:
-            connection.close()
-            raise
-        if timeout is not _UNSET:
-            connection.timeout = self.timeout
-            if connection.sock is not None:
-                connection.sock.settimeout(self.timeout)
-        if response.will_close or connection.sock is None:
-            connection.close()
-        else:
-            self._give_back(connection)
-        if response.status == 404:
-            raise NotFound(404, _explanation(404, data))
-        if response.status >= 400:
-            raise EngineError(response.status, _explanation(response.status, data))
-        return data
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         data = self._raw(method, path, **kwargs)
         return json.loads(data) if data.strip() else None
 
     def _stream(self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
-                body: Any = None, upgrade: bool = False
-                ) -> tuple[http.client.HTTPConnection, socket.socket | None,
-                           http.client.HTTPResponse]:
-        url = self._url(path) + _query(params or {})
-        headers = {"Connection": "Upgrade", "Upgrade": "tcp"} if upgrade else None
-        connection = self._open(self.timeout)
-        connection.connect()
-        sock = connection.sock
+                body: Any = None, upgrade: bool = False) -> tuple[Connection, Response]:
+        """A request on a connection of its own, whose body the caller reads as it comes."""
+        url = self._url(path, params)
+        headers = {"Connection": "Upgrade", "Upgrade": "tcp"} if upgrade else {}
         payload = json.dumps(body).encode() if body is not None else None
+        if payload is not None:
+            headers["Content-Type"] = "application/json"
+        connection = self._open(self.timeout)
         try:
-            connection.request(method, url, body=payload, headers={
-                **(headers or {}), **({"Content-Type": "application/json"} if payload else {})})
-            response = connection.getresponse()
+            response = connection.request(method, url, payload, headers)
+            if response.status >= 400:
+                _raise_for(response.status, connection.body(response))
         except BaseException:
             connection.close()
             raise
-        if response.status >= 400:
-            data = response.read()
-            connection.close()
-            error = NotFound if response.status == 404 else EngineError
-            raise error(response.status, _explanation(response.status, data))
-        return connection, sock, response
+        return connection, response
 
     def _hijacked(self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
                   body: Any = None) -> Stream[tuple[bytes | None, bytes | None]]:
-        connection, sock, response = self._stream(method, path, params=params, body=body,
-                                                  upgrade=True)
-        reader = response.fp  # the raw stream starts right after the response head
-        if reader is None:
-            connection.close()
-            return Stream(connection, sock, iter(()))
-        return Stream(connection, sock, _demux(read_frames(reader.read)), response)
+        """The raw stdout/stderr stream that follows an upgraded (or plain) response head."""
+        connection, _ = self._stream(method, path, params=params, body=body, upgrade=True)
+        return Stream(connection, _demux(read_frames(connection.reader.read)))
 
     # -- the engine ------------------------------------------------------------------------
 
@@ -442,8 +521,10 @@ class EngineAPI:
                filters: Mapping[str, Any] | None = None,
                decode: bool = True) -> Stream[dict[str, Any]]:
         params = {"since": since, "filters": _filters(filters) if filters else None}
-        connection, sock, response = self._stream("GET", "/events", params=params)
-        return Stream(connection, sock, _json_lines(response), response)
+        connection, response = self._stream("GET", "/events", params=params)
+        chunks = (connection.chunks() if Connection.chunked(response.headers)
+                  else iter(lambda: connection.reader.read1(65536), b""))
+        return Stream(connection, json_lines(chunks))
 
     # -- containers ------------------------------------------------------------------------
 

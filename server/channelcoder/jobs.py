@@ -10,8 +10,8 @@ from __future__ import annotations
 import dataclasses
 import enum
 import logging
+import os
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,7 +98,7 @@ class Job:
         if not request.prompt or not request.prompt.strip():
             raise UsageError("the prompt is empty", hint="say what Claude should do")
         self.request = request
-        self.id = request.job_id or uuid.uuid4().hex[:12]
+        self.id = request.job_id or os.urandom(6).hex()
         self.state = JobState.QUEUED
         self.phase = "queued"
         self.created = time.time()

@@ -15,7 +15,6 @@ import fcntl
 import io
 import os
 import re
-import tarfile
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -185,6 +184,8 @@ def plan_build(source: ImageSource, options: DockerOptions, memo: StatMemo) -> B
 
 def bundled_context(plan: BuildPlan) -> io.BytesIO:
     """The bundled image's build context: its Dockerfile and ca/extra.crt (maybe empty)."""
+    import tarfile
+
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
         for name, data in (("Dockerfile", plan.dockerfile_text),

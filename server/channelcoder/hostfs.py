@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import secrets
 import stat
 from pathlib import Path
 
@@ -62,7 +61,7 @@ def subdir(dir_fd: int, name: str) -> int:
 
 def replace_in(dir_fd: int, name: str, data: bytes, mode: int = 0o600) -> None:
     """Write a new file and rename it over `name` (a link there is replaced, not followed)."""
-    temp = f".{name}.{secrets.token_hex(6)}"
+    temp = f".{name}.{os.urandom(6).hex()}"
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode,
                  dir_fd=dir_fd)
     try:

@@ -152,7 +152,9 @@ def test_an_idle_connection_the_engine_closed_is_replaced_not_reported(tmp_path:
     from channelcoder.sandbox.engine_api import EngineAddress
 
     def handle(head: bytes, conn: socket.socket) -> bool:
-        conn.sendall(_json_reply({"ApiVersion": "1.41", "Path": head.split()[1].decode()}))
+        path = head.split()[1].decode()
+        conn.sendall(_json_reply({"ApiVersion": "1.41", "Path": path},
+                                 extra="Api-Version: 1.43\r\n" if path == "/_ping" else ""))
         return False  # keep-alive promised, then hung up, as an engine restart would
 
     path = tmp_path / "engine.sock"
@@ -160,7 +162,7 @@ def test_an_idle_connection_the_engine_closed_is_replaced_not_reported(tmp_path:
         api = EngineAPI(EngineAddress(f"unix://{path}"), timeout=5)
         assert api.version()["ApiVersion"] == "1.41"
         for _ in range(3):
-            assert api._call("GET", "/info")["Path"] == "/v1.41/info"
+            assert api._call("GET", "/info")["Path"] == "/v1.43/info"  # as /_ping said
 
 
 def test_engine_errors_carry_the_engines_words(tmp_path: Path) -> None:

@@ -17,7 +17,6 @@ import contextlib
 import hashlib
 import os
 import re
-import shutil
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -97,6 +96,8 @@ def prune_job_dirs(max_age: float = JOB_DIR_MAX_AGE) -> None:
     for candidate in base.iterdir():
         with contextlib.suppress(OSError):
             if candidate.stat().st_mtime < cutoff:
+                import shutil
+
                 shutil.rmtree(candidate, ignore_errors=True)
 
 

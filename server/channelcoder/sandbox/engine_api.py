@@ -425,8 +425,13 @@ class EngineAPI:
 
     @property
     def api_version(self) -> str:
+        """The engine's API version, from `/_ping`'s headers as the docker CLI reads it
+        (`/version` asks every runtime component for its version: ~7 ms here, not 0.4)."""
         if self._version is None:
-            self._version = str(self._call("GET", "/version", versioned=False)["ApiVersion"])
+            response, _ = self._request("GET", "/_ping", versioned=False)
+            found = response.headers.get("api-version")
+            self._version = found or str(
+                self._call("GET", "/version", versioned=False)["ApiVersion"])
         return self._version
 
     # -- plumbing --------------------------------------------------------------------------
@@ -451,8 +456,12 @@ class EngineAPI:
                 return
         connection.close()
 
-    def _raw(self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
-             body: Any = None, versioned: bool = True, timeout: Any = _UNSET) -> bytes:
+    def _raw(self, method: str, path: str, **kwargs: Any) -> bytes:
+        return self._request(method, path, **kwargs)[1]
+
+    def _request(self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
+                 body: Any = None, versioned: bool = True,
+                 timeout: Any = _UNSET) -> tuple[Response, bytes]:
         url = self._url(path, params, versioned)
         payload = json.dumps(body).encode() if body is not None else None
         headers = {"Content-Type": "application/json"} if payload is not None else None
@@ -478,7 +487,7 @@ class EngineAPI:
             else:
                 connection.close()
             _raise_for(response.status, data)
-            return data
+            return response, data
         raise AssertionError("unreachable")
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:

@@ -6,7 +6,7 @@ Measured here (issue 3):
 (a) resolving the sandbox image on a cache hit (in-process, engine connected, claude probe
     remembered) vs `docker build` of the same unchanged context (every layer cached).
     Target: <= 50 ms and >= 10x faster.
-(b) the same scripted two-turn job (a Bash tool call, then text) via
+(b) the same scripted two-turn job (a Bash tool call, then text) via the installed
     `channelcoder run --docker-image IMG` vs the raw `docker run ... IMG claude -p ...` a user
     would type, interleaved, medians and their ratio. Target for a cold run: <= 1.10. Warm:
     the same job repeated in the same workspace as a named session (`--session`, a new CLI
@@ -33,6 +33,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "server"))
 RESULTS = ROOT / "bench" / "results"
+COMMAND = Path(sys.executable).parent / "channelcoder"  # the installed command users type
 LABEL = "io.channelcoder.bench=sandbox"
 
 
@@ -110,7 +111,7 @@ def two_turn_jobs(image: str, runs: int, workspace: Path,
         env.update(api.env(), CLAUDE_CODE_MAX_RETRIES="0", CHANNELCODER_STATE_DIR=state,
                    CHANNELCODER_CACHE_DIR=str(Path(state) / "cache"),
                    CHANNELCODER_DOCKER_LABELS=LABEL)
-        ours = [sys.executable, "-m", "channelcoder", "run", "--docker-image", image,
+        ours = [str(COMMAND), "run", "--docker-image", image,
                 "--network", "host", *(["--session", session] if session else []),
                 "-p", "list the files"]
         raw = ["docker", "run", "--rm", "--init", "--network", "host", "--label", LABEL,
@@ -186,7 +187,7 @@ def import_time(image: str, workspace: Path) -> dict[str, Any]:
     with FakeAnthropic(Scenario([Reply("ok")])) as api, tempfile.TemporaryDirectory() as state:
         env = {**os.environ, **api.env(), "CHANNELCODER_STATE_DIR": state,
                "CHANNELCODER_CACHE_DIR": state, "CHANNELCODER_DOCKER_LABELS": LABEL}
-        done = subprocess.run([sys.executable, "-X", "importtime", "-m", "channelcoder", "run",
+        done = subprocess.run([sys.executable, "-X", "importtime", str(COMMAND), "run",
                                "--docker-image", image, "--network", "host", "-p", "hi"],
                               cwd=workspace, env=env, capture_output=True, text=True)
     if done.returncode != 0:
@@ -207,7 +208,7 @@ def import_time(image: str, workspace: Path) -> dict[str, Any]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--runs", type=int, default=11)
     parser.add_argument("--resolutions", type=int, default=30)
     args = parser.parse_args()
     results: dict[str, Any] = {}

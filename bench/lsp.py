@@ -266,6 +266,7 @@ def job_runs(repo: Path, init: dict[str, Any], runs: int, *, standby: bool) -> d
     times: list[float] = []
     served = 0
     used: set[str] = set()
+    kind = "standby" if standby else "cold"  # a job id names its proposal's session: one each
     scenario = Scenario([ToolCall("Bash", {"command": "sed -i s/hello/hi/ app.py"}),
                          Reply("Changed.")])
     with FakeAnthropic(scenario) as api:
@@ -281,7 +282,7 @@ def job_runs(repo: Path, init: dict[str, Any], runs: int, *, standby: bool) -> d
                 start = time.perf_counter()
                 reply = client.request("workspace/executeCommand", {
                     "command": "channelcoder.run", "arguments": [{"prompt": "shorten",
-                                                                  "jobId": f"b{n}"}]})
+                                                                  "jobId": f"{kind}{n}"}]})
                 with client.changed:
                     client.changed.wait_for(lambda m=mark: len(client.applied) > m, timeout=60)
                 times.append(client.applied[mark] - start)

@@ -115,27 +115,24 @@ def connect() -> Engine:
 
 def translate(exc: BaseException, doing: str) -> Exception:
     """An engine failure as a ChannelCoderError (or the original if unrelated)."""
-    if isinstance(exc, NotFound):
-        return SandboxError(f"{doing}: {explain(exc)}")
-    if isinstance(exc, EngineError):
-        return SandboxError(f"{doing}: {explain(exc)}",
-                            hint="check the Docker engine ('docker info') and try again")
-    if isinstance(exc, OSError):
-        return unreachable(exc)
+    not_found: tuple[type[BaseException], ...] = (NotFound,)
+    refused: tuple[type[BaseException], ...] = (EngineError,)
+    unreachable_errors: tuple[type[BaseException], ...] = (OSError,)
     if "docker" in sys.modules:  # docker-py, used for image builds
         import requests
         from docker.errors import APIError, DockerException
         from docker.errors import NotFound as DockerNotFound
 
-        if isinstance(exc, requests.exceptions.ConnectionError):
-            return unreachable(exc)
-        if isinstance(exc, DockerNotFound):
-            return SandboxError(f"{doing}: {explain(exc)}")
-        if isinstance(exc, APIError):
-            return SandboxError(f"{doing}: {explain(exc)}",
-                                hint="check the Docker engine ('docker info') and try again")
-        if isinstance(exc, DockerException):
-            return unreachable(exc)
+        not_found += (DockerNotFound,)
+        refused += (APIError,)
+        unreachable_errors += (requests.exceptions.ConnectionError, DockerException)
+    if isinstance(exc, not_found):
+        return SandboxError(f"{doing}: {explain(exc)}")
+    if isinstance(exc, refused):
+        return SandboxError(f"{doing}: {explain(exc)}",
+                            hint="check the Docker engine ('docker info') and try again")
+    if isinstance(exc, unreachable_errors):
+        return unreachable(exc)
     return exc if isinstance(exc, Exception) else RuntimeError(str(exc))
 
 

@@ -219,14 +219,28 @@ def cmd_run(args: argparse.Namespace) -> int:
         workspace=workspace,
     )
     renderer = JsonRenderer() if args.json else TerminalRenderer(verbose=bool(args.verbose))
-    return int(anyio.run(_run, request, renderer.render))
+    from .jobs import Job, default_backend
+
+    head_start = None
+    if request.options.docker is not None:
+        from .sandbox.head_start import HeadStart
+
+        head_start = HeadStart.begin(request)
+    if head_start is None:
+        job = Job(request, backend=default_backend)
+    else:
+        job = Job(head_start.request, backend=head_start.backend)
+    try:
+        return int(anyio.run(_run, job, renderer.render))
+    finally:
+        if head_start is not None:
+            head_start.release()
 
 
-async def _run(request: Any, render: Callable[[Any], None]) -> int:
+async def _run(job: Any, render: Callable[[Any], None]) -> int:
     from .claude.events import Error, Result
-    from .jobs import Job, error_from_event
+    from .jobs import error_from_event
 
-    job = Job(request)
     code = 1
     async for event in job.events():
         render(event)

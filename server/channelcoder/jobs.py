@@ -172,7 +172,7 @@ class Job:
             for status in self._workplace_status():
                 yield self._note(status)
             workplace = await self._guard(self._prepare_workplace(turn, backend), deadline)
-            spec = self._launch_spec(workplace, turn)
+            spec = self.launch_spec(workplace, turn)
             async for status in self._guarded_iter(backend.prepare(spec), deadline):
                 yield self._note(status)
             where = " in the sandbox" if self.request.options.docker is not None else ""
@@ -289,7 +289,8 @@ class Job:
                     cost_usd=result.cost_usd, error=result.error,
                     snapshot=workplace.ref if workplace.kind == "snapshot" else None)
 
-    def _launch_spec(self, workplace: Workplace, turn: SessionTurn | None = None) -> LaunchSpec:
+    def launch_spec(self, workplace: Workplace, turn: SessionTurn | None = None) -> LaunchSpec:
+        """The claude run this job asks its backend for, in `workplace`."""
         options = self.request.options
         base = self.request.workspace
         argv = build_argv(

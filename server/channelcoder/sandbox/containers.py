@@ -265,27 +265,10 @@ class ContainerProcess(StreamedProcess):
     async def start(cls, engine: eng.Engine, spec: ContainerSpec,
                     on_exit: Callable[[], None] | None = None) -> ContainerProcess:
         made: list[str] = []
-        streams: list[Any] = []
-
-        def create_attach_start() -> tuple[str, Any, Any]:
-            api = engine.api
-            cid = str(api.create_container(create_args(spec))["Id"])
-            made.append(cid)
-            events = engine.stream_api.events(
-                filters={"container": cid, "event": ["oom", "die"]})
-            streams.append(events)
-            stream = engine.stream_api.attach(cid, stdout=True, stderr=True, logs=True)
-            streams.append(stream)
-            api.start(cid)
-            return cid, stream, events
-
         try:
-            cid, stream, events = await eng.call("starting the sandbox", create_attach_start,
-                                                 abandon=False)
+            cid, stream, events = await eng.call("starting the sandbox", launch_blocking, engine,
+                                                 spec, made=made, abandon=False)
         except BaseException as exc:
-            for opened in streams:
-                with contextlib.suppress(Exception):
-                    opened.close()
             if made:
                 with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
                     await eng.call("removing the sandbox", _remove, engine.api, made[0])
@@ -353,6 +336,29 @@ class ContainerProcess(StreamedProcess):
                     self._on_exit()
                 except Exception:
                     log.exception("sandbox clean-up failed")
+
+
+def launch_blocking(engine: eng.Engine, spec: ContainerSpec, *, made: list[str],
+                    start: bool = True) -> tuple[str, Any, Any]:
+    """Create the container, subscribe to its events, attach, start (unless `start=False`).
+    Blocking. The id goes into `made` as soon as it exists, so the caller can remove it."""
+    api = engine.api
+    opened: list[Any] = []
+    try:
+        cid = str(api.create_container(create_args(spec))["Id"])
+        made.append(cid)
+        events = engine.stream_api.events(filters={"container": cid, "event": ["oom", "die"]})
+        opened.append(events)
+        stream = engine.stream_api.attach(cid, stdout=True, stderr=True, logs=True)
+        opened.append(stream)
+        if start:
+            api.start(cid)
+    except BaseException:
+        for stream_or_events in opened:
+            with contextlib.suppress(Exception):
+                stream_or_events.close()
+        raise
+    return cid, stream, events
 
 
 def _remove(api: Any, cid: str, timeout: float = 10.0) -> None:

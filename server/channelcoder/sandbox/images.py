@@ -293,15 +293,37 @@ class ImageResolver:
         plan = await anyio.to_thread.run_sync(lambda: plan_build(source, options, self.memo))
         return source, plan
 
+    def ready_blocking(self, options: DockerOptions, workspace: Path, *,
+                       trusted: bool) -> ResolvedImage | None:
+        """What `resolve()` gives when it has nothing to build, probe or tell; else None.
+        Blocking (a CLI run's head start)."""
+        source = find_source(options, workspace, trusted=trusted)
+        if source.notices or options.no_cache:
+            return None
+        key: CacheKey | None = None
+        if source.kind == "image":
+            assert source.image is not None
+            ref = source.image
+        else:
+            plan = plan_build(source, options, self.memo)
+            if plan.key.whole_context:
+                return None
+            ref, key = plan.tag, plan.key
+        image_id = self._inspect(ref)
+        version = self._known_version(image_id) if image_id is not None else None
+        if image_id is None or version is None:
+            return None
+        return ResolvedImage(ref, image_id, source, version, key=key)
+
     async def image_id(self, ref: str) -> str | None:
         """The id of `ref` on the engine, or None when it does not exist."""
-        def inspect() -> str | None:
-            try:
-                return str(self.engine.api.inspect_image(ref)["Id"])
-            except NotFound:
-                return None
+        return await eng.call(f"inspecting the image {ref}", self._inspect, ref)
 
-        return await eng.call(f"inspecting the image {ref}", inspect)
+    def _inspect(self, ref: str) -> str | None:
+        try:
+            return str(self.engine.api.inspect_image(ref)["Id"])
+        except NotFound:
+            return None
 
     async def _build_locked(self, plan: BuildPlan, *, nocache: bool) -> AsyncIterator[Status]:
         lock_path = subdir("sandbox/locks", cache=True) / f"{plan.key.digest[:24]}.lock"
@@ -380,12 +402,18 @@ class ImageResolver:
             yield from api.build(path=str(plan.source.context),
                                  dockerfile=str(plan.source.dockerfile), **common)
 
+    def _known_version(self, image_id: str) -> str | None:
+        """The claude version probed before in this image, if any."""
+        known = read_json(_version_store(), {})
+        version = known.get(image_id) if isinstance(known, dict) else None
+        return version if isinstance(version, str) else None
+
     async def claude_version(self, ref: str, image_id: str) -> str:
         """`claude --version` in the image, probed once per image id and remembered."""
-        store = subdir("sandbox", cache=True) / "claude-versions.json"
-        known = read_json(store, {})
-        if isinstance(known, dict) and isinstance(known.get(image_id), str):
-            return str(known[image_id])
+        known_version = self._known_version(image_id)
+        if known_version is not None:
+            return known_version
+        store = _version_store()
         version = await eng.call(f"checking claude in {ref}", probe_claude, self.engine, ref,
                                  user=self.user, labels=self.labels, abandon=False)
         known = read_json(store, {})
@@ -393,6 +421,10 @@ class ImageResolver:
         known[image_id] = version
         write_json(store, known)
         return version
+
+
+def _version_store() -> Path:
+    return subdir("sandbox", cache=True) / "claude-versions.json"
 
 
 def probe_claude(engine: eng.Engine, ref: str, *, user: str | None,

@@ -97,6 +97,7 @@ class SandboxManager:
         self.labels = {**labels_from_env(), **dict(labels or {})}
         self._engine: eng.Engine | None = None
         self._reaped = False
+        self._connecting = threading.Lock()
         self._resolved: dict[str, ResolvedImage] = {}
         self._live: dict[str, ContainerProcess] = {}
         self._memo: StatMemo | None = None
@@ -113,19 +114,26 @@ class SandboxManager:
 
     async def engine(self) -> eng.Engine:
         """The connected engine; the first connection also reaps orphaned containers."""
-        if self._engine is None:
-            self._engine = await anyio.to_thread.run_sync(eng.connect, abandon_on_cancel=True)
-        if not self._reaped:
-            self._reaped = True
-            engine = self._engine
-            try:
-                removed = await eng.call("reaping orphaned sandboxes", reap_orphans, engine.api)
-                if removed:
-                    log.info("removed %d orphaned sandbox container(s)", len(removed))
-                await anyio.to_thread.run_sync(prune_job_dirs)
-            except Exception as exc:
-                log.warning("could not reap orphaned sandboxes: %s", exc)
+        if self._engine is None or not self._reaped:
+            return await anyio.to_thread.run_sync(self.engine_blocking, abandon_on_cancel=True)
         return self._engine
+
+    def engine_blocking(self) -> eng.Engine:
+        """`engine()` for blocking code (a CLI run's head start, before the event loop)."""
+        with self._connecting:
+            if self._engine is None:
+                self._engine = eng.connect()
+            engine = self._engine
+            if not self._reaped:
+                self._reaped = True
+                try:
+                    removed = reap_orphans(engine.api)
+                    if removed:
+                        log.info("removed %d orphaned sandbox container(s)", len(removed))
+                    prune_job_dirs()
+                except Exception as exc:
+                    log.warning("could not reap orphaned sandboxes: %s", exc)
+            return engine
 
     def resolver(self, engine: eng.Engine, options: DockerOptions) -> ImageResolver:
         if self._memo is None:
@@ -168,12 +176,24 @@ class SandboxManager:
         config = planned.config
 
         def finished() -> None:
-            self._live.pop(spec.job_id, None)
+            self.forget(spec.job_id)
             config.finish()
 
         process = await ContainerProcess.start(engine, planned.container, on_exit=finished)
-        self._live[spec.job_id] = process
+        self.adopt(spec.job_id, process)
         return process
+
+    def adopt(self, job_id: str, process: ContainerProcess) -> None:
+        """Own a running job's container: `close()` and process exit remove it."""
+        self._live[job_id] = process
+
+    def forget(self, job_id: str) -> None:
+        self._live.pop(job_id, None)
+
+    def check_spec(self, spec: LaunchSpec) -> None:
+        """What `prepare()` checks before any engine work (raises ConfigError)."""
+        self._check_options(spec.options.docker or DockerOptions(), spec.workspace)
+        self._argv(spec)
 
     async def plan(self, spec: LaunchSpec) -> PlannedContainer:
         """The hardened container for this run (image resolved, config dir prepared), not started.
@@ -187,6 +207,11 @@ class SandboxManager:
                 if isinstance(item, ResolvedImage):
                     resolved = item
         assert resolved is not None
+        return await anyio.to_thread.run_sync(self.assemble, spec, resolved)
+
+    def assemble(self, spec: LaunchSpec, resolved: ResolvedImage) -> PlannedContainer:
+        """`plan()` once the image is known: blocking (it prepares the config dir)."""
+        options = spec.options.docker or DockerOptions()
         uid, gid, user = sandbox_user(options)
         user_mounts = self._check_options(options, spec.workspace)
         argv, path_mounts = self._argv(spec)
@@ -195,8 +220,7 @@ class SandboxManager:
         config_path = config_dir_for(session=spec.session, workspace=spec.workspace,
                                      job_id=spec.job_id,
                                      resume=spec.options.resume, explicit=spec.config_dir)
-        config = await anyio.to_thread.run_sync(
-            lambda: prepare_config_dir(config_path, uid=uid, gid=gid, env=env))
+        config = prepare_config_dir(config_path, uid=uid, gid=gid, env=env)
         mounts = [Mount(spec.cwd.resolve(), WORKSPACE),
                   *(Mount(p.resolve(), str(p.resolve())) for p in spec.extra_mounts),
                   *(Mount(p.resolve(), str(p.resolve()), read_only=True)

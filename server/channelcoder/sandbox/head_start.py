@@ -1,0 +1,147 @@
+"""A CLI run's head start: its container created and started before the event loop exists.
+
+Before `channelcoder run --docker` can ask the engine for a container it spends most of its
+own time importing (asyncio, anyio, the job machinery) — and the engine then needs ~80 ms to
+start the container. `HeadStart.begin()` plans and launches the container first, with blocking
+calls on the stdlib engine client, and sends `start` from a thread: the rest of the start-up
+overlaps the engine's work. The job then runs with the head start as its backend; `start()`
+hands over the running container when the job asks for exactly the launch that was planned,
+and otherwise removes it and starts the job's own. Only the plain case gets a head start (the
+workspace itself, no session, an image ready with nothing to build, probe or report); for
+anything else `begin()` returns None and the run goes the usual way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import os
+import threading
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anyio
+
+from ..claude.events import Status
+from ..jobs import Job, Request, Workplace
+from ..runner import ClaudeProcess, LaunchSpec
+from .containers import ContainerProcess, _remove, launch_blocking
+from .manager import PlannedContainer, SandboxManager
+
+log = logging.getLogger(__name__)
+
+
+class HeadStart:
+    """One launched container waiting for its job (a `Backend` for that one job)."""
+
+    def __init__(self, request: Request, manager: SandboxManager, spec: LaunchSpec,
+                 planned: PlannedContainer, launched: tuple[str, Any, Any]) -> None:
+        self.request = request
+        self.manager = manager
+        self.engine = manager.engine_blocking()
+        self.spec = spec
+        self.planned = planned
+        self.container_id, self._stream, self._events = launched
+        self._start_error: BaseException | None = None
+        self._starting = threading.Thread(target=self._start, name="channelcoder-head-start",
+                                          daemon=True)
+        self._starting.start()
+        self._taken = False
+        self._released = False
+
+    @classmethod
+    def begin(cls, request: Request) -> HeadStart | None:
+        """Launch the container `request` will run in, when that needs no decision or notice.
+        Blocking; never raises for the run's own problems (the usual way reports those)."""
+        options = request.options
+        docker = options.docker
+        if (docker is None or options.apply != "direct" or options.worktree is not None
+                or options.session or options.resume or request.buffers):
+            return None
+        request = dataclasses.replace(request, job_id=request.job_id or os.urandom(6).hex())
+        manager = SandboxManager.shared()
+        try:
+            workspace = request.workspace.resolve()
+            if not workspace.is_dir():
+                return None
+            spec = Job(request).launch_spec(Workplace(cwd=workspace))
+            manager.check_spec(spec)
+            engine = manager.engine_blocking()
+            from ..trust import is_trusted
+
+            resolved = manager.resolver(engine, docker).ready_blocking(
+                docker, spec.workspace, trusted=is_trusted(spec.workspace))
+            if resolved is None:
+                return None
+            planned = manager.assemble(spec, resolved)
+        except Exception as exc:
+            log.debug("no head start: %s", exc)
+            return None
+        made: list[str] = []
+        try:
+            launched = launch_blocking(engine, planned.container, made=made, start=False)
+        except BaseException as exc:
+            if made:
+                with contextlib.suppress(Exception):
+                    _remove(engine.api, made[0])
+            planned.config.finish()
+            if not isinstance(exc, Exception):
+                raise
+            log.debug("no head start: %s", exc)
+            return None
+        return cls(request, manager, spec, planned, launched)
+
+    def _start(self) -> None:
+        try:
+            self.engine.api.start(self.container_id)
+        except BaseException as exc:
+            self._start_error = exc
+
+    def backend(self, request: Request) -> HeadStart:
+        """The job's backend factory."""
+        return self
+
+    # -- Backend ---------------------------------------------------------------------------
+
+    async def prepare(self, spec: LaunchSpec) -> AsyncIterator[Status]:
+        resolved = self.planned.resolved
+        yield Status("resolving-image", "resolving the sandbox image")
+        yield Status("starting-sandbox",
+                     f"starting the sandbox ({resolved.ref}, claude {resolved.claude_version})")
+
+    async def start(self, spec: LaunchSpec) -> ClaudeProcess:
+        self._taken = True
+        await anyio.to_thread.run_sync(self._starting.join)
+        if spec != self.spec or self._start_error is not None:
+            if self._start_error is not None:
+                log.debug("the head start failed: %r", self._start_error)
+            await anyio.to_thread.run_sync(self._discard)
+            return await self.manager.start(spec)
+        config = self.planned.config
+        manager = self.manager
+
+        def finished() -> None:
+            manager.forget(spec.job_id)
+            config.finish()
+
+        process = ContainerProcess(self.engine, self.planned.container, self.container_id,
+                                   self._stream, self._events, on_exit=finished)
+        manager.adopt(spec.job_id, process)
+        return process
+
+    def release(self) -> None:
+        """Remove the container if no job took it (blocking, idempotent)."""
+        if not self._taken:
+            self._discard()
+
+    def _discard(self) -> None:
+        if self._released:
+            return
+        self._released = True
+        for stream in (self._stream, self._events):
+            with contextlib.suppress(Exception):
+                stream.close()
+        with contextlib.suppress(Exception):
+            _remove(self.engine.api, self.container_id)
+        self.planned.config.finish()

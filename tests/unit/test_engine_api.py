@@ -183,3 +183,23 @@ def test_engine_errors_carry_the_engines_words(tmp_path: Path) -> None:
         assert caught.value.explanation == "No such container: abc"
         with pytest.raises(NotFound):  # the same (kept-alive) connection, read to its end
             api.inspect_container("abc")
+
+
+def test_engine_failures_are_told_apart_for_both_clients() -> None:
+    import requests
+    from docker.errors import APIError
+    from docker.errors import NotFound as DockerNotFound
+
+    from channelcoder.errors import DockerUnavailable, SandboxError
+    from channelcoder.sandbox.engine import translate
+    from channelcoder.sandbox.engine_api import EngineError
+
+    for refused in (EngineError(500, "boom"), APIError("500 Server Error", explanation="boom")):
+        error = translate(refused, "building x")  # docker-py's APIError is also an OSError
+        assert isinstance(error, SandboxError) and not isinstance(error, DockerUnavailable)
+        assert error.message == "building x: boom" and "docker info" in (error.hint or "")
+    for missing in (NotFound(404, "No such image: y"), DockerNotFound("404", explanation="gone")):
+        assert not isinstance(translate(missing, "inspecting"), DockerUnavailable)
+    for down in (ConnectionRefusedError(111, "Connection refused"),
+                 requests.exceptions.ConnectionError("refused")):
+        assert isinstance(translate(down, "starting"), DockerUnavailable)

@@ -208,7 +208,7 @@ def import_time(image: str, workspace: Path) -> dict[str, Any]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=11)
+    parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--resolutions", type=int, default=30)
     args = parser.parse_args()
     results: dict[str, Any] = {}

@@ -219,17 +219,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         workspace=workspace,
     )
     renderer = JsonRenderer() if args.json else TerminalRenderer(verbose=bool(args.verbose))
-    from .jobs import Job, default_backend
+    from .jobs import Job
 
     head_start = None
     if request.options.docker is not None:
         from .sandbox.head_start import HeadStart
 
         head_start = HeadStart.begin(request)
-    if head_start is None:
-        job = Job(request, backend=default_backend)
-    else:
-        job = Job(head_start.request, backend=head_start.backend)
+    job = Job(request) if head_start is None else Job(head_start.request,
+                                                      backend=head_start.backend)
     try:
         return int(anyio.run(_run, job, renderer.render))
     finally:

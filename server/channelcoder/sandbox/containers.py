@@ -271,7 +271,7 @@ class ContainerProcess(StreamedProcess):
         except BaseException as exc:
             if made:
                 with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
-                    await eng.call("removing the sandbox", _remove, engine.api, made[0])
+                    await eng.call("removing the sandbox", force_remove, engine.api, made[0])
             if isinstance(exc, SandboxError):
                 raise SandboxError(exc.message, hint="check the image and the Docker options "
                                                      "(--verbose prints the docker run line)") from exc
@@ -326,7 +326,7 @@ class ContainerProcess(StreamedProcess):
             self.close_output()
             if self._exit is None or not self.spec.auto_remove:
                 try:
-                    await eng.call("removing the sandbox", _remove, self.engine.api, self.id)
+                    await eng.call("removing the sandbox", force_remove, self.engine.api, self.id)
                 except Exception as exc:
                     log.warning("could not remove the sandbox container %s: %s",
                                 self.id[:12], exc)
@@ -361,7 +361,7 @@ def launch_blocking(engine: eng.Engine, spec: ContainerSpec, *, made: list[str],
     return cid, stream, events
 
 
-def _remove(api: Any, cid: str, timeout: float = 10.0) -> None:
+def force_remove(api: Any, cid: str, timeout: float = 10.0) -> None:
     """Force-remove; when the engine is already removing it (AutoRemove), wait until it is gone."""
     try:
         api.remove_container(cid, force=True)

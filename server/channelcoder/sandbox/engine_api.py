@@ -205,7 +205,10 @@ class Connection:
             size_line = self.reader.readline(1024)
             if not size_line:
                 return
-            size = int(size_line.split(b";")[0].strip() or b"0", 16)
+            try:
+                size = int(size_line.split(b";")[0].strip() or b"0", 16)
+            except ValueError:
+                raise EngineClosed(f"the engine sent {size_line[:40]!r} as a chunk size") from None
             if size == 0:
                 while self.reader.readline(65537) not in (b"\r\n", b"\n", b""):
                     pass
@@ -218,7 +221,9 @@ class Connection:
 
     def usable(self) -> bool:
         """Idle and still open: nothing to read (a closed socket reads as ready, with EOF)."""
-        return not select.select([self.sock], [], [], 0)[0]
+        poller = select.poll()  # not select(): a busy process may hold fds past FD_SETSIZE
+        poller.register(self.sock, select.POLLIN)
+        return not poller.poll(0)
 
     def shutdown(self) -> None:
         with contextlib.suppress(OSError):

@@ -26,7 +26,7 @@ import anyio
 from ..claude.events import Status
 from ..jobs import Job, Request, Workplace
 from ..runner import ClaudeProcess, LaunchSpec
-from .containers import ContainerProcess, _remove, launch_blocking
+from .containers import ContainerProcess, force_remove, launch_blocking
 from .manager import PlannedContainer, SandboxManager
 
 log = logging.getLogger(__name__)
@@ -84,7 +84,7 @@ class HeadStart:
         except BaseException as exc:
             if made:
                 with contextlib.suppress(Exception):
-                    _remove(engine.api, made[0])
+                    force_remove(engine.api, made[0])
             planned.config.finish()
             if not isinstance(exc, Exception):
                 raise
@@ -143,5 +143,5 @@ class HeadStart:
             with contextlib.suppress(Exception):
                 stream.close()
         with contextlib.suppress(Exception):
-            _remove(self.engine.api, self.container_id)
+            force_remove(self.engine.api, self.container_id)
         self.planned.config.finish()

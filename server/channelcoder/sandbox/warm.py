@@ -48,8 +48,8 @@ from .containers import (
     OWNER,
     WARM,
     ContainerSpec,
-    _remove,
     create_args,
+    force_remove,
     owner_alive,
     run_line,
 )
@@ -174,7 +174,7 @@ class WarmSandbox:
             with anyio.CancelScope(shield=True):
                 if made:
                     with contextlib.suppress(Exception):
-                        await eng.call("removing the sandbox", _remove, engine.api, made[0])
+                        await eng.call("removing the sandbox", force_remove, engine.api, made[0])
                 await anyio.to_thread.run_sync(_forget, directory)
             raise
         warm = cls(directory, cid, key, {**meta, "containerId": cid, "key": key,
@@ -223,7 +223,7 @@ class WarmSandbox:
         self.unlock()
         if engine is not None:
             try:
-                await eng.call("removing the warm sandbox", _remove, engine.api,
+                await eng.call("removing the warm sandbox", force_remove, engine.api,
                                self.container_id)
             except Exception as exc:
                 log.warning("could not remove the warm sandbox %s: %s", self.short_id, exc)
@@ -255,7 +255,7 @@ def remove_blocking(directory: Path, container_id: str | None = None) -> None:
     if cid:
         try:
             connected = eng.connect()
-            _remove(connected.api, cid)
+            force_remove(connected.api, cid)
         except Exception as exc:
             log.warning("could not remove the warm sandbox %s: %s", cid[:12], exc)
     if directory.parent == warm_root():

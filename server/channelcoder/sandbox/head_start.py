@@ -27,7 +27,7 @@ from ..claude.events import Status
 from ..jobs import Job, Request, Workplace
 from ..runner import ClaudeProcess, LaunchSpec
 from .containers import ContainerProcess, force_remove, launch_blocking
-from .manager import PlannedContainer, SandboxManager
+from .manager import RESOLVING, PlannedContainer, SandboxManager, starting
 
 log = logging.getLogger(__name__)
 
@@ -105,10 +105,8 @@ class HeadStart:
     # -- Backend ---------------------------------------------------------------------------
 
     async def prepare(self, spec: LaunchSpec) -> AsyncIterator[Status]:
-        resolved = self.planned.resolved
-        yield Status("resolving-image", "resolving the sandbox image")
-        yield Status("starting-sandbox",
-                     f"starting the sandbox ({resolved.ref}, claude {resolved.claude_version})")
+        yield RESOLVING
+        yield starting(self.planned.resolved)
 
     async def start(self, spec: LaunchSpec) -> ClaudeProcess:
         self._taken = True

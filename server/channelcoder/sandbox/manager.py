@@ -82,6 +82,14 @@ def sandbox_user(options: DockerOptions) -> tuple[int | None, int | None, str]:
     return uid, gid, text
 
 
+RESOLVING = Status("resolving-image", "resolving the sandbox image")
+
+
+def starting(resolved: ResolvedImage) -> Status:
+    return Status("starting-sandbox",
+                  f"starting the sandbox ({resolved.ref}, claude {resolved.claude_version})")
+
+
 @dataclass
 class PlannedContainer:
     container: ContainerSpec
@@ -156,9 +164,8 @@ class SandboxManager:
 
     async def prepare(self, spec: LaunchSpec) -> AsyncIterator[Status]:
         options = spec.options.docker or DockerOptions()
-        self._check_options(options, spec.workspace)
-        self._argv(spec)
-        yield Status("resolving-image", "resolving the sandbox image")
+        self.check_spec(spec)
+        yield RESOLVING
         resolved: ResolvedImage | None = None
         async for item in self.resolve_image(options, spec.workspace):
             if isinstance(item, ResolvedImage):
@@ -167,8 +174,7 @@ class SandboxManager:
                 yield item
         assert resolved is not None
         self._resolved[spec.job_id] = resolved
-        yield Status("starting-sandbox",
-                     f"starting the sandbox ({resolved.ref}, claude {resolved.claude_version})")
+        yield starting(resolved)
 
     async def start(self, spec: LaunchSpec) -> ClaudeProcess:
         planned = await self.plan(spec)

@@ -113,7 +113,9 @@ def run_ls(args: argparse.Namespace) -> int:
     from datetime import datetime
 
     current = _current_tag(_workspace(args))
-    images = _managed_images({})
+    from ..sandbox.engine import connect
+
+    images = _managed_images(connect().api, {})
     if not images:
         print("no channelcoder images yet (channelcoder image build)")
         return 0
@@ -144,7 +146,7 @@ def run_prune(args: argparse.Namespace) -> int:
     except Exception as exc:
         raise translate(exc, "listing containers") from exc
     removed = considered = 0
-    for image in _managed_images(labels):
+    for image in _managed_images(api, labels):
         tags = image.get("RepoTags") or []
         if keep in tags:
             continue
@@ -169,12 +171,12 @@ def run_prune(args: argparse.Namespace) -> int:
     return 0
 
 
-def _managed_images(labels: dict[str, Any]) -> list[dict[str, Any]]:
-    from ..sandbox.engine import connect, translate
+def _managed_images(api: Any, labels: dict[str, Any]) -> list[dict[str, Any]]:
+    from ..sandbox.engine import translate
 
     wanted = ["io.channelcoder.managed=1", *(f"{k}={v}" for k, v in labels.items())]
     try:
-        images = connect().api.images(filters={"label": wanted})
+        images = api.images(filters={"label": wanted})
     except Exception as exc:
         raise translate(exc, "listing images") from exc
     return sorted(images, key=lambda i: -int(i.get("Created", 0)))

@@ -30,7 +30,6 @@ from .engine_api import (
 )
 
 T = TypeVar("T")
-DEFAULT_SOCKET = DEFAULT_HOST
 CALL_TIMEOUT = 60
 
 
@@ -65,13 +64,9 @@ class Engine:
         return self._builder
 
 
-def docker_host() -> str:
-    return os.environ.get("DOCKER_HOST") or DEFAULT_SOCKET
-
-
 def unreachable(reason: object) -> DockerUnavailable:
     host = os.environ.get("DOCKER_HOST")
-    where = f"DOCKER_HOST={host}" if host else f"the default socket {DEFAULT_SOCKET} (DOCKER_HOST is not set)"
+    where = f"DOCKER_HOST={host}" if host else f"the default socket {DEFAULT_HOST} (DOCKER_HOST is not set)"
     text = describe(reason)
     for marker in ("Error while fetching server API version: ", "('Connection aborted.', "):
         text = text.replace(marker, "")

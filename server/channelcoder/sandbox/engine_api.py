@@ -409,6 +409,12 @@ def _explanation(status: int, body: bytes) -> str:
     return text or f"HTTP {status}"
 
 
+def _json_body(body: Any) -> tuple[bytes | None, dict[str, str]]:
+    if body is None:
+        return None, {}
+    return json.dumps(body).encode(), {"Content-Type": "application/json"}
+
+
 def _raise_for(status: int, body: bytes) -> None:
     if status == 404:
         raise NotFound(404, _explanation(404, body))
@@ -468,8 +474,7 @@ class EngineAPI:
                  body: Any = None, versioned: bool = True,
                  timeout: Any = _UNSET) -> tuple[Response, bytes]:
         url = self._url(path, params, versioned)
-        payload = json.dumps(body).encode() if body is not None else None
-        headers = {"Content-Type": "application/json"} if payload is not None else None
+        payload, headers = _json_body(body)
         for attempt in (0, 1):
             connection, reused = self._take()
             if timeout is not _UNSET:
@@ -503,10 +508,9 @@ class EngineAPI:
                 body: Any = None, upgrade: bool = False) -> tuple[Connection, Response]:
         """A request on a connection of its own, whose body the caller reads as it comes."""
         url = self._url(path, params)
-        headers = {"Connection": "Upgrade", "Upgrade": "tcp"} if upgrade else {}
-        payload = json.dumps(body).encode() if body is not None else None
-        if payload is not None:
-            headers["Content-Type"] = "application/json"
+        payload, headers = _json_body(body)
+        if upgrade:
+            headers.update({"Connection": "Upgrade", "Upgrade": "tcp"})
         connection = self._open(self.timeout)
         try:
             response = connection.request(method, url, payload, headers)

@@ -27,6 +27,7 @@ from ..claude.events import Status
 from ..jobs import Job, Request, Workplace
 from ..runner import ClaudeProcess, LaunchSpec
 from .containers import ContainerProcess, force_remove, launch_blocking
+from .engine import Engine
 from .manager import RESOLVING, PlannedContainer, SandboxManager, starting
 
 log = logging.getLogger(__name__)
@@ -35,11 +36,12 @@ log = logging.getLogger(__name__)
 class HeadStart:
     """One launched container waiting for its job (a `Backend` for that one job)."""
 
-    def __init__(self, request: Request, manager: SandboxManager, spec: LaunchSpec,
-                 planned: PlannedContainer, launched: tuple[str, Any, Any]) -> None:
+    def __init__(self, request: Request, manager: SandboxManager, engine: Engine,
+                 spec: LaunchSpec, planned: PlannedContainer,
+                 launched: tuple[str, Any, Any]) -> None:
         self.request = request
         self.manager = manager
-        self.engine = manager.engine_blocking()
+        self.engine = engine
         self.spec = spec
         self.planned = planned
         self.container_id, self._stream, self._events = launched
@@ -90,7 +92,7 @@ class HeadStart:
                 raise
             log.debug("no head start: %s", exc)
             return None
-        return cls(request, manager, spec, planned, launched)
+        return cls(request, manager, engine, spec, planned, launched)
 
     def _start(self) -> None:
         try:
@@ -116,16 +118,10 @@ class HeadStart:
                 log.debug("the head start failed: %r", self._start_error)
             await anyio.to_thread.run_sync(self._discard)
             return await self.manager.start(spec)
-        config = self.planned.config
-        manager = self.manager
-
-        def finished() -> None:
-            manager.forget(spec.job_id)
-            config.finish()
-
         process = ContainerProcess(self.engine, self.planned.container, self.container_id,
-                                   self._stream, self._events, on_exit=finished)
-        manager.adopt(spec.job_id, process)
+                                   self._stream, self._events,
+                                   on_exit=self.manager.on_exit(spec.job_id, self.planned.config))
+        self.manager.adopt(spec.job_id, process)
         return process
 
     def release(self) -> None:

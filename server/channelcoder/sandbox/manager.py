@@ -14,7 +14,7 @@ import contextlib
 import logging
 import os
 import threading
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -179,13 +179,8 @@ class SandboxManager:
     async def start(self, spec: LaunchSpec) -> ClaudeProcess:
         planned = await self.plan(spec)
         engine = await self.engine()
-        config = planned.config
-
-        def finished() -> None:
-            self.forget(spec.job_id)
-            config.finish()
-
-        process = await ContainerProcess.start(engine, planned.container, on_exit=finished)
+        process = await ContainerProcess.start(
+            engine, planned.container, on_exit=self.on_exit(spec.job_id, planned.config))
         self.adopt(spec.job_id, process)
         return process
 
@@ -193,8 +188,13 @@ class SandboxManager:
         """Own a running job's container: `close()` and process exit remove it."""
         self._live[job_id] = process
 
-    def forget(self, job_id: str) -> None:
-        self._live.pop(job_id, None)
+    def on_exit(self, job_id: str, config: ConfigDir) -> Callable[[], None]:
+        """What a job's container does when it is gone: forgotten, its config dir finished."""
+        def finished() -> None:
+            self._live.pop(job_id, None)
+            config.finish()
+
+        return finished
 
     def check_spec(self, spec: LaunchSpec) -> None:
         """What `prepare()` checks before any engine work (raises ConfigError)."""

@@ -153,7 +153,7 @@ def cancel_to_gone(image: str, runs: int, workspace: Path) -> list[float]:
     times: list[float] = []
 
     async def one() -> float:
-        job = Job(Request("cancel me", options, workspace), backend=lambda _: manager)
+        job = Job(Request("cancel me", options, workspace), backend=manager)
         cancelled = 0.0
         async for event in job.events():
             if isinstance(event, TextDelta) and not cancelled:

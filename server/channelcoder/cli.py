@@ -219,15 +219,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         workspace=workspace,
     )
     renderer = JsonRenderer() if args.json else TerminalRenderer(verbose=bool(args.verbose))
+    from .backend_choice import launch_early
     from .jobs import Job
 
-    head_start = None
-    if request.options.docker is not None:
-        from .sandbox.head_start import HeadStart
-
-        head_start = HeadStart.begin(request)
-    job = Job(request) if head_start is None else Job(head_start.request,
-                                                      backend=head_start.backend)
+    head_start = launch_early(request)
+    job = Job(request) if head_start is None else Job(head_start.request, backend=head_start)
     try:
         return int(anyio.run(_run, job, renderer.render))
     finally:

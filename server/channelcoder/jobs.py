@@ -12,17 +12,18 @@ import enum
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 
-from .claude.argv import build_argv
+from .backend import Backend, ClaudeProcess
+from .backend_choice import StandbySource, choose_backend
 from .claude.events import AnyEvent, Changes, Error, Result, Status, Text, TextDelta
 from .claude.parse import StreamParser
-from .config import RunOptions, resolve_text_or_file
+from .config import RunOptions
 from .errors import (
     AuthenticationFailed,
     Cancelled,
@@ -32,12 +33,13 @@ from .errors import (
     TimedOut,
     UsageError,
 )
-from .runner import Backend, ClaudeProcess, LaunchSpec
+from .launch import LaunchSpec, PreparedLaunch, build_launch
 
 if TYPE_CHECKING:
     from .sessions import SessionTurn
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class JobState(enum.StrEnum):
@@ -75,26 +77,12 @@ class Workplace:
     ref: str | None = None
 
 
-BackendFactory = Callable[[Request], Backend]
-
-
-def default_backend(request: Request) -> Backend:
-    docker = request.options.docker
-    if docker is not None:
-        from .sandbox.manager import SandboxManager
-
-        if request.options.session and docker.keep_warm > 0:
-            from .sandbox.warm_backend import WarmBackend
-
-            return WarmBackend()  # a named session's turns share a warm sandbox
-        return SandboxManager.shared()
-    from .native import NativeBackend
-
-    return NativeBackend()
-
-
 class Job:
-    def __init__(self, request: Request, *, backend: BackendFactory = default_backend) -> None:
+    """`backend`: one chosen by the caller (a CLI run's head start, a test's); else
+    `backend_choice.choose_backend` picks it, offered `standby`'s ready sandbox."""
+
+    def __init__(self, request: Request, *, backend: Backend | None = None,
+                 standby: StandbySource | None = None) -> None:
         if not request.prompt or not request.prompt.strip():
             raise UsageError("the prompt is empty", hint="say what Claude should do")
         self.request = request
@@ -109,7 +97,8 @@ class Job:
         self.changes: Changes | None = None
         self.session_id: str | None = None
         self.text_parts: list[str] = []
-        self._backend_factory = backend
+        self._backend = backend
+        self._standby = standby
         self._cancel_requested = False
         self._scope: anyio.CancelScope | None = None
 
@@ -168,16 +157,24 @@ class Job:
                 turn = await self._guard(SessionTurn.begin(self.request.options.session,
                                                            self.request.workspace.resolve()),
                                          deadline)
-            backend = self._backend_factory(self.request)
+            backend = self._backend or choose_backend(
+                self.request, saved_session=turn is not None and turn.state.saved,
+                standby=self._standby)
             for status in self._workplace_status():
                 yield self._note(status)
             workplace = await self._guard(self._prepare_workplace(turn, backend), deadline)
-            spec = self.launch_spec(workplace, turn)
-            async for status in self._guarded_iter(backend.prepare(spec), deadline):
-                yield self._note(status)
+            spec = await anyio.to_thread.run_sync(self.launch_spec, workplace, turn)
+            prepared: PreparedLaunch | None = None
+            async for item in self._guarded_iter(backend.prepare(spec), deadline):
+                if isinstance(item, PreparedLaunch):
+                    prepared = item
+                else:
+                    yield self._note(item)
+            if prepared is None:
+                raise RuntimeError(f"{type(backend).__name__}.prepare() prepared no launch")
             where = " in the sandbox" if self.request.options.docker is not None else ""
             yield self._note(Status("running", f"starting claude{where}"))
-            process = await self._guard(backend.start(spec), deadline)
+            process = await self._guard(backend.start(prepared), deadline)
             if self.request.options.verbose:
                 yield self._note(Status("running", process.command_line))
             result: Result | None = None
@@ -219,9 +216,8 @@ class Job:
                 await self._release(workplace)
             if turn is not None:
                 turn.release()
-            release_backend = getattr(backend, "release", None)
-            if release_backend is not None:  # e.g. a standby taken but never started
-                release_backend()
+            if backend is not None:
+                backend.release()
             if not self.done:
                 self.state = JobState.CANCELLED
                 self.ended = time.time()
@@ -257,7 +253,7 @@ class Job:
         """The session's snapshot, else one the backend has ready (a standby's), else new."""
         from .workspace import prepare_workplace
 
-        snapshot = (turn.snapshot if turn else None) or getattr(backend, "snapshot_id", None)
+        snapshot = (turn.snapshot if turn else None) or (backend.snapshot_id if backend else None)
         return await prepare_workplace(self.request, self.id, snapshot_id=snapshot)
 
     def _workplace_status(self) -> list[Status]:
@@ -290,22 +286,12 @@ class Job:
                     snapshot=workplace.ref if workplace.kind == "snapshot" else None)
 
     def launch_spec(self, workplace: Workplace, turn: SessionTurn | None = None) -> LaunchSpec:
-        """The claude run this job asks its backend for, in `workplace`."""
-        options = self.request.options
-        base = self.request.workspace
-        argv = build_argv(
-            options,
-            self.request.prompt,
-            sandboxed=options.docker is not None,
-            system=resolve_text_or_file(options.system, base),
-            append_system=resolve_text_or_file(options.append_system, base),
-            resume=options.resume or (turn.resume_id if turn else None),
-        )
-        env = {k: v for k, v in self.request.env.items()}
-        return LaunchSpec(argv=argv, cwd=workplace.cwd, workspace=base, options=options,
-                          job_id=self.id, env=env, session=options.session,
-                          extra_mounts=workplace.extra_mounts,
-                          read_only_mounts=workplace.read_only_mounts)
+        """The claude run this job asks its backend for, in `workplace` (blocking)."""
+        return build_launch(self.request.options, self.request.prompt,
+                            workspace=self.request.workspace, cwd=workplace.cwd, job_id=self.id,
+                            env=self.request.env, resume=turn.resume_id if turn else None,
+                            extra_mounts=workplace.extra_mounts,
+                            read_only_mounts=workplace.read_only_mounts)
 
     async def _read(self, process: ClaudeProcess, deadline: float) -> AsyncIterator[AnyEvent]:
         parser = StreamParser()
@@ -349,9 +335,9 @@ class Job:
         self._scope = None
         raise self._interruption(deadline)
 
-    async def _guarded_iter(self, source: AsyncIterator[Status],
-                            deadline: float) -> AsyncIterator[Status]:
-        iterator = aiter(source)
+    async def _guarded_iter(self, source: AsyncGenerator[T, None],
+                            deadline: float) -> AsyncIterator[T]:
+        iterator = source
         try:
             while True:
                 with anyio.CancelScope(deadline=deadline) as scope:
@@ -368,10 +354,8 @@ class Job:
                     raise self._interruption(deadline)
                 yield item
         finally:
-            aclose = getattr(iterator, "aclose", None)
-            if aclose is not None:
-                with anyio.CancelScope(shield=True):
-                    await aclose()
+            with anyio.CancelScope(shield=True):
+                await iterator.aclose()
 
     def _finish(self, result: Result | None, code: int,
                 process: ClaudeProcess) -> Result | Error:

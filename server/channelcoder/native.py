@@ -9,16 +9,17 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from pathlib import Path
 
 import anyio
 from anyio.abc import Process
 
+from .backend import ClaudeProcess, read_tail
 from .claude.argv import child_env, format_command
 from .claude.events import Status
 from .errors import ClaudeNotFound
-from .runner import ClaudeProcess, LaunchSpec, read_tail
+from .launch import LaunchSpec, PreparedLaunch
 
 TERMINATE_GRACE = 1.5
 CLAUDE_ENV = "CHANNELCODER_CLAUDE"
@@ -94,12 +95,14 @@ class NativeProcess:
 class NativeBackend:
     """Runs claude on the host. Its working directory is the job's cwd."""
 
-    async def prepare(self, spec: LaunchSpec) -> AsyncIterator[Status]:
-        find_claude(spec.options.claude_path)
-        return
-        yield
+    snapshot_id: str | None = None
 
-    async def start(self, spec: LaunchSpec) -> ClaudeProcess:
+    async def prepare(self, spec: LaunchSpec) -> AsyncGenerator[Status | PreparedLaunch, None]:
+        find_claude(spec.options.claude_path)
+        yield PreparedLaunch(spec)
+
+    async def start(self, prepared: PreparedLaunch) -> ClaudeProcess:
+        spec = prepared.spec
         binary = find_claude(spec.options.claude_path)
         argv = [binary, *spec.argv[1:]]
         extra = dict(spec.env)
@@ -117,3 +120,6 @@ class NativeBackend:
                 os.unlink(stderr_path)
                 raise ClaudeNotFound(f"cannot start {binary}: {exc.strerror or exc}") from exc
         return NativeProcess(process, stderr_path, format_command(argv))
+
+    def release(self) -> None:
+        pass

@@ -23,7 +23,7 @@ def request(prompt: str, workspace: Path, docker: dict[str, Any], **options: Any
 def job(prompt: str, workspace: Path, docker: dict[str, Any],
         manager: SandboxManager | None = None, **options: Any) -> Job:
     backend = manager or SandboxManager.shared()
-    return Job(request(prompt, workspace, docker, **options), backend=lambda _: backend)
+    return Job(request(prompt, workspace, docker, **options), backend=backend)
 
 
 async def collect(running: Job, guard: float = HANG_GUARD) -> list[AnyEvent]:

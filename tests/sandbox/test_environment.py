@@ -9,7 +9,7 @@ import pytest
 
 from channelcoder.config import DockerOptions, RunOptions
 from channelcoder.errors import ConfigError
-from channelcoder.runner import LaunchSpec
+from channelcoder.launch import LaunchSpec
 from channelcoder.sandbox.containers import ContainerSpec, create_args, owner_alive, owner_label, run_line
 from channelcoder.sandbox.manager import SandboxManager, labels_from_env, sandbox_user
 from channelcoder.sandbox.mounts import Mount

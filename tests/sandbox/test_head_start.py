@@ -65,7 +65,7 @@ async def test_the_job_runs_in_the_head_start_container(
     scripted([Reply("from the head start")])
     head = HeadStart.begin(request("hi", workspace, docker_options(sandbox_image)))
     assert head is not None
-    running = Job(head.request, backend=head.backend)
+    running = Job(head.request, backend=head)
     events = await collect(running)
     head.release()
     result = final(events)
@@ -84,7 +84,7 @@ async def test_a_job_asking_for_another_launch_gets_its_own_container(
     assert head is not None
     planned = head.container_id
     other = request("something else", workspace, docker_options(sandbox_image))
-    events = await collect(Job(other, backend=head.backend))
+    events = await collect(Job(other, backend=head))
     head.release()
     result = final(events)
     assert isinstance(result, Result) and result.text == "the job's own"

@@ -192,7 +192,7 @@ async def _start(ls: ChannelCoderServer, arg: Mapping[str, Any], *, kind: str,
     for notice in built.notices:
         ls.warn_once(notice)
     request.prompt += context_block(context)
-    job = Job(request, backend=ls.runs.backend_for)
+    job = Job(request, standby=ls.standby)
     run = LspJob(job=job, kind=kind, title=_title(short), workspace=root,
                  uri=context.document.uri if context.document else None, token=token,
                  create_token=create, prompt=short, versions=versions, flags=dict(flags),

@@ -12,7 +12,6 @@ from lsprotocol import types
 from ..claude.events import Status
 from ..config import DockerOptions, build_options
 from ..errors import ChannelCoderError, UsageError
-from ..runner import LaunchSpec
 from . import logs
 from .describe import Describer
 from .job_requests import project_layer
@@ -43,20 +42,14 @@ async def build_image(ls: ChannelCoderServer, progress: JobProgress, *, force: b
     last, image = "", None
     async with progress:
         try:
-            resolve = getattr(manager, "resolve_image", None)
-            if resolve is not None:
-                items = resolve(docker, root, force_build=force)
-            else:  # a manager without resolve_image: the Backend protocol's prepare()
-                items = manager.prepare(LaunchSpec(argv=["claude"], cwd=root, workspace=root,
-                                                   options=options, job_id="build-image"))
-            async for item in items:
+            async for item in manager.resolve_image(docker, root, force_build=force):
                 if isinstance(item, Status):
                     message = describer.message(item)
                     if message:
                         last = item.message or message
                         progress.report(message)
                 else:
-                    image = getattr(item, "ref", None)
+                    image = item.ref
         except ChannelCoderError as exc:
             progress.end_message = f"failed: {exc.message}"
             hint = f" ({exc.hint})" if exc.hint else ""

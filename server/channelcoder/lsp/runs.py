@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 import anyio
 from lsprotocol import types
 
+from ..backend_choice import StandbySource
 from ..claude.events import AnyEvent, Changes, Error, Result, Status, Text, TextDelta
-from ..jobs import Job, JobState, Request, default_backend
+from ..jobs import Job, JobState
 from ..redact import redact
-from ..runner import Backend
 from .describe import Describer, end_message
 from .progress import JobProgress
 from .proposal_store import Proposal
@@ -35,17 +35,17 @@ CLOSE_TIMEOUT = 10.0
 KEEP_FINISHED = 100  # finished jobs listed by channelcoder.jobs (older ones are forgotten)
 
 
-class StandbyProvider(Protocol):
-    """A warm sandbox ready before the first job (issue 5, item 8; built separately).
+class StandbyProvider(StandbySource, Protocol):
+    """A warm sandbox ready before the first job.
 
     The server calls `start()` after `initialized` and whenever the settings change (it must
-    return at once and prepare in the background), asks `take()` before every cold start, and
-    awaits `aclose()` on shutdown.
+    return at once and prepare in the background), `stop()` when the setting goes off, jobs ask
+    `take()` before every cold start, and the server awaits `aclose()` on shutdown.
     """
 
     def start(self, workspace: Path, layer: Mapping[str, Any]) -> None: ...
 
-    def take(self, request: Request) -> Backend | None: ...
+    def stop(self) -> None: ...
 
     async def aclose(self) -> None: ...
 
@@ -109,18 +109,6 @@ class Runs:
     def set_max_jobs(self, count: int) -> None:
         if count != self.limiter.total_tokens:
             self.limiter.total_tokens = count
-
-    def backend_for(self, request: Request) -> Backend:
-        standby = self._server.standby
-        if standby is not None:
-            try:
-                backend = standby.take(request)
-            except Exception:
-                log.exception("the standby provider failed; starting cold")
-                backend = None
-            if backend is not None:
-                return backend
-        return default_backend(request)
 
     def start(self, run: LspJob) -> None:
         if run.id in self.jobs:

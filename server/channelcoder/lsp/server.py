@@ -165,7 +165,7 @@ class ChannelCoderServer(LanguageServer):
             root = self.default_root()
             if root is not None and merged.server.standby:
                 self.standby.start(root, merged.layer)
-            elif not merged.server.standby and hasattr(self.standby, "stop"):
+            elif not merged.server.standby:
                 self.standby.stop()
 
     async def fetch_configuration(self) -> None:
@@ -252,23 +252,16 @@ def _standby_provider() -> StandbyProvider:
 
 async def close_sandboxes() -> None:
     """Ask the sandbox manager (if one was made) to remove what it created."""
-    from ..sandbox import manager as sandbox_manager
+    from ..sandbox.manager import SandboxManager
 
-    shared = getattr(sandbox_manager.SandboxManager, "_shared", None)
-    if shared is None:
+    manager = SandboxManager.existing()
+    if manager is None:
         return
-    for name in ("aclose", "close"):
-        method = getattr(shared, name, None)
-        if method is None:
-            continue
-        try:
-            with anyio.move_on_after(10):
-                outcome = method()
-                if asyncio.iscoroutine(outcome):
-                    await outcome
-        except Exception:
-            log.exception("closing the sandbox manager failed")
-        return
+    try:
+        with anyio.move_on_after(10):
+            await manager.close()
+    except Exception:
+        log.exception("closing the sandbox manager failed")
 
 
 def _uri_path(uri: str) -> str | None:

@@ -1,4 +1,4 @@
-"""The server's standby sandbox (issue 5, item 8): the `runs.StandbyProvider` the server uses.
+"""The server's standby sandbox: the `runs.StandbyProvider` the server uses.
 
 It only says which options a standby is for — the workspace's default job options, built the
 way an editor command builds a job (editor settings, `.channelcoder/config.toml` filtered by
@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..backend import Backend
 from ..config import RunOptions
 from ..jobs import Request
-from ..runner import Backend
 
 if TYPE_CHECKING:
     from ..sandbox.standby import StandbyPool
@@ -57,10 +57,10 @@ class SandboxStandby:
         if self._pool is not None:
             self._pool.stop()
 
-    def take(self, request: Request) -> Backend | None:
+    def take(self, request: Request, *, cold: Backend) -> Backend | None:
         if self._pool is None or request.options.docker is None:
             return None
-        return self._pool.take(request)
+        return self._pool.take(request, cold=cold)
 
     async def aclose(self) -> None:
         if self._pool is not None:

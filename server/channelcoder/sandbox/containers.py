@@ -29,7 +29,7 @@ import anyio
 
 from ..errors import ChannelCoderError, OutOfMemory, SandboxError
 from ..redact import redact
-from ..runner import TailBuffer
+from ..backend import TailBuffer
 from . import engine as eng
 from .engine_api import EngineError, NotFound
 from .mounts import WORKSPACE, Mount

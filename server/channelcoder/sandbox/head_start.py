@@ -18,17 +18,20 @@ import dataclasses
 import logging
 import os
 import threading
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncGenerator
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from ..backend import ClaudeProcess
 from ..claude.events import Status
-from ..jobs import Job, Request, Workplace
-from ..runner import ClaudeProcess, LaunchSpec
+from ..launch import LaunchSpec, PreparedLaunch, build_launch
 from .containers import ContainerProcess, force_remove, launch_blocking
 from .engine import Engine
-from .manager import RESOLVING, PlannedContainer, SandboxManager, starting
+from .manager import RESOLVING, PlannedContainer, PreparedSandbox, SandboxManager, starting
+
+if TYPE_CHECKING:
+    from ..jobs import Request
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +70,9 @@ class HeadStart:
             workspace = request.workspace.resolve()
             if not workspace.is_dir():
                 return None
-            spec = Job(request).launch_spec(Workplace(cwd=workspace))
+            assert request.job_id is not None
+            spec = build_launch(options, request.prompt, workspace=request.workspace,
+                                cwd=workspace, job_id=request.job_id, env=request.env)
             manager.check_spec(spec)
             engine = manager.engine_blocking()
             from ..trust import is_trusted
@@ -100,24 +105,24 @@ class HeadStart:
         except BaseException as exc:
             self._start_error = exc
 
-    def backend(self, request: Request) -> HeadStart:
-        """The job's backend factory."""
-        return self
-
     # -- Backend ---------------------------------------------------------------------------
 
-    async def prepare(self, spec: LaunchSpec) -> AsyncIterator[Status]:
+    snapshot_id: str | None = None
+
+    async def prepare(self, spec: LaunchSpec) -> AsyncGenerator[Status | PreparedLaunch, None]:
         yield RESOLVING
         yield starting(self.planned.resolved)
+        yield PreparedSandbox(spec, self.planned.resolved)
 
-    async def start(self, spec: LaunchSpec) -> ClaudeProcess:
+    async def start(self, prepared: PreparedLaunch) -> ClaudeProcess:
+        spec = prepared.spec
         self._taken = True
         await anyio.to_thread.run_sync(self._starting.join)
         if spec != self.spec or self._start_error is not None:
             if self._start_error is not None:
                 log.debug("the head start failed: %r", self._start_error)
             await anyio.to_thread.run_sync(self._discard)
-            return await self.manager.start(spec)
+            return await self.manager.start(prepared)
         process = ContainerProcess(self.engine, self.planned.container, self.container_id,
                                    self._stream, self._events,
                                    on_exit=self.manager.on_exit(spec.job_id, self.planned.config))

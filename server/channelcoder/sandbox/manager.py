@@ -14,18 +14,19 @@ import contextlib
 import logging
 import os
 import threading
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
 
+from ..backend import ClaudeProcess
 from ..claude.argv import QUIET_ENV
 from ..claude.events import Status
 from ..config import DockerOptions
 from ..errors import ConfigError
+from ..launch import LaunchSpec, PreparedLaunch
 from ..redact import register_env
-from ..runner import ClaudeProcess, LaunchSpec
 from . import engine as eng
 from .cachekey import StatMemo
 from .claude_config import (
@@ -97,6 +98,13 @@ class PlannedContainer:
     resolved: ResolvedImage
 
 
+@dataclass
+class PreparedSandbox(PreparedLaunch):
+    """A launch whose sandbox image is resolved (built if it had to be)."""
+
+    image: ResolvedImage
+
+
 class SandboxManager:
     _shared: SandboxManager | None = None
     _shared_lock = threading.Lock()
@@ -106,7 +114,6 @@ class SandboxManager:
         self._engine: eng.Engine | None = None
         self._reaped = False
         self._connecting = threading.Lock()
-        self._resolved: dict[str, ResolvedImage] = {}
         self._live: dict[str, ContainerProcess] = {}
         self._memo: StatMemo | None = None
         atexit.register(self._remove_live_at_exit)
@@ -117,6 +124,11 @@ class SandboxManager:
             if cls._shared is None:
                 cls._shared = cls()
             return cls._shared
+
+    @classmethod
+    def existing(cls) -> SandboxManager | None:
+        """The process's manager if one was made (nothing to close otherwise)."""
+        return cls._shared
 
     # -- engine ----------------------------------------------------------------------------
 
@@ -162,7 +174,14 @@ class SandboxManager:
 
     # -- Backend ---------------------------------------------------------------------------
 
-    async def prepare(self, spec: LaunchSpec) -> AsyncIterator[Status]:
+    snapshot_id: str | None = None
+
+    async def prepare(self, spec: LaunchSpec) -> AsyncGenerator[Status | PreparedLaunch, None]:
+        async for item in self.prepare_sandbox(spec):
+            yield item
+
+    async def prepare_sandbox(self, spec: LaunchSpec) -> AsyncGenerator[Status | PreparedSandbox, None]:
+        """`prepare()`, typed for the warm backends that build on it."""
         options = spec.options.docker or DockerOptions()
         self.check_spec(spec)
         yield RESOLVING
@@ -173,16 +192,20 @@ class SandboxManager:
             else:
                 yield item
         assert resolved is not None
-        self._resolved[spec.job_id] = resolved
         yield starting(resolved)
+        yield PreparedSandbox(spec, resolved)
 
-    async def start(self, spec: LaunchSpec) -> ClaudeProcess:
-        planned = await self.plan(spec)
+    async def start(self, prepared: PreparedLaunch) -> ClaudeProcess:
+        spec = prepared.spec
+        planned = await self.plan(prepared)
         engine = await self.engine()
         process = await ContainerProcess.start(
             engine, planned.container, on_exit=self.on_exit(spec.job_id, planned.config))
         self.adopt(spec.job_id, process)
         return process
+
+    def release(self) -> None:
+        pass
 
     def adopt(self, job_id: str, process: ContainerProcess) -> None:
         """Own a running job's container: `close()` and process exit remove it."""
@@ -201,15 +224,17 @@ class SandboxManager:
         self._check_options(spec.options.docker or DockerOptions(), spec.workspace)
         self._argv(spec)
 
-    async def plan(self, spec: LaunchSpec) -> PlannedContainer:
+    async def plan(self, prepared: PreparedLaunch) -> PlannedContainer:
         """The hardened container for this run (image resolved, config dir prepared), not started.
 
         `start()` runs it as a one-shot container; `sandbox.warm` keeps one alive for a session.
+        A launch another backend prepared has its image resolved here.
         """
-        options = spec.options.docker or DockerOptions()
-        resolved = self._resolved.pop(spec.job_id, None)
+        spec = prepared.spec
+        resolved = prepared.image if isinstance(prepared, PreparedSandbox) else None
         if resolved is None:
-            async for item in self.resolve_image(options, spec.workspace):
+            async for item in self.resolve_image(spec.options.docker or DockerOptions(),
+                                                 spec.workspace):
                 if isinstance(item, ResolvedImage):
                     resolved = item
         assert resolved is not None

@@ -1,5 +1,5 @@
-"""A standby sandbox: a container with an idle live claude, ready before the first job (issue 5,
-item 8). The language server keeps one per workspace (`lsp/standby.py`).
+"""A standby sandbox: a container with an idle live claude, ready before the first job. The
+language server keeps one per workspace (`lsp/standby.py`).
 
 What the CLI reads at spawn, verified with 2.1.197 (docs/warm-and-standby.md): the git state
 (repository or not, branch, `git status`, recent commits) goes into the system prompt and
@@ -24,24 +24,24 @@ import os
 import secrets
 import shutil
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import anyio
 
-from ..claude.argv import build_argv
+from ..backend import Backend, ClaudeProcess
 from ..claude.events import Status
-from ..config import DockerOptions, RunOptions, resolve_text_or_file
+from ..config import DockerOptions, RunOptions
 from ..errors import DockerUnavailable
-from ..runner import ClaudeProcess, LaunchSpec
+from ..launch import LaunchSpec, PreparedLaunch, build_launch
 from ..workspace.gitcmd import run_git
 from . import engine as eng
 from .claude_config import USER_FILES, config_dir_for, host_claude_dir
 from .containers import owner_label
 from .live import LiveArgv, LiveProcess, LiveTurn, LiveUnavailable, exec_line, split_argv
-from .manager import PlannedContainer, SandboxManager, sandbox_user
+from .manager import PlannedContainer, PreparedSandbox, SandboxManager, sandbox_user
 from .warm import IN_USE_MARGIN, STANDBY, Lease, WarmSandbox, container_key, housekeeping
 
 log = logging.getLogger(__name__)
@@ -175,7 +175,8 @@ class StandbyPool:
         self._cancel_task()
         self._background(self._drop(self.standby))
 
-    def take(self, request: Any) -> StandbyBackend | None:
+    def take(self, request: Any, *, cold: Backend) -> StandbyBackend | None:
+        """The standby for `request` when it matches; `cold`: the job's backend without it."""
         standby = self.standby
         if standby is None:
             if self._attempting():
@@ -185,7 +186,7 @@ class StandbyPool:
         if standby is None or not self._matches(standby, request):
             return None
         self.standby = None
-        return StandbyBackend(self, standby)
+        return StandbyBackend(self, standby, cold)
 
     def give_back(self, standby: Standby) -> None:
         """A standby a job took but did not use: ready again, unless another took its place."""
@@ -318,15 +319,14 @@ class StandbyPool:
         warm: WarmSandbox | None = None
         try:
             marks = await anyio.to_thread.run_sync(fingerprint, snapshot.cwd, snapshot.root)
-            argv = build_argv(options, "standby", sandboxed=True,
-                              system=resolve_text_or_file(options.system, workspace),
-                              append_system=resolve_text_or_file(options.append_system,
-                                                                 workspace))
-            spec = LaunchSpec(argv=argv, cwd=snapshot.cwd, workspace=workspace, options=options,
-                              job_id=standby_id, read_only_mounts=snapshot.extra_mounts)
-            async for _ in self.manager.prepare(spec):
-                pass
-            planned = await self.manager.plan(spec)
+            spec = build_launch(options, "standby", workspace=workspace, cwd=snapshot.cwd,
+                                job_id=standby_id, read_only_mounts=snapshot.extra_mounts)
+            prepared: PreparedSandbox | None = None
+            async for item in self.manager.prepare_sandbox(spec):
+                if isinstance(item, PreparedSandbox):
+                    prepared = item
+            assert prepared is not None
+            planned = await self.manager.plan(prepared)
             engine = await self.manager.engine()
             await housekeeping(engine)
             key = container_key(planned.container, planned.resolved.image_id)
@@ -377,10 +377,11 @@ class StandbyPool:
 
     # -- a job takes it ----------------------------------------------------------------------
 
-    async def check(self, standby: Standby, spec: LaunchSpec) -> Match | str:
+    async def check(self, standby: Standby, prepared: PreparedSandbox) -> Match | str:
         """Can the standby serve this job (its workplace ready)? The plan, or why not."""
-        planned = await self.manager.plan(
-            dataclasses.replace(spec, config_dir=standby.planned.config.path))
+        spec = prepared.spec
+        planned = await self.manager.plan(dataclasses.replace(
+            prepared, spec=dataclasses.replace(spec, config_dir=standby.planned.config.path)))
         argv = split_argv(planned.container.argv)
         key = container_key(planned.container, planned.resolved.image_id)
         why = None
@@ -469,32 +470,43 @@ class StandbyBackend:
     """The `Backend` of a job that took the standby (`StandbyPool.take`). It owns the standby
     until it serves the job with it, drops it, or gives it back unused."""
 
-    def __init__(self, pool: StandbyPool, standby: Standby) -> None:
+    def __init__(self, pool: StandbyPool, standby: Standby, cold: Backend) -> None:
         self.pool = pool
         self.standby = standby
-        self.snapshot_id: str = standby.snapshot.id
+        self.cold = cold
         self._match: Match | str | None = None
         self._owned = True
         self._released = False
 
-    async def prepare(self, spec: LaunchSpec) -> AsyncIterator[Status]:
-        async for status in self.pool.manager.prepare(spec):
-            if status.phase == "starting-sandbox":
+    @property
+    def snapshot_id(self) -> str | None:
+        return str(self.standby.snapshot.id)
+
+    async def prepare(self, spec: LaunchSpec) -> AsyncGenerator[Status | PreparedLaunch, None]:
+        starting: Status | None = None
+        async for item in self.pool.manager.prepare_sandbox(spec):
+            if isinstance(item, Status) and item.phase == "starting-sandbox":
+                starting = item
+                continue
+            if isinstance(item, PreparedSandbox):
                 try:
-                    self._match = await self.pool.check(self.standby, spec)
+                    self._match = await self.pool.check(self.standby, item)
                 except (LiveUnavailable, OSError) as exc:
                     self._match = str(exc)
                 if isinstance(self._match, Match):
-                    status = Status("starting-sandbox",
-                                    f"using the standby sandbox {self.standby.warm.short_id}")
+                    starting = Status("starting-sandbox",
+                                      f"using the standby sandbox {self.standby.warm.short_id}")
                 elif spec.cwd.resolve() == self.standby.snapshot.cwd.resolve():
                     self._owned = False
                     await self.pool._drop(self.standby, keep_snapshot=True)  # the job has it
                 else:
                     self._give_back()  # e.g. a session's next turn, on its own snapshot
-            yield status
+                if starting is not None:
+                    yield starting
+            yield item
 
-    async def start(self, spec: LaunchSpec) -> ClaudeProcess:
+    async def start(self, prepared: PreparedLaunch) -> ClaudeProcess:
+        spec = prepared.spec
         if isinstance(self._match, Match):
             self._owned = False
             try:
@@ -502,12 +514,7 @@ class StandbyBackend:
             except (LiveUnavailable, OSError) as exc:
                 log.warning("the standby sandbox failed (%s); starting cold", exc)
                 await self.pool._drop(self.standby, keep_snapshot=True)
-        options = spec.options.docker or DockerOptions()
-        if spec.session and options.keep_warm > 0:
-            from .warm_backend import WarmBackend
-
-            return await WarmBackend(self.pool.manager).start(spec)
-        return await self.pool.manager.start(spec)
+        return await self.cold.start(prepared)
 
     def _give_back(self) -> None:
         if self._owned:

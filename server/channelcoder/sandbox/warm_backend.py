@@ -1,7 +1,7 @@
-"""Named sessions in a warm sandbox (issue 4, build item 2).
+"""Named sessions in a warm sandbox.
 
 `WarmBackend` is the backend of a Docker job of a saved named session with `keep_warm > 0`
-(`jobs.default_backend`). A turn runs in the session's warm container when its container key
+(`backend_choice.choose_backend`). A turn runs in the session's warm container when its container key
 matches (same image, mounts, environment, limits: `warm.container_key`) — else that container is
 removed and a new one started — and, inside it, in the session's live claude process when that
 process was started with the same flags and holds the conversation the turn resumes; otherwise
@@ -9,28 +9,29 @@ the old process is stopped and a fresh `claude --resume <id>` is spawned in the 
 After the turn the container stays up for `keep_warm` seconds (its lease), with the live
 process idle, for the next turn from this or any other channelcoder process.
 
-Everything else (an unsaved session, `keep_warm = 0`, a warm container that cannot start)
-falls back to the manager's one-shot container.
+A warm container that cannot be used falls back to the manager's one-shot container.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import anyio
 
+from ..backend import ClaudeProcess
 from ..claude.events import Status
 from ..config import DockerOptions
 from ..errors import SandboxError
-from ..runner import ClaudeProcess, LaunchSpec
+from ..launch import LaunchSpec, PreparedLaunch
 from . import engine as eng
 from .containers import owner_label
 from .live import LiveProcess, LiveTurn, LiveUnavailable, exec_line, split_argv
-from .manager import PlannedContainer, SandboxManager, sandbox_user
+from .manager import PlannedContainer, PreparedSandbox, SandboxManager, sandbox_user
 from .warm import IN_USE_MARGIN, Lease, WarmSandbox, container_key, housekeeping, warm_root
 
 log = logging.getLogger(__name__)
@@ -38,44 +39,56 @@ log = logging.getLogger(__name__)
 OnEnd = Callable[[str, "dict[str, Any] | None"], Awaitable[None]]
 
 
-class WarmBackend:
-    def __init__(self, manager: SandboxManager | None = None) -> None:
-        self.manager = manager or SandboxManager.shared()
-        self._planned: PlannedContainer | None = None
+@dataclass
+class PreparedWarm(PreparedSandbox):
+    """A session turn's launch with its container planned (to compare with the warm one)."""
 
-    async def prepare(self, spec: LaunchSpec) -> AsyncIterator[Status]:
-        async for status in self.manager.prepare(spec):
-            if status.phase == "starting-sandbox" and await self._applies(spec):
-                assert spec.session is not None
-                self._planned = planned = await self.manager.plan(spec)
+    planned: PlannedContainer | None = None
+
+
+class WarmBackend:
+    snapshot_id: str | None = None
+
+    def __init__(self, manager: SandboxManager) -> None:
+        self.manager = manager
+
+    async def prepare(self, spec: LaunchSpec) -> AsyncGenerator[Status | PreparedLaunch, None]:
+        assert spec.session is not None
+        starting: Status | None = None
+        async for item in self.manager.prepare_sandbox(spec):
+            if isinstance(item, Status) and item.phase == "starting-sandbox":
+                starting = item
+            elif isinstance(item, PreparedSandbox):
+                planned = await self.manager.plan(item)
                 found = await anyio.to_thread.run_sync(find_for_session, spec.session,
                                                        spec.workspace)
                 if found is not None and found.key == container_key(
                         planned.container, planned.resolved.image_id):
-                    status = Status("starting-sandbox", f"reusing the warm sandbox "
-                                                        f"{found.short_id} of session "
-                                                        f"{spec.session}")
-            yield status
+                    starting = Status("starting-sandbox", f"reusing the warm sandbox "
+                                                          f"{found.short_id} of session "
+                                                          f"{spec.session}")
+                if starting is not None:
+                    yield starting
+                yield PreparedWarm(spec, item.image, planned)
+            else:
+                yield item
 
-    async def _applies(self, spec: LaunchSpec) -> bool:
-        options = spec.options.docker or DockerOptions()
-        return bool(spec.session) and options.keep_warm > 0 and \
-            await anyio.to_thread.run_sync(session_saved, spec.session or "")
-
-    async def start(self, spec: LaunchSpec) -> ClaudeProcess:
+    async def start(self, prepared: PreparedLaunch) -> ClaudeProcess:
+        spec = prepared.spec
         if spec.session:
             await until_retired(spec.session)
-        planned, self._planned = self._planned, None
+        planned = prepared.planned if isinstance(prepared, PreparedWarm) else None
         if planned is None:
-            if not await self._applies(spec):
-                return await self.manager.start(spec)
-            planned = await self.manager.plan(spec)
+            planned = await self.manager.plan(prepared)
         try:
             return await session_turn(self.manager, planned, spec)
         except (LiveUnavailable, SandboxError) as exc:
             log.warning("the warm sandbox could not be used (%s); starting a one-shot sandbox",
                         exc)
-            return await self.manager.start(spec)
+            return await self.manager.start(prepared)
+
+    def release(self) -> None:
+        pass
 
 
 # ---------------------------------------------------------------------------------------------

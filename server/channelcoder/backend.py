@@ -1,40 +1,20 @@
 """What a backend gives `jobs.py`: a running claude whose stdout can be read incrementally.
 
-Two backends implement it: `native.NativeBackend` (the host's claude as a subprocess) and
-`sandbox.manager.SandboxManager` (claude inside a container). Both are driven the same way, so
-the parser, timeouts, cancellation and result rules live once, in `jobs.py`.
+The backends: `native.NativeBackend` (the host's claude as a subprocess),
+`sandbox.manager.SandboxManager` (a one-shot container), and the sandbox's warm backends (a
+named session's warm container, the language server's standby, a CLI run's head start). All are
+driven the same way, so the parser, timeouts, cancellation and result rules live once, in
+`jobs.py`; which one runs a job is decided in `backend_choice.py`.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import AsyncGenerator
 from pathlib import Path
 from typing import Protocol
 
 from .claude.events import Status
-from .config import RunOptions
-
-
-@dataclass
-class LaunchSpec:
-    """One claude run, independent of where it runs.
-
-    `argv[0]` is a placeholder ("claude"); the backend substitutes its binary. `cwd` is the host
-    directory the job works in (workspace, worktree or snapshot); `workspace` the user's root.
-    """
-
-    argv: list[str]
-    cwd: Path
-    workspace: Path
-    options: RunOptions
-    job_id: str
-    env: Mapping[str, str] = field(default_factory=dict)
-    session: str | None = None
-    config_dir: Path | None = None
-    extra_mounts: tuple[Path, ...] = ()
-    # Host paths mounted read-only at the same path (a snapshot's borrowed git object store).
-    read_only_mounts: tuple[Path, ...] = ()
+from .launch import LaunchSpec, PreparedLaunch
 
 
 class ClaudeProcess(Protocol):
@@ -59,11 +39,20 @@ class ClaudeProcess(Protocol):
 
 
 class Backend(Protocol):
-    def prepare(self, spec: LaunchSpec) -> AsyncIterator[Status]:
-        """Get ready to run (resolve and build the image, ...), reporting progress as it goes."""
+    @property
+    def snapshot_id(self) -> str | None:
+        """A review snapshot this backend has ready for the job (a standby's), else None."""
 
-    async def start(self, spec: LaunchSpec) -> ClaudeProcess:
+    def prepare(self, spec: LaunchSpec) -> AsyncGenerator[Status | PreparedLaunch, None]:
+        """Get ready to run (resolve and build the image, ...), reporting progress as it goes;
+        the last item is the `PreparedLaunch` that `start()` takes."""
+
+    async def start(self, prepared: PreparedLaunch) -> ClaudeProcess:
         """Start claude. The caller owns the process and must terminate() it."""
+
+    def release(self) -> None:
+        """The job is over, started or not: give back what the backend held for it. Blocking
+        but quick, idempotent, never raises."""
 
 
 class TailBuffer:

@@ -27,9 +27,9 @@ from typing import Any
 
 import anyio
 
+from ..backend import TailBuffer
 from ..errors import ChannelCoderError, OutOfMemory, SandboxError
 from ..redact import redact
-from ..backend import TailBuffer
 from . import engine as eng
 from .engine_api import EngineError, NotFound
 from .mounts import WORKSPACE, Mount

@@ -196,9 +196,7 @@ async def _events(job: Job) -> AsyncIterator[AnyEvent]:
         async for event in events:
             yield event
     finally:
-        aclose = getattr(events, "aclose", None)
-        if aclose is not None:
-            await aclose()
+        await events.aclose()
 
 
 def run_sync(prompt: PathLike, **options: Unpack[RunKwargs]) -> Result:

@@ -142,7 +142,7 @@ class Job:
 
     # -- the stream ------------------------------------------------------------------------
 
-    async def events(self) -> AsyncIterator[AnyEvent]:
+    async def events(self) -> AsyncGenerator[AnyEvent, None]:
         self.state = JobState.RUNNING
         self.started = time.time()
         deadline = time.monotonic() + self.request.options.timeout

@@ -13,6 +13,7 @@ from typing import Any
 
 from lsprotocol import types
 
+from ..errors import ChannelCoderError
 from .context import first_line
 
 log = logging.getLogger(__name__)
@@ -55,12 +56,12 @@ class PromptCatalog:
             for path in sorted(folder.glob("*.md")):
                 try:
                     prompt = load_prompt_file(path)
-                except Exception as exc:
-                    problems.append(f"{path.name}: {getattr(exc, 'message', exc)}")
+                except ChannelCoderError as exc:
+                    problems.append(f"{path.name}: {exc.message}")
                     continue
-                title = getattr(prompt, "title", None)
-                if isinstance(title, str) and title.strip():
-                    entries.append(PromptEntry(title.strip(), path.relative_to(root).as_posix()))
+                if prompt.title and prompt.title.strip():
+                    entries.append(PromptEntry(prompt.title.strip(),
+                                               path.relative_to(root).as_posix()))
         self.entries, self.problems = entries, problems
 
 

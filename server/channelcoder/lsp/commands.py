@@ -276,7 +276,7 @@ async def fix_command(ls: ChannelCoderServer, arg: dict[str, Any]) -> Any:
     else:
         if uri is None:
             raise UsageError("'uri' is required with 'diagnostic'")
-        diagnostic = parse_diagnostic(raw, ls.protocol._converter)
+        diagnostic = parse_diagnostic(raw)
     document = await _document(ls, uri)
     rng = {"start": {"line": diagnostic.range.start.line,
                      "character": diagnostic.range.start.character},

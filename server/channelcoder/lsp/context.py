@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from lsprotocol import types
+from lsprotocol.converters import get_converter
 
 from ..errors import UsageError
 from .text import offset_at, split_lines, strip_eol
@@ -128,12 +129,12 @@ def _kind(value: Any) -> str:
     return "nothing" if value is None else type(value).__name__
 
 
-def parse_diagnostic(value: Any, converter: Any) -> types.Diagnostic:
+def parse_diagnostic(value: Any) -> types.Diagnostic:
     if not isinstance(value, Mapping) or not isinstance(value.get("message"), str):
         raise UsageError("'diagnostic' must be an LSP Diagnostic with a range and a message",
                          hint="pass one of the diagnostics the editor shows")
     try:
-        diagnostic = converter.structure(dict(value), types.Diagnostic)
+        diagnostic = get_converter().structure(dict(value), types.Diagnostic)
     except Exception as exc:
         raise UsageError(f"'diagnostic' is not a valid LSP Diagnostic: {_first_line(exc)}",
                          hint="pass one of the diagnostics the editor shows") from None

@@ -59,16 +59,11 @@ def build_job_request(source: str | Path, *, flags: Mapping[str, Any],
 
 
 def _create_unsaved_session(name: str, workspace: Path) -> bool:
+    from .. import sessions
+
     try:
-        from .. import sessions
-    except ImportError:
-        return False
-    create = getattr(sessions, "create", None)
-    if create is None:
-        return False
-    try:
-        create(name, workspace=workspace, saved=False)
-    except (ChannelCoderError, OSError, TypeError) as exc:
+        sessions.create(name, workspace=workspace, saved=False)
+    except (ChannelCoderError, OSError) as exc:
         log.warning("could not make a session for the job: %s", exc)
         return False
     return True
@@ -77,13 +72,9 @@ def _create_unsaved_session(name: str, workspace: Path) -> bool:
 def remove_auto_session(name: str | None) -> None:
     if not name or not name.startswith(AUTO_SESSION_PREFIX):
         return
+    from .. import sessions
+
     try:
-        from .. import sessions
-    except ImportError:
-        return
-    remove = getattr(sessions, "remove", None)
-    if remove is not None:
-        try:
-            remove(name)
-        except Exception as exc:
-            log.debug("could not remove session %s: %s", name, exc)
+        sessions.remove(name)
+    except Exception as exc:
+        log.debug("could not remove session %s: %s", name, exc)

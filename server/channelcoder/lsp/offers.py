@@ -225,15 +225,11 @@ def write_document(kind: str, name: str, text: str) -> Path:
 
 
 def discard_snapshot(snapshot_id: str) -> None:
-    """Free a job's snapshot once nothing needs it (no-op before snapshots exist)."""
+    """Free a job's snapshot once nothing needs it."""
+    from ..workspace.snapshot import discard
+
     try:
-        from ..workspace import snapshot
-    except ImportError:
-        return
-    discard = getattr(snapshot, "discard", None)
-    if discard is not None:
-        try:
-            discard(snapshot_id)
-        except Exception as exc:
-            log.debug("could not discard snapshot %s: %s", snapshot_id, exc)
+        discard(snapshot_id)
+    except Exception as exc:
+        log.debug("could not discard snapshot %s: %s", snapshot_id, exc)
 

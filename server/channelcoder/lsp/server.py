@@ -59,8 +59,8 @@ class ChannelCoderServer(LanguageServer):
 
     @property
     def encoding(self) -> str:
-        value = self.workspace.position_encoding or "utf-16"
-        return str(getattr(value, "value", value))
+        value = self.workspace.position_encoding or types.PositionEncodingKind.Utf16
+        return types.PositionEncodingKind(value).value
 
     def roots(self) -> list[Path]:
         roots: list[Path] = []

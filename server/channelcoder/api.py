@@ -36,7 +36,8 @@ from .config import (
     untrusted_view,
 )
 from .errors import SessionError
-from .jobs import Job, Request
+from .jobs import Job
+from .request import Request
 from .trust import is_trusted
 
 if TYPE_CHECKING:
@@ -325,10 +326,11 @@ class Session:
         return sessions.session_file(self.name)
 
     def remove(self) -> bool:
-        """Forget the session (its file and any snapshot kept for it)."""
-        from . import sessions
+        """Forget the session (its file, any snapshot kept for it, its sandbox transcripts and
+        kept-warm sandbox)."""
+        from .session_cleanup import remove_session
 
-        return sessions.remove(self.name)
+        return remove_session(self.name)
 
     def __repr__(self) -> str:
         return f"Session({self.name!r})"

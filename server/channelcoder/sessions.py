@@ -182,12 +182,13 @@ def create(name: str, *, workspace: Path | None = None, saved: bool = True) -> S
     return update(name, touch)
 
 
-def remove(name: str) -> bool:
-    """Forget a session: its file, and its snapshot if one is kept for it."""
+def remove(name: str) -> Removed | None:
+    """Forget a session's file, and its snapshot if one is kept for it; None when there was no
+    such session. What it left in the sandbox is `session_cleanup.remove_session`'s to remove."""
     path = session_file(name)
     with file_lock(_lock_file(name)):
         if not path.exists():
-            return False
+            return None
         try:
             state = load(name)
         except SessionError:
@@ -197,29 +198,13 @@ def remove(name: str) -> bool:
         from .workspace.snapshot import discard
 
         discard(state.snapshot)
-    if state is not None and state.workspace:
-        _remove_sandbox_config(name, Path(state.workspace))
-    _remove_warm_sandbox(name, state)
-    return True
+    return Removed(name, Path(state.workspace) if state is not None and state.workspace else None)
 
 
-def _remove_warm_sandbox(name: str, state: SessionState | None) -> None:
-    """The session's kept-warm container (sandbox/warm_backend.py), if it has one."""
-    from .sandbox.warm_backend import remove_for_session
-
-    workspace = Path(state.workspace) if state is not None and state.workspace else None
-    remove_for_session(name, workspace)
-
-
-def _remove_sandbox_config(name: str, workspace: Path) -> None:
-    """The session's Claude config dir of the sandbox (its transcripts), if it has one."""
-    import shutil
-
-    from .sandbox.claude_config import config_dir_for
-
-    path = config_dir_for(session=name, workspace=workspace, job_id="", resume=None)
-    if path.is_dir():
-        shutil.rmtree(path, ignore_errors=True)
+@dataclass(frozen=True)
+class Removed:
+    name: str
+    workspace: Path | None
 
 
 def rename(old: str, new: str) -> SessionState:

@@ -11,6 +11,7 @@ from channelcoder import Result, Session, session
 from channelcoder import sessions as store
 from channelcoder.claude.events import Changes, Init, ToolResult
 from channelcoder.sandbox.claude_config import config_dir_for
+from channelcoder.session_cleanup import remove_session
 from channelcoder.testing.fake_anthropic import Reply, ToolCall
 from tests.conftest import git
 from tests.plugins.docker import docker_options
@@ -46,7 +47,7 @@ async def test_a_two_turn_session_in_docker_resumes_in_a_new_container(
     assert (git_repo / "first.txt").read_text() == "first\n"
     transcripts = config_dir_for(session="docker-two", workspace=git_repo, job_id="", resume=None)
     assert list((transcripts / "projects").glob(f"*/{state.current_session_id}.jsonl"))
-    assert store.remove("docker-two") and not transcripts.exists()
+    assert remove_session("docker-two") and not transcripts.exists()
 
 
 async def test_a_propose_session_in_docker_works_on_its_snapshot(
@@ -82,4 +83,4 @@ async def test_a_propose_session_in_docker_works_on_its_snapshot(
     assert "Proposed one." in texts(api)
     assert (git_repo / "app.py").read_text() == "GREETING = 'uncommitted'\n"
     assert not (git_repo / "notes.txt").exists()
-    assert store.remove("docker-propose")
+    assert remove_session("docker-propose")

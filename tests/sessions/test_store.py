@@ -112,7 +112,7 @@ def test_remove_and_rename(tmp_path: Path) -> None:
     renamed = sessions.rename("old-name", "new-name")
     assert renamed.current_session_id == "id-9" and not sessions.exists("old-name")
     assert sessions.remove("new-name") and not sessions.exists("new-name")
-    assert sessions.remove("new-name") is False
+    assert sessions.remove("new-name") is None
 
 
 async def test_turns_of_one_session_wait_for_each_other(tmp_path: Path) -> None:

@@ -23,6 +23,7 @@ from channelcoder.api import build_request
 from channelcoder.claude.events import AnyEvent, Error, Result, TextDelta, ToolResult
 from channelcoder.jobs import Job
 from channelcoder.sandbox.warm import WARM_MOUNT, prune_dirs
+from channelcoder.session_cleanup import remove_session
 from channelcoder.testing.fake_anthropic import Reply, ToolCall, Turn
 from tests.plugins.docker import docker_options
 from tests.warm.helpers import live_dirs, session_container, wait_gone, warm_containers, warm_dir
@@ -94,7 +95,7 @@ async def test_a_two_turn_session_runs_in_its_warm_container_and_a_changed_optio
     assert "and now?" in texts(api)
     assert session_container(docker_client, "warm-two") != first
     wait_gone(docker_client, first)
-    assert store.remove("warm-two")
+    assert remove_session("warm-two")
     assert not warm_containers(docker_client)
 
 
@@ -187,7 +188,7 @@ async def test_cancelling_a_live_turn_interrupts_it_and_keeps_the_process(
     assert "[Request interrupted by user]" in texts(api)
     assert session_container(docker_client, "cancel-live") == container
     assert live_dirs(warm_dir(warm_containers(docker_client)[0])) == live
-    assert store.remove("cancel-live")
+    assert remove_session("cancel-live")
 
 
 async def test_a_live_turn_that_ignores_the_interrupt_is_killed_with_its_container(
@@ -212,7 +213,7 @@ async def test_a_live_turn_that_ignores_the_interrupt_is_killed_with_its_contain
     assert isinstance(again, Result) and again.ok, again
     assert "get ready" in texts(api)  # resumed in a new container
     assert session_container(docker_client, "stuck-live") != container
-    assert store.remove("stuck-live")
+    assert remove_session("stuck-live")
 
 
 EXTEND = {"command": "ls /channelcoder/warm; echo 9999999999 > /channelcoder/warm/clock/expires"}
@@ -230,7 +231,7 @@ async def test_an_expired_warm_sandbox_goes_away_by_itself_whatever_the_job_does
     wait_gone(docker_client, container, guard=15)  # its watchdog, no channelcoder process
     assert directory.is_dir()  # until a process's housekeeping forgets it
     assert directory in prune_dirs(docker_client.api, grace=0) and not directory.exists()
-    assert store.remove("expiring")
+    assert remove_session("expiring")
 
 
 async def test_any_channelcoder_process_reaps_an_expired_warm_sandbox(
@@ -248,7 +249,7 @@ async def test_any_channelcoder_process_reaps_an_expired_warm_sandbox(
         done = await anyio.run_process([sys.executable, "-c", reaper], check=False)
     assert done.returncode == 0, done.stderr.decode()
     wait_gone(docker_client, container)
-    assert store.remove("reaped")
+    assert remove_session("reaped")
 
 
 async def test_a_warm_container_killed_mid_turn_fails_the_turn_and_the_next_one_starts_anew(
@@ -270,7 +271,7 @@ async def test_a_warm_container_killed_mid_turn_fails_the_turn_and_the_next_one_
                                              sandbox_image).events()])
     assert isinstance(again, Result) and again.ok, again
     assert "get ready" in texts(api)
-    assert store.remove("killed-live")
+    assert remove_session("killed-live")
 
 
 async def test_a_job_cannot_make_the_host_write_through_its_live_files(
@@ -291,4 +292,4 @@ async def test_a_job_cannot_make_the_host_write_through_its_live_files(
     assert "Planted." in texts(api)  # the conversation went on
     assert {name: v.read_text() for name, v in victims.items()} == dict.fromkeys(victims,
                                                                                 "precious\n")
-    assert store.remove("planted")
+    assert remove_session("planted")

@@ -80,11 +80,11 @@ def _show(name: str, as_json: bool) -> int:
 
 def _rm(names: list[str]) -> int:
     from ..errors import SessionError
-    from ..sessions import remove
+    from ..session_cleanup import remove_session
 
     missing = []
     for name in names:
-        if remove(name):
+        if remove_session(name):
             print(f"removed session {name}")
         else:
             missing.append(name)

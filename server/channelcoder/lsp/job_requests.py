@@ -16,7 +16,7 @@ from typing import Any
 from ..api import build_request
 from ..config import load_project_file, normalize_layer, untrusted_view
 from ..errors import ChannelCoderError
-from ..jobs import Request
+from ..request import Request
 from ..trust import is_trusted
 from .settings import with_editor_defaults
 
@@ -72,9 +72,9 @@ def _create_unsaved_session(name: str, workspace: Path) -> bool:
 def remove_auto_session(name: str | None) -> None:
     if not name or not name.startswith(AUTO_SESSION_PREFIX):
         return
-    from .. import sessions
+    from ..session_cleanup import remove_session
 
     try:
-        sessions.remove(name)
+        remove_session(name)
     except Exception as exc:
         log.debug("could not remove session %s: %s", name, exc)

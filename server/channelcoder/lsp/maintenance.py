@@ -114,8 +114,6 @@ def list_sessions() -> list[dict[str, Any]]:
 
 
 def remove_session(name: str) -> bool:
-    try:
-        from .. import sessions
-    except ImportError:
-        return False
-    return bool(sessions.remove(name))
+    from ..session_cleanup import remove_session
+
+    return remove_session(name)

@@ -143,7 +143,8 @@ def cancel_to_gone(image: str, runs: int, workspace: Path) -> list[float]:
 
     from channelcoder.claude.events import TextDelta
     from channelcoder.config import build_options
-    from channelcoder.jobs import Job, Request
+    from channelcoder.jobs import Job
+    from channelcoder.request import Request
     from channelcoder.sandbox.manager import SandboxManager
     from channelcoder.testing.fake_anthropic import FakeAnthropic, Reply, Scenario, Turn
 

@@ -18,7 +18,8 @@ from .claude.events import (
 )
 from .config import DockerOptions, RunOptions, WorktreeOptions
 from .errors import ChannelCoderError, SessionError, UsageError
-from .jobs import Job, Request
+from .jobs import Job
+from .request import Request
 
 __all__ = [
     "Changes",

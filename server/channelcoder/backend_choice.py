@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Protocol
 from .backend import Backend
 
 if TYPE_CHECKING:
-    from .jobs import Request
+    from .request import Request
     from .sandbox.head_start import HeadStart
 
 log = logging.getLogger(__name__)

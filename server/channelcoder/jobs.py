@@ -12,9 +12,7 @@ import enum
 import logging
 import os
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
@@ -23,7 +21,6 @@ from .backend import Backend, ClaudeProcess
 from .backend_choice import StandbySource, choose_backend
 from .claude.events import AnyEvent, Changes, Error, Result, Status, Text, TextDelta
 from .claude.parse import StreamParser
-from .config import RunOptions
 from .errors import (
     AuthenticationFailed,
     Cancelled,
@@ -34,6 +31,8 @@ from .errors import (
     UsageError,
 )
 from .launch import LaunchSpec, PreparedLaunch, build_launch
+from .request import Request
+from .workspace.workplace import Workplace
 
 if TYPE_CHECKING:
     from .sessions import SessionTurn
@@ -48,33 +47,6 @@ class JobState(enum.StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
-
-
-@dataclass
-class Request:
-    """What every front end builds: a prompt, options, and where it applies."""
-
-    prompt: str
-    options: RunOptions = field(default_factory=RunOptions)
-    workspace: Path = field(default_factory=Path.cwd)
-    buffers: Mapping[str, str] = field(default_factory=dict)
-    env: Mapping[str, str] = field(default_factory=dict)
-    job_id: str | None = None
-
-
-@dataclass
-class Workplace:
-    """Where a job runs on the host, and what it needs to hand back afterwards."""
-
-    cwd: Path
-    kind: str = "direct"
-    extra_mounts: tuple[Path, ...] = ()
-    collect: Callable[[], Changes | None] | None = None
-    read_only_mounts: tuple[Path, ...] = ()
-    # Blocking, idempotent clean-up after the run (unlock a snapshot, remove a keep=False
-    # worktree); returns a notice for the user, if any. `ref`: the snapshot id / worktree path.
-    release: Callable[[], str | None] | None = None
-    ref: str | None = None
 
 
 class Job:

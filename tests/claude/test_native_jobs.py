@@ -12,7 +12,8 @@ from tests.conftest import git, processes_with
 
 from channelcoder.claude.events import Error, Init, Result, Text, TextDelta, ToolResult, ToolUse
 from channelcoder.config import RunOptions
-from channelcoder.jobs import Job, JobState, Request
+from channelcoder.jobs import Job, JobState
+from channelcoder.request import Request
 from channelcoder.testing.fake_anthropic import Failure, Reply, ToolCall, Turn
 
 pytestmark = pytest.mark.usefixtures("claude_bin")

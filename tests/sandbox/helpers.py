@@ -10,7 +10,8 @@ import anyio
 
 from channelcoder.claude.events import AnyEvent, Error, Result, ToolResult
 from channelcoder.config import build_options
-from channelcoder.jobs import Job, Request
+from channelcoder.jobs import Job
+from channelcoder.request import Request
 from channelcoder.sandbox.manager import SandboxManager
 
 HANG_GUARD = 120.0

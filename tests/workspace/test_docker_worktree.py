@@ -10,7 +10,8 @@ import pytest
 from channelcoder.claude.events import Init, Result, ToolResult
 from channelcoder.config import build_options
 from channelcoder.errors import WorkspaceError
-from channelcoder.jobs import Job, Request
+from channelcoder.jobs import Job
+from channelcoder.request import Request
 from channelcoder.testing.fake_anthropic import Reply, ToolCall
 from channelcoder.workspace.worktrees import remove_worktree
 from tests.conftest import git

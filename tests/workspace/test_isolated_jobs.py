@@ -12,7 +12,8 @@ import pytest
 
 from channelcoder.claude.events import Changes, Error, Init, Result, Status, ToolResult
 from channelcoder.config import RunOptions, WorktreeOptions
-from channelcoder.jobs import Job, Request
+from channelcoder.jobs import Job
+from channelcoder.request import Request
 from channelcoder.testing.fake_anthropic import Reply, ToolCall
 from channelcoder.workspace.snapshot import discard, open_snapshot
 from tests.conftest import git

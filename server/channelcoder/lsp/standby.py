@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..backend import Backend
 from ..config import RunOptions
-from ..jobs import Request
+from ..request import Request
 
 if TYPE_CHECKING:
     from ..sandbox.standby import StandbyPool

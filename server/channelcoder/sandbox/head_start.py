@@ -31,7 +31,7 @@ from .engine import Engine
 from .manager import RESOLVING, PlannedContainer, PreparedSandbox, SandboxManager, starting
 
 if TYPE_CHECKING:
-    from ..jobs import Request
+    from ..request import Request
 
 log = logging.getLogger(__name__)
 

@@ -20,14 +20,14 @@ import anyio
 from ..claude.events import Changes
 from ..config import WorktreeOptions
 from ..errors import WorkspaceError
+from .workplace import Workplace
 
 if TYPE_CHECKING:
-    from ..jobs import Request, Workplace
+    from ..request import Request
 
 
 async def prepare_workplace(request: Request, job_id: str, *,
                             snapshot_id: str | None = None) -> Workplace:
-    from ..jobs import Workplace
 
     workspace = request.workspace
     if not await anyio.to_thread.run_sync(workspace.is_dir):
@@ -67,7 +67,6 @@ async def prepare_workplace(request: Request, job_id: str, *,
 
 
 def _worktree_place(workspace: Path, options: WorktreeOptions) -> Workplace:
-    from ..jobs import Workplace
     from .gitcmd import require_repo
     from .worktrees import ensure_worktree, release_worktree
     repo = require_repo(workspace, "worktree")

@@ -1,6 +1,6 @@
 """channelcoder: Claude Code, run in a Docker sandbox, driven from the editor.
 
-The Python API: `claude()`, `stream()`, `run_sync()`, `session()`; options as in DESIGN §3.
+The Python API: `claude()`, `stream()`, `run_sync()`, `session()`; options as in `config.RunOptions`.
 """
 
 from .api import RunKwargs, Session, build_request, claude, run_sync, session, stream

@@ -12,7 +12,7 @@
     again = session.load("refactor")              # later, in another process
     result = run_sync("Summarize the README")     # without an event loop
 
-Options are DESIGN §3's in snake_case (`RunKwargs` lists them with their types). A run that
+Options are `config.RunOptions`' in snake_case (`RunKwargs` lists them with their types). A run that
 fails is a `Result` with `ok=False`; a failure to run at all raises a `ChannelCoderError`.
 """
 
@@ -49,7 +49,7 @@ PathLike = str | os.PathLike[str]
 
 
 class RunKwargs(TypedDict, total=False):
-    """Keyword options of `claude()`, `stream()`, `run_sync()` and `Session` (DESIGN §3)."""
+    """Keyword options of `claude()`, `stream()`, `run_sync()` and `Session`."""
 
     model: str
     max_turns: int
@@ -97,7 +97,7 @@ def build_request(
     trusted: bool | None = None,
     job_id: str | None = None,
 ) -> BuiltRequest:
-    """Merge every source of options (DESIGN §3 precedence) into one validated Request.
+    """Merge every source of options into one validated Request.
 
     flags > prompt front matter > the named session's remembered options > editor settings >
     .channelcoder/config.toml > defaults. Front matter and the project file are files in the
@@ -211,7 +211,7 @@ def run_sync(prompt: PathLike, **options: Unpack[RunKwargs]) -> Result:
 
 
 class Session:
-    """A named conversation: each turn resumes the previous one (DESIGN §3 `session`).
+    """A named conversation: each turn resumes the previous one.
 
     `Session(name=None, **options)`: the options (e.g. `docker=True`, `tools=[...]`) apply to
     every turn; a turn's own keyword options win. The first turn's options are remembered with

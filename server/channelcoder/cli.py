@@ -129,7 +129,7 @@ def build_parser(*, run_only: bool = False) -> argparse.ArgumentParser:
 
 
 def run_layer(args: argparse.Namespace) -> dict[str, Any]:
-    """The explicitly given run flags as an options layer (snake_case, DESIGN §3)."""
+    """The explicitly given run flags as an options layer (snake_case)."""
     layer: dict[str, Any] = {}
     for key in ("model", "max_turns", "system", "append_system", "resume", "continue_",
                 "mcp_config", "permission_mode", "timeout", "idle_timeout", "session", "apply",

@@ -1,4 +1,4 @@
-"""Options, one schema everywhere (DESIGN §3), validated here once.
+"""Options, one schema everywhere, validated here once.
 
 Every source of options (CLI flags, prompt front matter, LSP settings, the project file
 `.channelcoder/config.toml`) is first turned into a *layer*: a plain dict with snake_case keys.
@@ -108,7 +108,7 @@ RUN_KEYS = {f.name for f in dataclasses.fields(RunOptions)}
 DOCKER_KEYS = {f.name for f in dataclasses.fields(DockerOptions)}
 WORKTREE_KEYS = {f.name for f in dataclasses.fields(WorktreeOptions)}
 
-# Keys a file in an untrusted workspace may not set (DESIGN §9).
+# Keys a file in an untrusted workspace may not set.
 UNTRUSTED_RUN_KEYS = {"mcp_config", "claude_path", "add_dirs"}
 UNTRUSTED_DOCKER_KEYS = {"mounts", "env", "network", "dockerfile", "image", "auto", "user",
                          "build_args", "ca_certificates"}

@@ -1,7 +1,7 @@
 """Prompt files: Markdown with YAML front matter, an `input` schema, and `{var}` interpolation.
 
 A prompt file sets run options in its front matter with ChannelCoder's names as aliases
-(`systemPrompt`, `allowedTools`, `mcpConfig`, …; DESIGN §3), plus three keys of its own:
+(`systemPrompt`, `allowedTools`, `mcpConfig`, …), plus three keys of its own:
 `title` (shown by the editors), `description`, and `input` — the variables it takes:
 
     input:

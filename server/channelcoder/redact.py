@@ -1,4 +1,4 @@
-"""One redaction filter for logs, errors and --verbose output (DESIGN §9).
+"""One redaction filter for logs, errors and --verbose output.
 
 Secret values are registered as they are read (API keys, tokens, Docker env values, inline MCP
 config); `redact()` replaces every registered value and anything that looks like a key.

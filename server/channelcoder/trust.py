@@ -1,4 +1,4 @@
-"""Workspace trust (DESIGN §9): a workspace is untrusted until the user says otherwise.
+"""Workspace trust: a workspace is untrusted until the user says otherwise.
 
 Trusted workspaces are recorded by resolved path in the state dir. Untrusted ones get the
 bundled image only, no extra mounts, no env or MCP config from files, network `bridge`.

@@ -1,4 +1,4 @@
-"""The typed event stream every front end consumes (DESIGN §4).
+"""The typed event stream every front end consumes.
 
 Events are frozen dataclasses. `to_json()` gives the wire shape used by the LSP notification
 `channelcoder/event` and by `channelcoder run --json`: the fields in camelCase plus `type`.

@@ -269,7 +269,7 @@ def tool_detail(name: str, tool_input: dict[str, Any], cwd: str = "") -> str:
 
 
 def summarize_tool(name: str, tool_input: dict[str, Any], cwd: str = "") -> str:
-    """DESIGN §4's one-line summary: '$ pytest -q', 'Edit src/a.py'."""
+    """A tool call's one-line summary: '$ pytest -q', 'Edit src/a.py'."""
     detail = tool_detail(name, tool_input, cwd)
     if name == "Bash":
         return f"$ {detail}"

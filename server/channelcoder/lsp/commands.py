@@ -1,4 +1,4 @@
-"""`workspace/executeCommand` handlers (DESIGN §7, docs/lsp.md §2).
+"""`workspace/executeCommand` handlers (docs/lsp.md §2).
 
 Each handler takes the command's one optional object argument (already checked by the
 protocol) and validates its keys; bad input raises `UsageError` -> a JSON-RPC error with a hint.

@@ -1,4 +1,4 @@
-"""Workspace trust, asked once (DESIGN §9): a `window/showMessageRequest`, remembered.
+"""Workspace trust, asked once: a `window/showMessageRequest`, remembered.
 
 Asked only when the workspace's own files want something an untrusted workspace may not have
 (isolation-weakening keys in `.channelcoder/config.toml`, or a `.channelcoder/Dockerfile`).

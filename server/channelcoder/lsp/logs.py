@@ -2,7 +2,7 @@
 forwarded to the editor as `window/logMessage`. One redaction filter covers every handler.
 
 pygls logs whole messages at INFO (settings, document text), so its loggers stay at WARNING
-whatever the level (DESIGN §9).
+whatever the level.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""A proposal's file changes -> one WorkspaceEdit for `workspace/applyEdit` (DESIGN §6, §9).
+"""A proposal's file changes -> one WorkspaceEdit for `workspace/applyEdit`.
 
 Two ways to build it:
 

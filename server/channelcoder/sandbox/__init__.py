@@ -1,1 +1,1 @@
-"""The Docker sandbox: image resolution and builds, mounts, hardened containers (DESIGN §5)."""
+"""The Docker sandbox: image resolution and builds, mounts, hardened containers."""

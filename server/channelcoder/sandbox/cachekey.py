@@ -1,4 +1,4 @@
-"""The content cache key of a sandbox image (DESIGN §5.1, §9).
+"""The content cache key of a sandbox image.
 
 sha256 over the Dockerfile bytes, the build args, the extra CA bundle and the files its
 `COPY`/`ADD` instructions take from the build context (honouring `.dockerignore` with

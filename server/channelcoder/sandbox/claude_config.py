@@ -1,4 +1,4 @@
-"""Claude's config dir inside the sandbox (DESIGN §9): one per session, else one per job.
+"""Claude's config dir inside the sandbox: one per session, else one per job.
 
 It lives under the state dir, is mounted read-write at `mounts.CONFIG_DIR` and set as
 `CLAUDE_CONFIG_DIR`, so transcripts survive the container and `--resume` works in the next

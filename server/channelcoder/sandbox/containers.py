@@ -1,4 +1,4 @@
-"""Hardened containers: create, attach-before-start, read, wait, kill, label, reap (DESIGN §5.3–5.6).
+"""Hardened containers: create, attach-before-start, read, wait, kill, label, reap.
 
 `ContainerSpec` is everything about one container; `create_args` turns it into docker-py
 arguments and `run_line` into the equivalent `docker run` line (secrets redacted). A one-shot
@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import shlex
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -32,19 +31,21 @@ from ..errors import ChannelCoderError, OutOfMemory, SandboxError
 from ..redact import redact
 from . import engine as eng
 from .engine_api import EngineError, NotFound
+from .labels import EXPIRES, MANAGED, OWNER, WARM, owner_alive
 from .mounts import WORKSPACE, Mount
 from .streams import ThreadedIterator
 
 log = logging.getLogger(__name__)
 
-MANAGED = "io.channelcoder.managed"
-OWNER = "io.channelcoder.owner"
-JOB = "io.channelcoder.job"
-SESSION = "io.channelcoder.session"
-WORKSPACE_LABEL = "io.channelcoder.workspace"
-EXPIRES = "io.channelcoder.expires"
-WARM = "io.channelcoder.warm"  # a warm container: its host dir, holding its lease
 KILLED_CODES = (137, 143)
+# The lifeline: a one-shot container's stdin is a pipe from its owner (attached before start,
+# `StdinOnce`), which the engine closes when the owner's connection closes — when the owner
+# exits or is killed, however it ends. This supervisor runs claude (its stdin /dev/null) and
+# ends it at that end of file: SIGTERM, SIGKILL 2 s later. The container's exit code is
+# claude's. POSIX sh only, so it works in any image that has claude.
+SUPERVISE = ('exec 3<&0 </dev/null; "$@" 3<&- & c=$!; '
+             '{ while read -r _; do :; done; kill -TERM "$c"; sleep 2; kill -KILL "$c"; } '
+             '<&3 >/dev/null 2>&1 & exec 3<&-; wait "$c"')
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,11 @@ class ContainerSpec:
     workdir: str = WORKSPACE
     read_only: bool = True
     auto_remove: bool = True
+    lifeline: bool = True  # ends when its owner's attached stdin closes (SUPERVISE)
+
+    def command(self) -> list[str]:
+        """What the container runs: argv, under the lifeline supervisor when it has one."""
+        return ["sh", "-c", SUPERVISE, "sh", *self.argv] if self.lifeline else list(self.argv)
 
 
 def create_args(spec: ContainerSpec) -> dict[str, Any]:
@@ -82,16 +88,19 @@ def create_args(spec: ContainerSpec) -> dict[str, Any]:
         "ReadonlyRootfs": spec.read_only,
         "AutoRemove": spec.auto_remove,
     }
-    return {"Image": spec.image, "Entrypoint": [spec.argv[0]], "Cmd": spec.argv[1:],
+    command = spec.command()
+    return {"Image": spec.image, "Entrypoint": command[:1], "Cmd": command[1:],
             "Env": [f"{name}={value}" for name, value in spec.env.items()],
             "User": spec.user, "WorkingDir": spec.workdir, "Labels": dict(spec.labels),
-            "OpenStdin": False, "Tty": False, "AttachStdout": True, "AttachStderr": True,
-            "HostConfig": host_config}
+            "OpenStdin": spec.lifeline, "StdinOnce": spec.lifeline,
+            "AttachStdin": spec.lifeline, "Tty": False, "AttachStdout": True,
+            "AttachStderr": True, "HostConfig": host_config}
 
 
 def run_line(spec: ContainerSpec) -> str:
     """The equivalent `docker run` command line, with every registered secret redacted."""
-    parts = ["docker", "run", "--rm", "--init", "--user", spec.user, "--cap-drop", "ALL",
+    parts = ["docker", "run", *(["-i"] if spec.lifeline else []), "--rm", "--init",
+             "--user", spec.user, "--cap-drop", "ALL",
              "--security-opt", "no-new-privileges", "--pids-limit", str(spec.pids_limit),
              "--memory", spec.memory_text, "--memory-swap", spec.memory_text,
              "--cpus", f"{spec.cpus:g}", "--network", spec.network]
@@ -106,38 +115,13 @@ def run_line(spec: ContainerSpec) -> str:
         parts += ["-e", f"{name}={value}"]
     for name, value in spec.labels.items():
         parts += ["--label", f"{name}={value}"]
-    parts += ["--entrypoint", spec.argv[0], spec.image, *spec.argv[1:]]
+    command = spec.command()
+    parts += ["--entrypoint", command[0], spec.image, *command[1:]]
     return redact(shlex.join(parts))
 
 
 # ---------------------------------------------------------------------------------------------
 # Owners and reaping
-
-
-def _start_time(pid: int) -> str | None:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            stat = handle.read().decode("ascii", "replace")
-    except OSError:
-        return None
-    fields = stat.rsplit(")", 1)[-1].split()
-    return fields[19] if len(fields) > 19 else None
-
-
-def owner_label(pid: int | None = None) -> str:
-    """host|pid|start-time: identifies this process, safe against pid reuse."""
-    pid = os.getpid() if pid is None else pid
-    return f"{socket.gethostname()}|{pid}|{_start_time(pid) or '?'}"
-
-
-def owner_alive(label: str) -> bool:
-    """False only when the owner ran on this host and is gone (or its pid was reused)."""
-    host, _, rest = label.partition("|")
-    pid_text, _, start = rest.partition("|")
-    if host != socket.gethostname() or not pid_text.isdigit():
-        return True
-    current = _start_time(int(pid_text))
-    return current is not None and (start in ("?", "") or current == start)
 
 
 def reap_orphans(api: Any, *, now: float | None = None) -> list[str]:
@@ -159,6 +143,29 @@ def reap_orphans(api: Any, *, now: float | None = None) -> list[str]:
             with contextlib.suppress(Exception):
                 api.remove_container(container["Id"], force=True)
                 removed.append(str(container["Id"]))
+    return removed
+
+
+def remove_owned(api: Any, owner: str) -> list[str]:
+    """Remove every container `owner` holds: its one-shot containers and the warm ones whose
+    lease names it (a standby, a turn under way). Blocking; the last step of an owner's exit."""
+    from .warm import read_lease
+
+    removed: list[str] = []
+    for container in api.containers(all=True, filters={"label": f"{MANAGED}=1"}):
+        labels = container.get("Labels") or {}
+        if labels.get(WARM):
+            lease = read_lease(Path(labels[WARM]))
+            owned = lease is not None and lease.owner == owner
+        else:
+            owned = labels.get(OWNER) == owner
+        if owned:
+            try:
+                force_remove(api, str(container["Id"]))
+                removed.append(str(container["Id"]))
+            except Exception as exc:
+                log.warning("could not remove the sandbox container %s: %s",
+                            str(container["Id"])[:12], exc)
     return removed
 
 
@@ -349,7 +356,8 @@ def launch_blocking(engine: eng.Engine, spec: ContainerSpec, *, made: list[str],
         made.append(cid)
         events = engine.stream_api.events(filters={"container": cid, "event": ["oom", "die"]})
         opened.append(events)
-        stream = engine.stream_api.attach(cid, stdout=True, stderr=True, logs=True)
+        stream = engine.stream_api.attach(cid, stdout=True, stderr=True, logs=True,
+                                          stdin=spec.lifeline)
         opened.append(stream)
         if start:
             api.start(cid)

@@ -1,4 +1,4 @@
-"""Host paths in claude's argv, made valid inside the sandbox (DESIGN §9).
+"""Host paths in claude's argv, made valid inside the sandbox.
 
 `--mcp-config FILE` names a host file the container cannot see: its JSON is passed inline
 instead (and registered as a secret: MCP configs carry tokens). Paths in it under the job's

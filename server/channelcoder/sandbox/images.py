@@ -1,6 +1,6 @@
 """Which image a sandbox runs: find the Dockerfile, key it by content, build on a miss, probe claude.
 
-Discovery (DESIGN §3, §5.1): `image` > `dockerfile` > `.channelcoder/Dockerfile` > `./Dockerfile`
+Discovery: `image` > `dockerfile` > `.channelcoder/Dockerfile` > `./Dockerfile`
 when it installs the Claude CLI > the bundled default. A workspace Dockerfile is only used in a
 trusted workspace (§9). The tag is `channelcoder-auto:<12 hex>` of the content key
 (`cachekey.py`); a cache hit is one `inspect` call and never calls build. Builds stream every

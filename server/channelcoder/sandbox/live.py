@@ -408,7 +408,7 @@ class LiveTurn:
     """One turn in a live process, as a `runner.ClaudeProcess`: its bytes end at its `result`.
 
     `terminate()` before the result interrupts the turn (the CLI's control message) and, if no
-    `result` comes within 2 s, reports "stuck" so the owner kills the container (DESIGN §9).
+    `result` comes within 2 s, reports "stuck" so the owner kills the container.
     """
 
     def __init__(self, engine: eng.Engine, live: LiveProcess, *, command_line: str,

@@ -1,4 +1,4 @@
-"""SandboxManager: the single entry point jobs.py uses to run claude inside Docker (DESIGN §5).
+"""SandboxManager: the single entry point jobs.py uses to run claude inside Docker.
 
 It implements the runner's `Backend` protocol. `prepare(spec)` checks the Docker options,
 connects (reaping orphans of dead processes once), resolves or builds the image and reports

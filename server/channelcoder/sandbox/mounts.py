@@ -1,4 +1,4 @@
-"""Bind mounts and environment for the sandbox: parsing and policy (DESIGN §5.3).
+"""Bind mounts and environment for the sandbox: parsing and policy.
 
 `host:container[:ro|rw]`: relative host paths resolve against the workspace, `~` expands. A
 mount must name an existing host path and an absolute container path; the Docker socket, `/`

@@ -1,4 +1,4 @@
-"""Warm sandboxes: a container kept alive between jobs (DESIGN §3 `keep_warm`, §5.5).
+"""Warm sandboxes: a container kept alive between jobs (`keep_warm`).
 
 A warm container does not run claude as its command: it runs a tiny watchdog shell loop and
 claude runs in it through `exec` (a live process, `live.py`). It belongs to the workspace, not to

@@ -1,4 +1,4 @@
-"""Where a job runs: the workspace itself, a git worktree, or a private snapshot (DESIGN §6).
+"""Where a job runs: the workspace itself, a git worktree, or a private snapshot.
 
 - direct (default): the workspace, edited in place.
 - `worktree`: a git worktree beside the repository (`worktrees.py`); its common git dir is an

@@ -12,7 +12,7 @@ Measured here (issue 3):
     the same job repeated in the same workspace as a named session (`--session`, a new CLI
     process each time) once its sandbox is warm — the container kept and its claude process
     alive between runs — against the same raw docker run. Target: <= 0.90.
-(c) cancel -> container gone (the "within 2 s" of DESIGN §5.6).
+(c) cancel -> container gone (the target: within 2 s).
 (d) `python -X importtime` of a real `channelcoder run --docker-image` (docker-py is imported
     lazily, when a Docker job starts; pygls/lsprotocol never).
 """

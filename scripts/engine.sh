@@ -4,7 +4,7 @@
 # Idempotent: an engine that already answers is reused and never restarted. Only when none
 # answers and we are root on Debian is docker.io installed and dockerd started in the
 # background (logged to $CACHE/dockerd.log). When the base image is absent and no registry
-# answers, it is bootstrapped with debootstrap + docker import (FACTS.md §3).
+# answers, it is bootstrapped with debootstrap + docker import.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)

@@ -1,6 +1,6 @@
 """The language server with the real sandbox: real engine, real CLI in the image, scripted model.
 
-These are the issue's "must show" runs in Docker (DESIGN §8). They use the sandbox image built
+These are the language server's jobs run in Docker. They use the sandbox image built
 once per test run by the `sandbox_image` fixture of tests/plugins/docker.py when it exists.
 """
 

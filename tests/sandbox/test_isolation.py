@@ -1,6 +1,6 @@
 """Isolation: what claude (and the tools it runs) can and cannot do inside the sandbox.
 
-Resource probes use small limits (DESIGN §9): pids 64, 256m with memswap = mem, 0.5 CPU.
+Resource probes use small limits: pids 64, 256m with memswap = mem, 0.5 CPU.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Option validation, precedence and trust filtering (DESIGN §3, §9)."""
+"""Option validation, precedence and trust filtering."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 /**
- * The wire shape of `channelcoder/event {jobId, event}` (DESIGN §4: the server's event
+ * The wire shape of `channelcoder/event {jobId, event}` (docs/lsp.md: the server's event
  * dataclasses' `to_json()`, camelCase plus `type`) and of command results and failures.
  */
 
@@ -42,7 +42,7 @@ export interface EventNotification {
   event: ChannelEvent;
 }
 
-/** What `channelcoder.run` / `ask` / `fix` answer (DESIGN §7); extra keys are kept. */
+/** What `channelcoder.run` / `ask` / `fix` answer (docs/lsp.md §2); extra keys are kept. */
 export interface JobResult {
   jobId?: string;
   proposalId?: string;

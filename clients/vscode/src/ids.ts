@@ -1,5 +1,5 @@
 /**
- * Every identifier the extension shares with the language server (docs/lsp.md, DESIGN §7) and
+ * Every identifier the extension shares with the language server (docs/lsp.md) and
  * the ids of its own input-first commands. The server registers its ids itself through
  * vscode-languageclient; the extension never registers them again (that would throw).
  */

@@ -1,6 +1,6 @@
 /**
  * Running server commands as jobs the client can follow and cancel before the reply
- * (DESIGN §9): the client picks the jobId and the workDoneToken, passes both with
+ * (docs/lsp.md): the client picks the jobId and the workDoneToken, passes both with
  * `workspace/executeCommand`, listens to `$/progress` on that token and to
  * `channelcoder/event` for that jobId, and cancels with `window/workDoneProgress/cancel`.
  */

@@ -1,5 +1,5 @@
 /**
- * VS Code settings -> the server's settings object (DESIGN §3): the *contents* of the
+ * VS Code settings -> the server's settings object (docs/lsp.md §1): the *contents* of the
  * `channelcoder` section, camelCase, flat. Client-only keys never reach the server (its loader
  * would report them as unknown), and unset values (null) are left out so the server's own
  * defaults apply.

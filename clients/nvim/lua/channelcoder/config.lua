@@ -7,7 +7,7 @@ M.defaults = {
   cmd = nil,
   -- Extra environment for the server process (it also inherits Neovim's).
   cmd_env = nil,
-  -- The `channelcoder` settings section (DESIGN §3 keys in camelCase), sent as
+  -- The `channelcoder` settings section (the run options in camelCase, docs/lsp.md), sent as
   -- initializationOptions and answered to workspace/configuration.
   settings = {},
   -- Attach to buffers of these filetypes only; nil attaches to every file buffer.

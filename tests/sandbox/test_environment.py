@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,8 @@ import pytest
 from channelcoder.config import DockerOptions, RunOptions
 from channelcoder.errors import ConfigError
 from channelcoder.launch import LaunchSpec
-from channelcoder.sandbox.containers import ContainerSpec, create_args, owner_alive, owner_label, run_line
+from channelcoder.sandbox.containers import SUPERVISE, ContainerSpec, create_args, run_line
+from channelcoder.sandbox.labels import owner_alive, owner_label
 from channelcoder.sandbox.manager import SandboxManager, labels_from_env, sandbox_user
 from channelcoder.sandbox.mounts import Mount
 
@@ -53,8 +55,9 @@ def test_the_verbose_line_redacts_every_docker_env_value_and_keys(tmp_path: Path
                                   memory=1 << 30, memory_text="1g", cpus=1.0, pids_limit=64))
     assert "looks-harmless-but-private" not in line and "oauth-token-value" not in line
     assert "-e PLAIN_NAME=***" in line and "-e CLAUDE_CODE_OAUTH_TOKEN=***" in line
-    assert line.startswith("docker run --rm --init --user 0:0 --cap-drop ALL")
-    assert f"-v {tmp_path}:/workspace:rw" in line and "--entrypoint claude img -p -- hi" in line
+    assert line.startswith("docker run --rm --init -i --user 0:0 --cap-drop ALL")
+    assert f"-v {tmp_path}:/workspace:rw" in line
+    assert line.endswith(f"--entrypoint sh img -c {shlex.quote(SUPERVISE)} sh claude -p -- hi")
 
 
 def test_create_args_harden_the_container(tmp_path: Path) -> None:
@@ -73,8 +76,9 @@ def test_create_args_harden_the_container(tmp_path: Path) -> None:
     assert host["NetworkMode"] == "none" and host["Tmpfs"] == {"/tmp": "rw,exec"}
     assert host["Binds"] == [f"{tmp_path}:/workspace:rw", f"{tmp_path}:/data:ro"]
     assert "Privileged" not in host and "CapAdd" not in host
-    assert args["Entrypoint"] == ["claude"] and args["Cmd"] == ["-p"] and args["Env"] == ["A=1"]
-    assert args["OpenStdin"] is False and args["Tty"] is False
+    assert args["Entrypoint"] == ["sh"] and args["Cmd"] == ["-c", SUPERVISE, "sh", "claude", "-p"]
+    assert args["Env"] == ["A=1"]
+    assert args["OpenStdin"] is True and args["StdinOnce"] is True and args["Tty"] is False
     assert (args["User"], args["WorkingDir"], args["Labels"]) == ("1000:1000", "/workspace",
                                                                   {"k": "v"})
 

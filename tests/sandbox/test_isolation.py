@@ -73,7 +73,7 @@ async def test_the_container_is_hardened_as_the_engine_reports_it(
     assert not any("docker.sock" in bind for bind in host["Binds"])
     assert f"{workspace}:/workspace:rw" in host["Binds"]
     assert seen["Config"]["User"] == f"{os.getuid()}:{os.getgid()}"
-    assert seen["Config"]["OpenStdin"] is False
+    assert seen["Config"]["OpenStdin"] is True and seen["Config"]["StdinOnce"] is True
     labels = seen["Config"]["Labels"]
     assert labels["io.channelcoder.managed"] == "1" and labels["io.channelcoder.job"] == running.id
     assert labels["io.channelcoder.workspace"] == str(workspace)

@@ -7,8 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from channelcoder.sandbox.containers import SESSION, WARM
-from channelcoder.sandbox.warm import STANDBY
+from channelcoder.sandbox.labels import SESSION, STANDBY, WARM
 from tests.plugins.docker import RUN_ID, RUN_LABEL
 
 GUARD = 10.0

@@ -114,6 +114,7 @@ def run_ls(args: argparse.Namespace) -> int:
 
     current = _current_tag(_workspace(args))
     from ..sandbox.engine import connect
+    from ..sandbox.labels import IMAGE_SOURCE
 
     images = _managed_images(connect().api, {})
     if not images:
@@ -127,7 +128,7 @@ def run_ls(args: argparse.Namespace) -> int:
             size = f"{image.get('Size', 0) / 1e6:.0f} MB"
             mark = " *" if tag == current else ""
             print(f"{tag + mark:34} {image['Id'][7:19]:14} {created:18} {size:>9}  "
-                  f"{labels.get('io.channelcoder.source', '?')}")
+                  f"{labels.get(IMAGE_SOURCE, '?')}")
     if current:
         print("* the image this workspace uses")
     return 0
@@ -173,8 +174,9 @@ def run_prune(args: argparse.Namespace) -> int:
 
 def _managed_images(api: Any, labels: dict[str, Any]) -> list[dict[str, Any]]:
     from ..sandbox.engine import translate
+    from ..sandbox.labels import MANAGED
 
-    wanted = ["io.channelcoder.managed=1", *(f"{k}={v}" for k, v in labels.items())]
+    wanted = [f"{MANAGED}=1", *(f"{k}={v}" for k, v in labels.items())]
     try:
         images = api.images(filters={"label": wanted})
     except Exception as exc:

@@ -52,7 +52,7 @@ class ChannelCoderServer(LanguageServer):
         self.log_level_locked = False
         self._warned: set[str] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._closed = False
+        self._closing: asyncio.Task[None] | None = None
         self._stop: Callable[[], None] | None = None
 
     # -- helpers used by every module ----------------------------------------------------------
@@ -227,10 +227,24 @@ class ChannelCoderServer(LanguageServer):
     # -- lifecycle -----------------------------------------------------------------------------
 
     async def close(self) -> None:
-        """Cancel every job, remove every container this server made. Idempotent."""
-        if self._closed:
-            return
-        self._closed = True
+        """Cancel every job, remove every container this server made. Every caller (shutdown,
+        exit, the end of the stream, SIGTERM) waits for the one clean-up, which a cancelled
+        caller does not interrupt: the process must not end while it runs."""
+        if self._closing is None:
+            self._closing = asyncio.get_running_loop().create_task(self._close(),
+                                                                   name="channelcoder-close")
+        closing = self._closing
+        interrupted = False
+        while not closing.done():
+            try:
+                await asyncio.shield(closing)
+            except asyncio.CancelledError:
+                interrupted = True
+        if interrupted:
+            raise asyncio.CancelledError
+        closing.result()
+
+    async def _close(self) -> None:
         await self.runs.close()
         if self.standby is not None:
             try:

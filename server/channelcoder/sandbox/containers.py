@@ -6,7 +6,9 @@ job is a `ContainerProcess`: the container runs claude as its command, its outpu
 before start (no early output lost) and read by a `ThreadedIterator`. The engine removes the
 container itself when it exits (AutoRemove), so a finished job never waits for a removal; the
 exit code and an OOM kill are read from the engine's event stream, subscribed before start.
-`terminate()` kills and removes a container that is still running. `StreamedProcess` holds
+`terminate()` kills and removes a container that is still running. The attach also holds the
+container's stdin, its lifeline (`SUPERVISE`): however the owning process ends, even by
+SIGKILL, the engine closes that stdin and claude is stopped within seconds. `StreamedProcess` holds
 what any attached or exec'd claude needs (stdout channel, stderr tail, command line), so a
 long-lived container running claude through `exec` can be added beside `ContainerProcess`
 without touching it.
@@ -99,7 +101,7 @@ def create_args(spec: ContainerSpec) -> dict[str, Any]:
 
 def run_line(spec: ContainerSpec) -> str:
     """The equivalent `docker run` command line, with every registered secret redacted."""
-    parts = ["docker", "run", *(["-i"] if spec.lifeline else []), "--rm", "--init",
+    parts = ["docker", "run", "--rm", "--init", *(["-i"] if spec.lifeline else []),
              "--user", spec.user, "--cap-drop", "ALL",
              "--security-opt", "no-new-privileges", "--pids-limit", str(spec.pids_limit),
              "--memory", spec.memory_text, "--memory-swap", spec.memory_text,

@@ -314,6 +314,10 @@ class Stream(Generic[T]):
     def __next__(self) -> T:
         return next(self._items)
 
+    def send(self, data: bytes) -> None:
+        """Write to the stream's stdin (an attach or exec made with stdin)."""
+        self._connection.sock.sendall(data)
+
     def close(self) -> None:
         self._connection.shutdown()
         self._connection.close()
@@ -579,16 +583,19 @@ class EngineAPI:
         return b"".join(payload for _, payload in split_frames(data))
 
     def attach(self, container: str, *, stdout: bool = True, stderr: bool = True,
-               logs: bool = False) -> Stream[tuple[bytes | None, bytes | None]]:
-        """The container's output as (stdout, stderr) pairs; call before `start` to miss none."""
+               logs: bool = False, stdin: bool = False) -> Stream[tuple[bytes | None, bytes | None]]:
+        """The container's output as (stdout, stderr) pairs; call before `start` to miss none.
+        With `stdin`, the connection is also the container's stdin (`Stream.send`); closing
+        it closes that stdin when the container was created with `StdinOnce`."""
         return self._hijacked("POST", f"/containers/{quote(container)}/attach", params={
-            "stdout": stdout, "stderr": stderr, "stream": True, "logs": logs})
+            "stdout": stdout, "stderr": stderr, "stream": True, "logs": logs, "stdin": stdin})
 
     def exec_create(self, container: str, cmd: list[str], *, stdout: bool = True,
                     stderr: bool = True, user: str = "", workdir: str | None = None,
-                    environment: Mapping[str, str] | None = None) -> dict[str, Any]:
+                    environment: Mapping[str, str] | None = None,
+                    stdin: bool = False) -> dict[str, Any]:
         body: dict[str, Any] = {"Cmd": cmd, "AttachStdout": stdout, "AttachStderr": stderr,
-                                "AttachStdin": False, "Tty": False, "User": user}
+                                "AttachStdin": stdin, "Tty": False, "User": user}
         if workdir:
             body["WorkingDir"] = workdir
         if environment:
@@ -606,6 +613,12 @@ class EngineAPI:
             return b"".join(out or err or b"" for out, err in stream)
         finally:
             stream.close()
+
+    def exec_stream(self, exec_id: str) -> Stream[tuple[bytes | None, bytes | None]]:
+        """Start an exec and return its attached stream (stdin too, if it was created so); the
+        engine closes the command's stdin when this stream closes."""
+        return self._hijacked("POST", f"/exec/{quote(exec_id)}/start",
+                              body={"Detach": False, "Tty": False})
 
     # -- images ----------------------------------------------------------------------------
 

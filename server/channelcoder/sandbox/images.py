@@ -30,12 +30,12 @@ from ..state import read_json, subdir, write_json
 from . import engine as eng
 from .cachekey import CacheKey, StatMemo, compute_key, mentions_claude
 from .engine_api import EngineError, NotFound
+from .labels import IMAGE_KEY, IMAGE_SOURCE, JOB, MANAGED, owner_labels
 from .streams import ThreadedIterator
 
 IMAGE_DIR = Path(__file__).parent / "image"
 BUNDLED_DOCKERFILE = IMAGE_DIR / "Dockerfile"
 VERSION_FILE = IMAGE_DIR / "claude-code.version"
-MANAGED = "io.channelcoder.managed"
 PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "FTP_PROXY", "ALL_PROXY",
               "http_proxy", "https_proxy", "no_proxy", "ftp_proxy", "all_proxy")
 _STEP = re.compile(r"^Step \d+/\d+ : ")
@@ -388,8 +388,8 @@ class ImageResolver:
 
     def _build_items(self, plan: BuildPlan, nocache: bool) -> Iterator[dict[str, Any]]:
         """The decoded build stream (a generator: the request starts in the reader thread)."""
-        labels = {**self.labels, MANAGED: "1", "io.channelcoder.key": plan.key.digest,
-                  "io.channelcoder.source": plan.source.origin}
+        labels = {**self.labels, MANAGED: "1", IMAGE_KEY: plan.key.digest,
+                  IMAGE_SOURCE: plan.source.origin}
         args = {**{k: v for k, v in os.environ.items() if k in PROXY_VARS}, **plan.build_args}
         common: dict[str, Any] = dict(tag=plan.tag, rm=True, forcerm=True, pull=False,
                                       decode=True, nocache=nocache, buildargs=args,
@@ -441,7 +441,7 @@ def probe_claude(engine: eng.Engine, ref: str, *, user: str | None,
     container = api.create_container({
         "Image": ref, "Cmd": ["--version"], "Entrypoint": ["claude"], "User": user or "",
         "HostConfig": host_config,
-        "Labels": {**labels, MANAGED: "1", "io.channelcoder.job": "probe", **owner_labels()}})
+        "Labels": {**labels, MANAGED: "1", JOB: "probe", **owner_labels()}})
     cid = container["Id"]
     try:
         try:
@@ -459,9 +459,3 @@ def probe_claude(engine: eng.Engine, ref: str, *, user: str | None,
     if code != 0 or not match:
         raise missing
     return match.group(1)
-
-
-def owner_labels() -> dict[str, str]:
-    from .containers import owner_label
-
-    return {"io.channelcoder.owner": owner_label()}

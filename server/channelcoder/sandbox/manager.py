@@ -36,19 +36,10 @@ from .claude_config import (
     prepare_config_dir,
     prune_job_dirs,
 )
-from .containers import (
-    JOB,
-    MANAGED,
-    OWNER,
-    SESSION,
-    WORKSPACE_LABEL,
-    ContainerProcess,
-    ContainerSpec,
-    owner_label,
-    reap_orphans,
-)
+from .containers import ContainerProcess, ContainerSpec, reap_orphans, remove_owned
 from .hostpaths import sandbox_argv
 from .images import PROXY_VARS, ImageResolver, ResolvedImage, ca_bundle_path
+from .labels import JOB, MANAGED, OWNER, SESSION, WORKSPACE_LABEL, owner_label
 from .mounts import CA_FILE, CONFIG_DIR, HOME, WORKSPACE, Mount, check_env, parse_mounts
 
 log = logging.getLogger(__name__)
@@ -306,9 +297,19 @@ class SandboxManager:
         return env
 
     async def close(self) -> None:
-        """Stop every container this manager still runs."""
+        """Stop every container this process still owns: the jobs' and, as a last sweep by
+        owner, any other (a warm sandbox mid-turn, a standby, one caught mid-start)."""
         for process in list(self._live.values()):
             await process.terminate()
+        if self._engine is not None:
+            try:
+                removed = await eng.call("removing the sandboxes", remove_owned,
+                                         self._engine.api, owner_label())
+            except Exception as exc:
+                log.warning("could not remove this process's sandboxes: %s", exc)
+            else:
+                if removed:
+                    log.info("removed %d sandbox container(s) left at exit", len(removed))
 
     def _remove_live_at_exit(self) -> None:
         if not self._live or self._engine is None:

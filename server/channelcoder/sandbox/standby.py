@@ -39,15 +39,16 @@ from ..launch import LaunchSpec, PreparedLaunch, build_launch
 from ..workspace.gitcmd import run_git
 from . import engine as eng
 from .claude_config import USER_FILES, config_dir_for, host_claude_dir
-from .containers import owner_label
+from .labels import STANDBY, owner_label
 from .live import LiveArgv, LiveProcess, LiveTurn, LiveUnavailable, exec_line, split_argv
 from .manager import PlannedContainer, PreparedSandbox, SandboxManager, sandbox_user
-from .warm import IN_USE_MARGIN, STANDBY, Lease, WarmSandbox, container_key, housekeeping
+from .warm import IN_USE_MARGIN, Lease, WarmSandbox, container_key, housekeeping
 
 log = logging.getLogger(__name__)
 
-# An idle standby's lease, renewed by its server every HEARTBEAT: a server killed outright
-# (SIGKILL) leaves a standby that its own watchdog removes within STANDBY_LEASE.
+# An idle standby's lease, renewed by its server every HEARTBEAT. A server killed outright
+# (SIGKILL) loses the standby's lifeline, which ends it within seconds; should the lifeline have
+# failed to start, its watchdog still ends it within STANDBY_LEASE.
 STANDBY_LEASE = 120.0
 HEARTBEAT = 40.0
 REPLENISH_DELAY = 0.5
@@ -337,6 +338,7 @@ class StandbyPool:
                 engine, labelled, key, uid=uid, gid=gid,
                 lease=Lease(time.time() + STANDBY_LEASE, owner_label()),
                 meta={"standby": standby_id, "workspace": str(workspace), "session": None})
+            warm.hold(engine)  # the server's for as long as it lives, even if it is killed
             live_argv = split_argv(planned.container.argv)
             live = await LiveProcess.spawn(engine, warm.dir, warm.container_id,
                                            live_argv.spawn(), user=planned.container.user,

@@ -20,6 +20,12 @@ first expiry and the lease file the current one (extended after every turn). Exp
 twice: the watchdog exits at the lease's time (the engine then removes the container, even when
 no channelcoder process runs), and `reap_orphans` in any channelcoder process removes a warm
 container whose lease expired or whose lease holder died mid-turn.
+
+While a process holds the container (a turn under way, or the language server's standby), it
+also holds a `Lifeline`: a `GUARD` shell exec'd in the container with its stdin attached from
+that process. When the holder lets go it says so on that stdin first; when it dies instead, the
+engine closes the stdin and the guard stops the container's claude (SIGTERM, so its transcript
+is written) and then the container — within seconds, with no other channelcoder process needed.
 """
 
 from __future__ import annotations
@@ -27,12 +33,14 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
+import functools
 import hashlib
 import json
 import logging
 import os
 import secrets
 import shutil
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -43,24 +51,24 @@ import anyio
 
 from ..state import atomic_write, read_json, subdir, write_json
 from . import engine as eng
-from .containers import (
-    EXPIRES,
-    OWNER,
-    WARM,
-    ContainerSpec,
-    create_args,
-    force_remove,
-    owner_alive,
-    run_line,
-)
+from .containers import ContainerSpec, create_args, force_remove, run_line
+from .labels import EXPIRES, OWNER, WARM, owner_alive
 from .mounts import Mount
 
 log = logging.getLogger(__name__)
 
 WARM_MOUNT = "/channelcoder/warm"
-STANDBY = "io.channelcoder.standby"
 WATCHDOG = (f'while :; do read -r e < {WARM_MOUNT}/clock/expires || exit 0; '
             '[ "$(date +%s)" -lt "${e%.*}" ] || exit 0; sleep 1; done')
+# `$1` is the live directory inside. A holder that lets go writes "release" first; anything else
+# (end of file: the holder is gone) stops every live claude, waits up to 3 s for them, then ends
+# the container: PID 1 is the engine's init (`Init`), which passes the TERM on to the watchdog.
+RELEASE = b"release\n"
+GUARD = ('read -r word; [ "$word" = release ] && exit 0; '
+         'for f in "$1"/*/pid; do [ -f "${f%/pid}/exit" ] || { read -r p <"$f" && kill -TERM "$p"; }; '
+         'done 2>/dev/null; n=0; while [ "$n" -lt 3 ]; do busy=; for f in "$1"/*/pid; do '
+         '[ -f "$f" ] && [ ! -f "${f%/pid}/exit" ] && busy=1; done; [ -z "$busy" ] && break; '
+         'sleep 1; n=$((n + 1)); done; kill -TERM 1')
 IN_USE_MARGIN = 120.0
 
 
@@ -124,6 +132,36 @@ def lease_stale(labels: Mapping[str, str], now: float) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------
+# The holder's lifeline
+
+
+class Lifeline:
+    """The holder's end of a warm container's `GUARD` (its stdin, attached by this process)."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    @classmethod
+    def attach(cls, engine: eng.Engine, container_id: str) -> Lifeline:
+        """Start the guard in the container (as the container's user). Blocking."""
+        api = engine.stream_api
+        made = api.exec_create(container_id, ["sh", "-c", GUARD, "sh", f"{WARM_MOUNT}/live"],
+                               stdin=True, stdout=False, stderr=False)
+        return cls(api.exec_stream(made["Id"]))
+
+    def release(self) -> None:
+        """Let go: the guard exits and the container stays."""
+        with contextlib.suppress(OSError):
+            self._stream.send(RELEASE)
+        self.cut()
+
+    def cut(self) -> None:
+        """Close without letting go (as a dying holder would): the guard ends the container."""
+        with contextlib.suppress(Exception):
+            self._stream.close()
+
+
+# ---------------------------------------------------------------------------------------------
 # The container
 
 
@@ -136,6 +174,8 @@ class WarmSandbox:
     key: str
     meta: dict[str, Any] = field(default_factory=dict)
     _lock: IO[str] | None = field(default=None, repr=False)
+    _lifeline: Lifeline | None = field(default=None, repr=False)
+    _holding: threading.Thread | None = field(default=None, repr=False)
 
     @property
     def short_id(self) -> str:
@@ -157,7 +197,7 @@ class WarmSandbox:
         labels = {k: v for k, v in container.labels.items() if k != OWNER}
         labels.update({WARM: str(directory), EXPIRES: f"{lease.expires:.0f}"})
         spec = dataclasses.replace(
-            container, argv=["sh", "-c", WATCHDOG], labels=labels,
+            container, argv=["sh", "-c", WATCHDOG], labels=labels, lifeline=False,
             mounts=(*container.mounts, Mount(directory / "live", f"{WARM_MOUNT}/live"),
                     Mount(directory / "clock", f"{WARM_MOUNT}/clock", read_only=True)))
         made: list[str] = []
@@ -189,6 +229,35 @@ class WarmSandbox:
     def lease(self, lease: Lease) -> None:
         with contextlib.suppress(OSError):
             write_lease(self.dir, lease)
+
+    def hold(self, engine: eng.Engine) -> None:
+        """Hold the container for this process (see `Lifeline`) until `let_go()`/`remove()`.
+        The guard starts in the background: a turn does not wait for its `exec`."""
+        if self._holding is not None:
+            return
+
+        def attach() -> None:
+            try:
+                self._lifeline = Lifeline.attach(engine, self.container_id)
+            except Exception as exc:
+                log.warning("the warm sandbox %s has no lifeline: %s", self.short_id, exc)
+
+        self._holding = threading.Thread(target=attach, name="channelcoder-lifeline",
+                                         daemon=True)
+        self._holding.start()
+
+    def let_go(self, *, release: bool = True) -> None:
+        """Stop holding it: released (it stays warm), or cut (its guard ends it). Blocking."""
+        holding, self._holding = self._holding, None
+        if holding is None:
+            return
+        holding.join(10)
+        lifeline, self._lifeline = self._lifeline, None
+        if lifeline is not None:
+            if release:
+                lifeline.release()
+            else:
+                lifeline.cut()
 
     def lock(self) -> bool:
         """Take the turn lock (non-blocking); False when another process holds it."""
@@ -227,6 +296,7 @@ class WarmSandbox:
                                self.container_id)
             except Exception as exc:
                 log.warning("could not remove the warm sandbox %s: %s", self.short_id, exc)
+        await anyio.to_thread.run_sync(functools.partial(self.let_go, release=False))
         await anyio.to_thread.run_sync(_forget, self.dir)
 
 

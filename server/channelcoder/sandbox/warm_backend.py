@@ -29,7 +29,7 @@ from ..config import DockerOptions
 from ..errors import SandboxError
 from ..launch import LaunchSpec, PreparedLaunch
 from . import engine as eng
-from .containers import owner_label
+from .labels import owner_label
 from .live import LiveProcess, LiveTurn, LiveUnavailable, exec_line, split_argv
 from .manager import PlannedContainer, PreparedSandbox, SandboxManager, sandbox_user
 from .warm import IN_USE_MARGIN, Lease, WarmSandbox, container_key, housekeeping, warm_root
@@ -180,6 +180,7 @@ async def session_turn(manager: SandboxManager, planned: PlannedContainer,
             meta={"session": session, "workspace": str(spec.workspace.resolve()),
                   "keepWarm": options.keep_warm})
         warm.lock()
+    warm.hold(engine)  # until the turn ends: should this process die, the container goes
     keep = options.keep_warm
 
     async def end(outcome: str, result: dict[str, Any] | None) -> None:
@@ -217,6 +218,7 @@ async def finish_turn(engine: eng.Engine, warm: WarmSandbox, planned: PlannedCon
     def save() -> None:
         warm.save()
         warm.lease(Lease(expires))
+        warm.let_go()
         warm.unlock()
         if session:
             _record_in_session(session, warm, expires)

@@ -1,4 +1,4 @@
-"""Hardened containers: create, attach-before-start, read, wait, kill, label, reap.
+"""Hardened containers: create, attach-before-start, read, wait, kill.
 
 `ContainerSpec` is everything about one container; `create_args` turns it into docker-py
 arguments and `run_line` into the equivalent `docker run` line (secrets redacted). A one-shot
@@ -23,7 +23,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -33,7 +32,6 @@ from ..errors import ChannelCoderError, OutOfMemory, SandboxError
 from ..redact import redact
 from . import engine as eng
 from .engine_api import EngineError, NotFound
-from .labels import EXPIRES, MANAGED, OWNER, WARM, owner_alive
 from .mounts import WORKSPACE, Mount
 from .streams import ThreadedIterator
 
@@ -120,55 +118,6 @@ def run_line(spec: ContainerSpec) -> str:
     command = spec.command()
     parts += ["--entrypoint", command[0], spec.image, *command[1:]]
     return redact(shlex.join(parts))
-
-
-# ---------------------------------------------------------------------------------------------
-# Owners and reaping
-
-
-def reap_orphans(api: Any, *, now: float | None = None) -> list[str]:
-    """Remove managed containers whose owner process is gone, or whose warm time expired."""
-    now = time.time() if now is None else now
-    removed: list[str] = []
-    for container in api.containers(all=True, filters={"label": f"{MANAGED}=1"}):
-        labels = container.get("Labels") or {}
-        owner = labels.get(OWNER, "")
-        expires = labels.get(EXPIRES)
-        stale = bool(owner) and not owner_alive(owner)
-        with contextlib.suppress(ValueError):
-            stale = stale or (expires is not None and float(expires) < now)
-        if labels.get(WARM):  # the lease file extends the label's first expiry
-            from .warm import lease_stale
-
-            stale = lease_stale(labels, now)
-        if stale:
-            with contextlib.suppress(Exception):
-                api.remove_container(container["Id"], force=True)
-                removed.append(str(container["Id"]))
-    return removed
-
-
-def remove_owned(api: Any, owner: str) -> list[str]:
-    """Remove every container `owner` holds: its one-shot containers and the warm ones whose
-    lease names it (a standby, a turn under way). Blocking; the last step of an owner's exit."""
-    from .warm import read_lease
-
-    removed: list[str] = []
-    for container in api.containers(all=True, filters={"label": f"{MANAGED}=1"}):
-        labels = container.get("Labels") or {}
-        if labels.get(WARM):
-            lease = read_lease(Path(labels[WARM]))
-            owned = lease is not None and lease.owner == owner
-        else:
-            owned = labels.get(OWNER) == owner
-        if owned:
-            try:
-                force_remove(api, str(container["Id"]))
-                removed.append(str(container["Id"]))
-            except Exception as exc:
-                log.warning("could not remove the sandbox container %s: %s",
-                            str(container["Id"])[:12], exc)
-    return removed
 
 
 # ---------------------------------------------------------------------------------------------

@@ -35,6 +35,12 @@ def _start_time(pid: int) -> str | None:
     return fields[19] if len(fields) > 19 else None
 
 
+def owner_identity(pid: int | None = None) -> tuple[str, int, str | None]:
+    """(host, pid, start time) of `pid` (default: this process); no start time if it is gone."""
+    pid = os.getpid() if pid is None else pid
+    return socket.gethostname(), pid, _start_time(pid)
+
+
 _mine: tuple[int, str] | None = None
 
 
@@ -42,10 +48,10 @@ def owner_label(pid: int | None = None) -> str:
     """`host|pid|start-time` of `pid` (default: this process)."""
     global _mine
     own = pid is None or pid == os.getpid()
-    pid = os.getpid() if pid is None else pid
-    if own and _mine is not None and _mine[0] == pid:
+    if own and _mine is not None and _mine[0] == os.getpid():
         return _mine[1]
-    label = f"{socket.gethostname()}|{pid}|{_start_time(pid) or '?'}"
+    host, pid, start = owner_identity(pid)
+    label = f"{host}|{pid}|{start or '?'}"
     if own:
         _mine = (pid, label)
     return label

@@ -36,11 +36,12 @@ from .claude_config import (
     prepare_config_dir,
     prune_job_dirs,
 )
-from .containers import ContainerProcess, ContainerSpec, reap_orphans, remove_owned
+from .containers import ContainerProcess, ContainerSpec
 from .hostpaths import sandbox_argv
 from .images import PROXY_VARS, ImageResolver, ResolvedImage, ca_bundle_path
 from .labels import JOB, MANAGED, OWNER, SESSION, WORKSPACE_LABEL, owner_label
 from .mounts import CA_FILE, CONFIG_DIR, HOME, WORKSPACE, Mount, check_env, parse_mounts
+from .reaping import reap_orphans, remove_owned
 
 log = logging.getLogger(__name__)
 

@@ -31,7 +31,6 @@ import os
 import secrets
 import shlex
 import shutil
-import socket
 import stat
 import tempfile
 import threading
@@ -45,6 +44,7 @@ from urllib.parse import unquote, urlparse
 from .. import hostfs
 from ..claude.events import Changes, FileChange, FileStatus
 from ..errors import WorkspaceError
+from ..sandbox.labels import owner_identity
 from ..state import atomic_write, file_lock, read_json, subdir, write_json
 from .gitcmd import Repo, find_repo, run_git, split_z
 
@@ -825,14 +825,8 @@ def _touch_meta(root: Path, **changes: Any) -> None:
 
 
 def _owner() -> dict[str, Any]:
-    return {"host": socket.gethostname(), "pid": os.getpid(), "start": _process_start()}
-
-
-def _process_start() -> str:
-    with contextlib.suppress(OSError, IndexError):
-        fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
-        return fields[19]
-    return ""
+    host, pid, start = owner_identity()
+    return {"host": host, "pid": pid, "start": start or ""}
 
 
 def _stdout(proc: Any) -> str:

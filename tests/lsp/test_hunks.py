@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from channelcoder.lsp.hunks import apply_hunks, diff_hunks, hunks_to_edits, rebase, text_edits
+from channelcoder.lsp.hunks import (
+    Conflict,
+    Hunk,
+    apply_hunks,
+    diff_hunks,
+    hunks_to_edits,
+    rebase,
+    text_edits,
+)
 from channelcoder.lsp.text import ENCODINGS, apply_edits, offset_at, split_lines
 
 LINE = st.text(alphabet=st.sampled_from(["a", "b", "é", "😀", " ", "\t", "\f", "\u2028"]),
@@ -75,3 +85,37 @@ def test_rebase_leaves_out_a_conflicting_hunk() -> None:
     base = "a\nb\nc\n"
     result = rebase(base, "a\nB\nc\n", "a\nbee\nc\n")
     assert result.conflicts == 1 and result.hunks == []
+
+
+def test_a_conflict_keeps_both_versions_between_markers() -> None:
+    base = "a\nb\nc\nd\ne\nf\n"
+    theirs = "x\na\nbee\nc\nd\ne\nf\n"
+    result = rebase(base, "a\nB\nc\nd\ne\nF\n", theirs)
+    assert result.conflicts == 1 and result.hunks == [Hunk(6, 7, ("F\n",))]
+    assert result.conflicted == [Conflict(2, 3, ("bee\n",), ("B\n",), "\n")]
+    marked = apply_hunks(theirs, result.hunks + [c.marked() for c in result.conflicted])
+    assert marked == ("x\na\n<<<<<<< yours (the editor)\nbee\n=======\nB\n>>>>>>> Claude\n"
+                      "c\nd\ne\nF\n")
+
+
+def test_conflict_markers_keep_crlf_and_an_unterminated_last_line() -> None:
+    result = rebase("a\r\nb", "a\r\nB", "a\r\nbee")
+    (conflict,) = result.conflicted
+    assert apply_hunks("a\r\nbee", [conflict.marked()]) == (
+        "a\r\n<<<<<<< yours (the editor)\r\nbee\r\n=======\r\nB\r\n>>>>>>> Claude")
+
+
+@settings(max_examples=300, deadline=None)
+@given(base=TEXT, ours=TEXT, theirs=TEXT)
+def test_every_conflict_is_the_users_lines_and_claudes_version_of_them(
+        base: str, ours: str, theirs: str) -> None:
+    result = rebase(base, ours, theirs)
+    assert len(result.conflicted) <= result.conflicts
+    assert bool(result.conflicted) == bool(result.conflicts)
+    clean = apply_hunks(theirs, result.hunks)
+    keep_yours = [Hunk(c.start, c.end, c.yours) for c in result.conflicted]
+    assert apply_hunks(theirs, result.hunks + keep_yours) == clean
+    spans = sorted((h.start, h.end) for h in result.hunks + keep_yours)
+    assert all(a[1] <= b[0] for a, b in pairwise(spans)), "edits never overlap"
+    if theirs == base or not result.conflicts:
+        assert result.conflicted == []

@@ -49,7 +49,7 @@ async def test_fix_with_claude_proposes_an_edit_that_equals_the_models_fix(
         assert app.read_bytes() == on_disk and not session.editor.edits
         applied = await session.command("channelcoder.applyProposal", {"jobId": reply["jobId"]})
         assert applied == {"jobId": reply["jobId"], "applied": True, "reason": None,
-                           "skipped": []}
+                           "skipped": [], "conflicts": []}
     edit = await session.editor.wait_edit()
     assert session.editor.answers == [True]
     assert session.editor.buffers[uri].text == FIXED
@@ -79,7 +79,8 @@ async def test_a_buffer_edited_during_the_job_refuses_the_edit_and_is_reoffered_
     await wait_for(lambda: any("was not applied" in m.message for m in session.client.messages))
     assert session.editor.buffers[uri].text == "GREETING = 'hello'\nprint(GREETING)\n"
     again = await session.command("channelcoder.applyProposal", {"jobId": "typing"})
-    assert again == {"jobId": "typing", "applied": True, "reason": None, "skipped": []}
+    assert again == {"jobId": "typing", "applied": True, "reason": None, "skipped": [],
+                     "conflicts": []}
     rebased = await session.editor.wait_edit(2)
     assert rebased.edit.document_changes[0].text_document.version == 2
     assert session.editor.buffers[uri].text == "GREETING = 'hello, world'\nprint(GREETING)\n"

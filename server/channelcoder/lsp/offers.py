@@ -86,7 +86,9 @@ class Offers:
             built = build_edit(proposal, await self.current(proposal), self.caps(), rebased=True)
             applied, reason = await self._send(proposal, built)
         return {"jobId": proposal.job_id, "applied": applied, "reason": reason,
-                "skipped": [s.to_json() for s in built.skipped]}
+                "skipped": [s.to_json() for s in built.skipped],
+                "conflicts": [{"path": path, "count": count}
+                              for path, count in built.conflicts.items()]}
 
     async def reject(self, job_id: str | None) -> Proposal:
         proposal = await self.find(job_id)

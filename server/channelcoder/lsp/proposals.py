@@ -7,7 +7,8 @@ Two ways to build it:
   A closed file whose disk text no longer equals the base makes the proposal *stale*: nothing is
   sent, `applyProposal` rebases it.
 - **rebase** (`applyProposal`): every hunk moved onto the current text where the lines it
-  replaces are unchanged, with the current versions; conflicting hunks are left out and listed.
+  replaces are unchanged, with the current versions; where the user changed the same lines,
+  both versions go in between conflict markers (`<<<<<<<`, `=======`, `>>>>>>>`) to resolve.
 """
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ class BuiltEdit:
     skipped: list[Skipped] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     files: int = 0
+    conflicts: dict[str, int] = field(default_factory=dict)
 
 
 def paths_involved(proposal: Proposal) -> list[str]:
@@ -230,11 +232,16 @@ class _Builder:
             self.out.skipped.append(Skipped(path, "cannot read the current text"))
             return
         result = rebase(base, new, theirs)
-        if result.conflicts:
-            self.out.skipped.append(Skipped(path, "changed in the editor where Claude changed it",
-                                            result.conflicts))
-        if result.hunks:
-            self._emit_text(uri, theirs, result.hunks, version, created=counted)
+        hunks = sorted(result.hunks + [c.marked() for c in result.conflicted],
+                       key=lambda h: (h.start, h.end))
+        if result.conflicted:
+            count = len(result.conflicted)
+            self.out.conflicts[path] = count
+            self.out.notes.append(
+                f"{path}: {count} place{'s' if count != 1 else ''} you and Claude both changed "
+                "kept both versions between <<<<<<< and >>>>>>> markers, to resolve")
+        if hunks:
+            self._emit_text(uri, theirs, hunks, version, created=counted)
 
     def _emit_text(self, uri: str, text: str, hunks: list[Hunk], version: int | None,
                    created: bool = False) -> None:

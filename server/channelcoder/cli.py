@@ -103,6 +103,9 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     dk.add_argument("--memory", metavar="SIZE")
     dk.add_argument("--cpus", type=_positive_float("--cpus"))
     dk.add_argument("--no-cache", action="store_true", default=None, help="force an image rebuild")
+    dk.add_argument("--pull", choices=["missing", "never", "always"],
+                    help="pull an image from its registry when it is missing (default), never, "
+                         "or always (once per run)")
     dk.add_argument("--keep-warm", type=_positive_float("--keep-warm", zero=True),
                     metavar="SECONDS", help="keep a session's sandbox warm this long (0: off)")
     p.add_argument("-v", "--verbose", action="store_true", default=None,
@@ -150,7 +153,7 @@ def run_layer(args: argparse.Namespace) -> dict[str, Any]:
         docker["mounts"] = list(args.docker_mount)
     if args.docker_env:
         docker["env"] = list(args.docker_env)
-    for key in ("network", "memory", "cpus", "no_cache", "keep_warm"):
+    for key in ("network", "memory", "cpus", "no_cache", "keep_warm", "pull"):
         if getattr(args, key) is not None:
             docker[key] = getattr(args, key)
     if docker or args.docker:

@@ -22,6 +22,7 @@ PermissionMode = Literal["default", "acceptEdits", "plan", "bypassPermissions", 
 PERMISSION_MODES: tuple[str, ...] = ("default", "acceptEdits", "plan", "bypassPermissions", "dontAsk")
 NETWORK_MODES = ("bridge", "none", "host")
 APPLY_MODES = ("direct", "propose")
+PULL_POLICIES = ("missing", "never", "always")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 MEMORY = re.compile(r"^(\d+(?:\.\d+)?)([bkmg]?)$", re.IGNORECASE)
 DEFAULT_TIMEOUT = 30 * 60.0
@@ -45,6 +46,7 @@ class DockerOptions:
     build_args: Mapping[str, str] = field(default_factory=dict)
     keep_warm: float = 300.0
     no_cache: bool = False
+    pull: str = "missing"
 
     @property
     def memory_bytes(self) -> int:
@@ -400,6 +402,16 @@ def _docker(value: Any, key: str) -> DockerOptions | None:
     return DockerOptions(**kwargs)
 
 
+def _pull(value: Any, key: str) -> str:
+    """When a missing (or every) image is pulled from its registry."""
+    if isinstance(value, str) and value.strip().lower() in PULL_POLICIES:
+        return value.strip().lower()
+    raise ConfigError(
+        f"option '{key}' must be one of {', '.join(PULL_POLICIES)}, got {value!r}",
+        hint="missing: pull an image that is not on the engine (the default); never: only use "
+             "local images; always: pull each image once per process before using it")
+
+
 def _worktree(value: Any, key: str) -> WorktreeOptions | None:
     if value is None or value is False:
         return None
@@ -448,6 +460,7 @@ _DOCKER_VALIDATORS: dict[str, Callable[[Any, str], Any]] = {
     "build_args": _str_map,
     "keep_warm": _non_negative_float,
     "no_cache": _bool,
+    "pull": _pull,
 }
 
 _RUN_VALIDATORS: dict[str, Callable[[Any, str], Any]] = {

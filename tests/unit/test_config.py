@@ -95,3 +95,43 @@ def test_project_file_applies_only_when_trusted(tmp_path: Path) -> None:
 
 def test_rules_split_on_commas_and_spaces_but_not_inside_parentheses() -> None:
     assert split_rules("Read, Bash(git log:*) Edit") == ["Read", "Bash(git log:*)", "Edit"]
+
+
+def test_docker_pull_defaults_to_missing_and_comes_from_every_source(tmp_path: Path) -> None:
+    from channelcoder.cli import build_parser, run_layer
+    from channelcoder.lsp.settings import parse_settings
+
+    assert DockerOptions().pull == "missing"
+    args = build_parser().parse_args(["run", "--pull", "never", "hi"])
+    assert run_layer(args)["docker"] == {"pull": "never"}
+    settings = parse_settings({"docker": {"pull": "always"}}, "test")
+    assert not settings.warnings
+    assert build_options(settings.layer).docker == DockerOptions(pull="always")
+    (tmp_path / ".channelcoder").mkdir()
+    (tmp_path / ".channelcoder/config.toml").write_text('[docker]\npull = "never"\n')
+    request = build_request("hi", workspace=tmp_path, flags={"docker": {}})
+    assert request.options.docker is not None and request.options.docker.pull == "never"
+    explicit = build_request("hi", workspace=tmp_path, flags={"docker": {"pull": "always"}})
+    assert explicit.options.docker is not None and explicit.options.docker.pull == "always"
+
+
+@pytest.mark.parametrize("value", ["sometimes", "", 1, True, None])
+def test_a_bad_docker_pull_names_the_key_and_the_choices(value: object) -> None:
+    from channelcoder.lsp.settings import parse_settings
+
+    with pytest.raises(ConfigError) as info:
+        build_options({"docker": {"pull": value if value is not None else "Never!"}})
+    assert "docker.pull" in info.value.message
+    assert "missing, never, always" in info.value.message
+    assert "never: only use local images" in info.value.hint
+    settings = parse_settings({"docker": {"pull": "sometimes", "memory": "1g"}}, "test")
+    assert settings.warnings and "docker.pull" in settings.warnings[0]
+    assert build_options(settings.layer).docker == DockerOptions(memory="1g")
+
+
+def test_the_pull_flag_takes_only_the_three_policies(capsys: pytest.CaptureFixture[str]) -> None:
+    from channelcoder.cli import main
+
+    assert main(["run", "--pull", "sometimes", "hi"]) == 2
+    err = capsys.readouterr().err
+    assert "--pull" in err and "'missing', 'never', 'always'" in err

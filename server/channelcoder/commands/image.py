@@ -28,6 +28,8 @@ def register(sub: Any) -> None:
     build.add_argument("--build-arg", action="append", metavar="NAME=VALUE", default=[])
     build.add_argument("--no-cache", action="store_true", help="rebuild even when up to date")
     build.add_argument("-q", "--quiet", action="store_true", help="do not print the build log")
+    build.add_argument("--pull", choices=["missing", "never", "always"],
+                       help="the base image: pull it when missing (default), never, or always")
     build.set_defaults(handler=run_build)
     ls = verbs.add_parser("ls", help="list the images channelcoder built")
     ls.add_argument("-C", "--cwd", metavar="DIR", help="mark the image of this workspace")
@@ -86,6 +88,8 @@ def run_build(args: argparse.Namespace) -> int:
         flags["dockerfile"] = args.dockerfile
     if args.build_arg:
         flags["build_args"] = parse_data(args.build_arg, False)
+    if args.pull:
+        flags["pull"] = args.pull
     options = workspace_docker_options(workspace, flags)
 
     async def build() -> ResolvedImage:

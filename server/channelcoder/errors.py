@@ -89,6 +89,10 @@ class BuildFailed(ImageError):
     code = "build-failed"
 
 
+class PullFailed(ImageError):
+    code = "pull-failed"
+
+
 class SandboxError(ChannelCoderError):
     code = "sandbox"
 

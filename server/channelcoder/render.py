@@ -92,7 +92,8 @@ class TerminalRenderer:
             if self.verbose:
                 self._note(f"  │ {event.log_line}")
             return
-        if self.verbose or event.phase in ("building-image",) or event.message.startswith("notice: "):
+        if (self.verbose or event.phase in ("building-image", "pulling-image")
+                or event.message.startswith("notice: ")):
             self._note(f"· {redact(event.message or event.phase)}")
 
     def _changes(self, event: Changes) -> None:

@@ -13,6 +13,7 @@ from typing import Any, ClassVar, Literal
 Phase = Literal[
     "queued",
     "resolving-image",
+    "pulling-image",
     "building-image",
     "starting-sandbox",
     "preparing-worktree",

@@ -19,6 +19,7 @@ TAIL = 80
 PHASES = {
     "queued": "queued",
     "resolving-image": "resolving image",
+    "pulling-image": "pulling image",
     "building-image": "building image",
     "starting-sandbox": "starting sandbox",
     "preparing-worktree": "preparing worktree",

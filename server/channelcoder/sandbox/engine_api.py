@@ -632,8 +632,54 @@ class EngineAPI:
     def remove_image(self, image: str, force: bool = False) -> None:
         self._raw("DELETE", f"/images/{quote(image, safe='/:@')}", params={"force": force})
 
+    # -- pulls -----------------------------------------------------------------------------
+
+    def pull(self, ref: str, *, auth: Mapping[str, str] | None = None) -> Stream[dict[str, Any]]:
+        """`POST /images/create`: the engine's progress lines as they come (`status`, `id`,
+        `progressDetail`). A failure found before the pull starts is an EngineError (404: no
+        such image, or access denied); one found later is an `error` line in the stream.
+        `auth` is the registry's AuthConfig (sent as X-Registry-Auth). Closing the stream
+        aborts the pull: the engine stops when its client goes away."""
+        repository, tag = split_reference(ref)
+        url = self._url("/images/create", {"fromImage": repository, "tag": tag})
+        headers = {"X-Registry-Auth": registry_auth_header(auth)} if auth else {}
+        connection = self._open(self.timeout)
+        try:
+            response = connection.request("POST", url, b"", headers)
+            if response.status >= 400:
+                _raise_for(response.status, connection.body(response))
+        except BaseException:
+            connection.close()
+            raise
+        chunks = (connection.chunks() if Connection.chunked(response.headers)
+                  else iter(lambda: connection.reader.read1(65536), b""))
+        return Stream(connection, json_lines(chunks))
+
     def close(self) -> None:
         with self._lock:
             idle, self._idle = self._idle, []
         for connection in idle:
             connection.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Pulling images
+
+
+def split_reference(ref: str) -> tuple[str, str]:
+    """`registry:5000/name:tag` -> (`registry:5000/name`, `tag`); a digest is the tag part
+    (`name@sha256:...` -> (`name`, `sha256:...`)); no tag means `latest`."""
+    name, at, digest = ref.partition("@")
+    if at:
+        return name, digest
+    head, colon, tag = ref.rpartition(":")
+    if colon and "/" not in tag:
+        return head, tag
+    return ref, "latest"
+
+
+def registry_auth_header(auth: Mapping[str, str]) -> str:
+    """X-Registry-Auth: the AuthConfig JSON, URL-safe base64."""
+    import base64
+
+    return base64.urlsafe_b64encode(json.dumps(dict(auth)).encode()).decode("ascii")

@@ -25,12 +25,14 @@ import anyio
 
 from ..claude.events import Status
 from ..config import DockerOptions
-from ..errors import BuildFailed, ConfigError, DockerUnavailable, ImageError
+from ..errors import BuildFailed, ConfigError, DockerUnavailable, ImageError, PullFailed
 from ..state import read_json, subdir, write_json
 from . import engine as eng
 from .cachekey import CacheKey, StatMemo, compute_key, mentions_claude
 from .engine_api import EngineError, NotFound
 from .labels import IMAGE_KEY, IMAGE_SOURCE, JOB, MANAGED, owner_labels
+from .pulling import PHASE as PULLING
+from .pulling import PullProgress, missing_image, pull_image, pulled_in_process
 from .streams import ThreadedIterator
 
 IMAGE_DIR = Path(__file__).parent / "image"
@@ -43,6 +45,7 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _NOISE = (" ---> ", "Removing intermediate container ", "Successfully built ",
           "Successfully tagged ")
 _VERSION = re.compile(r"(\d+\.\d+\.\d+\S*)")
+_VARIABLE = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
 LOCK_POLL = 0.2
 PROBE_TIMEOUT = 120
 
@@ -258,6 +261,8 @@ class ImageResolver:
             yield Status("resolving-image", f"notice: {notice}")
         if source.kind == "image":
             assert source.image is not None
+            async for status in self._pull_as_needed(source.image, options.pull):
+                yield status
             image_id = await self.image_id(source.image)
             if image_id is None:
                 raise ImageError(f"the image {source.image} does not exist on this Docker engine",
@@ -273,7 +278,8 @@ class ImageResolver:
         built = False
         image_id = None if force_build or options.no_cache else await self.image_id(plan.tag)
         if image_id is None:
-            async for status in self._build_locked(plan, nocache=force_build or options.no_cache):
+            async for status in self._build_locked(plan, nocache=force_build or options.no_cache,
+                                                   pull=options.pull):
                 yield status
             image_id = await self.image_id(plan.tag)
             if image_id is None:
@@ -304,6 +310,8 @@ class ImageResolver:
         if source.kind == "image":
             assert source.image is not None
             ref = source.image
+            if options.pull == "always" and not pulled_in_process(ref):
+                return None
         else:
             plan = plan_build(source, options, self.memo)
             if plan.key.whole_context:
@@ -325,7 +333,36 @@ class ImageResolver:
         except NotFound:
             return None
 
-    async def _build_locked(self, plan: BuildPlan, *, nocache: bool) -> AsyncIterator[Status]:
+    async def _pull_as_needed(self, ref: str, policy: str) -> AsyncIterator[Status]:
+        """Pull a user-named image as `docker.pull` says: when absent (`missing`), never, or
+        once per process (`always`)."""
+        if policy == "always" and not pulled_in_process(ref):
+            async for status in pull_image(self.engine, ref):
+                yield status
+            return
+        if await self.image_id(ref) is not None:
+            return
+        if policy == "never":
+            raise missing_image(ref)
+        async for status in pull_image(self.engine, ref):
+            yield status
+
+    async def _check_bases(self, plan: BuildPlan) -> None:
+        """With `docker.pull = "never"`, every image the Dockerfile builds from must be here:
+        the classic builder would otherwise pull a missing one by itself."""
+        text = plan.dockerfile_text.decode("utf-8", "replace")
+        for base in base_images(text, plan.build_args):
+            if await self.image_id(base) is None:
+                raise ImageError(
+                    f"{plan.source.origin} builds FROM {base}, which is not on this Docker engine, "
+                    "and docker.pull is \"never\"",
+                    hint=f"pull or load it yourself (docker pull {base}), or allow pulling: "
+                         "--pull missing (docker.pull = \"missing\")")
+
+    async def _build_locked(self, plan: BuildPlan, *, nocache: bool,
+                            pull: str = "missing") -> AsyncIterator[Status]:
+        if pull == "never":
+            await self._check_bases(plan)
         lock_path = subdir("sandbox/locks", cache=True) / f"{plan.key.digest[:24]}.lock"
         handle = lock_path.open("a+")
         try:
@@ -341,19 +378,21 @@ class ImageResolver:
                     await anyio.sleep(LOCK_POLL)
             if waited and not nocache and await self.image_id(plan.tag) is not None:
                 return
-            async for status in self._build(plan, nocache=nocache):
+            async for status in self._build(plan, nocache=nocache, pull=pull == "always"):
                 yield status
         finally:
             with contextlib.suppress(OSError):
                 fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
             handle.close()
 
-    async def _build(self, plan: BuildPlan, *, nocache: bool) -> AsyncIterator[Status]:
+    async def _build(self, plan: BuildPlan, *, nocache: bool,
+                     pull: bool = False) -> AsyncIterator[Status]:
         origin = plan.source.origin
         yield Status("building-image", f"building the sandbox image {plan.tag} from {origin}")
         log = BuildLog()
+        base_pull: PullProgress | None = None
         items: ThreadedIterator[dict[str, Any]] = ThreadedIterator(
-            self._build_items(plan, nocache), name="channelcoder-build")
+            self._build_items(plan, nocache, pull), name="channelcoder-build")
         items.start()
         started = time.monotonic()
         try:
@@ -372,7 +411,21 @@ class ImageResolver:
                 if "error" in item:
                     for line in log.flush():
                         yield Status("building-image", f"building {plan.tag}", line)
-                    raise log.failure(str(item.get("error") or "unknown error"), origin)
+                    error = str(item.get("error") or "unknown error")
+                    if base_pull is not None and _FROM.match(log.step):
+                        raise _base_pull_failed(error, log.step, origin)
+                    raise log.failure(error, origin)
+                if _is_pull_progress(item):
+                    if base_pull is None or base_pull.ref != _step_image(log.step):
+                        base_pull = PullProgress(_step_image(log.step))
+                        yield Status(PULLING, f"pulling {base_pull.ref} (the base image)")
+                    report = base_pull.feed(item)
+                    if report is not None:
+                        yield Status(PULLING, report)
+                    continue
+                held = base_pull.flush() if base_pull is not None else None
+                if held is not None:
+                    yield Status(PULLING, held)
                 text = item.get("stream")
                 if isinstance(text, str):
                     for line in log.feed(text):
@@ -386,12 +439,15 @@ class ImageResolver:
         yield Status("building-image",
                      f"built {plan.tag} in {time.monotonic() - started:.1f} s")
 
-    def _build_items(self, plan: BuildPlan, nocache: bool) -> Iterator[dict[str, Any]]:
-        """The decoded build stream (a generator: the request starts in the reader thread)."""
+    def _build_items(self, plan: BuildPlan, nocache: bool,
+                     pull: bool = False) -> Iterator[dict[str, Any]]:
+        """The decoded build stream (a generator: the request starts in the reader thread).
+        `pull` refreshes the FROM images from their registries (docker build --pull); without
+        it the classic builder still pulls a FROM image the engine does not have."""
         labels = {**self.labels, MANAGED: "1", IMAGE_KEY: plan.key.digest,
                   IMAGE_SOURCE: plan.source.origin}
         args = {**{k: v for k, v in os.environ.items() if k in PROXY_VARS}, **plan.build_args}
-        common: dict[str, Any] = dict(tag=plan.tag, rm=True, forcerm=True, pull=False,
+        common: dict[str, Any] = dict(tag=plan.tag, rm=True, forcerm=True, pull=pull,
                                       decode=True, nocache=nocache, buildargs=args,
                                       labels=labels)
         api = self.engine.builder()
@@ -421,6 +477,69 @@ class ImageResolver:
         known[image_id] = version
         write_json(store, known)
         return version
+
+
+_FROM = re.compile(r"^Step \d+/\d+ : FROM\s", re.IGNORECASE)
+
+
+def _is_pull_progress(item: Mapping[str, Any]) -> bool:
+    """A line of the engine's pull of a FROM image, inside a build stream."""
+    return isinstance(item.get("status"), str) and ("id" in item or "progressDetail" in item)
+
+
+def _step_image(step: str) -> str:
+    """The image of a `Step n/m : FROM image [AS name]` line ("the base image" otherwise)."""
+    words = [w for w in step.split(" : ", 1)[-1].split() if not w.startswith("--")]
+    return words[1] if _FROM.match(step) and len(words) > 1 else "the base image"
+
+
+def _base_pull_failed(error: str, step: str, origin: str) -> PullFailed:
+    base = _step_image(step)
+    from .pulling import pull_failed
+    from .registry_auth import registry_of
+
+    failed = pull_failed(error, base, registry_of(base), authenticated=False)
+    return PullFailed(f"building the sandbox image from {origin}: {failed.message}",
+                      hint=failed.hint)
+
+
+def base_images(dockerfile: str, build_args: Mapping[str, str]) -> list[str]:
+    """The images a Dockerfile builds from (FROM and COPY --from=IMAGE), without `scratch`,
+    its own stages and references whose variables it cannot resolve."""
+    args: dict[str, str] = {}
+    stages: set[str] = set()
+    found: list[str] = []
+    seen_from = False
+    text = re.sub(r"\\\r?\n", " ", dockerfile)
+    for raw in text.splitlines():
+        words = raw.strip().split()
+        if not words or words[0].startswith("#"):
+            continue
+        instruction = words[0].upper()
+        if instruction == "ARG" and not seen_from:
+            for word in words[1:]:
+                name, _, default = word.partition("=")
+                args[name] = build_args.get(name, default.strip("\"'"))
+            continue
+        candidates: list[str] = []
+        if instruction == "FROM":
+            seen_from = True
+            rest = [w for w in words[1:] if not w.startswith("--")]
+            if not rest:
+                continue
+            candidates.append(rest[0])
+            if len(rest) >= 3 and rest[1].lower() == "as":
+                stages.add(rest[2].lower())
+        elif instruction == "COPY":
+            candidates += [w[len("--from="):] for w in words[1:] if w.startswith("--from=")]
+        for candidate in candidates:
+            ref = _VARIABLE.sub(lambda m: args.get(m.group(1) or m.group(2), "\0"), candidate)
+            if "\0" in ref or "$" in ref or not ref or ref.isdigit():
+                continue
+            if ref.lower() in stages or ref.lower() == "scratch" or ref in found:
+                continue
+            found.append(ref)
+    return found
 
 
 def _version_store() -> Path:

@@ -88,7 +88,8 @@ def test_the_cli_says_the_same_without_a_traceback(tmp_path: Path, workspace: Pa
 
 
 async def test_a_missing_image_is_a_clear_error(docker_client: Any, workspace: Path) -> None:
-    events = await collect(job("hi", workspace, {"image": "channelcoder-test/missing:none"}))
+    events = await collect(job("hi", workspace, {"image": "channelcoder-test/missing:none",
+                                                 "pull": "never"}))
     error = final(events)
     assert isinstance(error, Error) and error.code == "image"
     assert "channelcoder-test/missing:none does not exist" in error.message

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import re
 from pathlib import Path
 
 import pytest
@@ -121,8 +122,8 @@ def test_a_helper_without_the_entry_falls_back_to_auths_and_a_broken_one_is_name
     assert find_auth("127.0.0.1:6000/app", env) is None
     _helper(tmp_path, "broken", "echo 'the keychain is locked' >&2; exit 3\n")
     env = _config(tmp_path, {"credsStore": "broken"})
-    with pytest.raises(ConfigError, match="docker-credential-broken failed for docker.io: "
-                                          "the keychain is locked") as info:
+    failed = "docker-credential-broken failed for docker.io: the keychain is locked"
+    with pytest.raises(ConfigError, match=re.escape(failed)) as info:
         find_auth("debian", env)
     assert "remove 'broken'" in info.value.hint
     env = _config(tmp_path, {"credsStore": "absent"})

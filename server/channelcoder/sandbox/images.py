@@ -391,6 +391,7 @@ class ImageResolver:
         yield Status("building-image", f"building the sandbox image {plan.tag} from {origin}")
         log = BuildLog()
         base_pull: PullProgress | None = None
+        args = dockerfile_args(plan.dockerfile_text.decode("utf-8", "replace"), plan.build_args)
         items: ThreadedIterator[dict[str, Any]] = ThreadedIterator(
             self._build_items(plan, nocache, pull), name="channelcoder-build")
         items.start()
@@ -413,11 +414,11 @@ class ImageResolver:
                         yield Status("building-image", f"building {plan.tag}", line)
                     error = str(item.get("error") or "unknown error")
                     if base_pull is not None and _FROM.match(log.step):
-                        raise _base_pull_failed(error, log.step, origin)
+                        raise _base_pull_failed(error, _step_image(log.step, args), origin)
                     raise log.failure(error, origin)
                 if _is_pull_progress(item):
-                    if base_pull is None or base_pull.ref != _step_image(log.step):
-                        base_pull = PullProgress(_step_image(log.step))
+                    if base_pull is None or base_pull.ref != _step_image(log.step, args):
+                        base_pull = PullProgress(_step_image(log.step, args))
                         yield Status(PULLING, f"pulling {base_pull.ref} (the base image)")
                     report = base_pull.feed(item)
                     if report is not None:
@@ -487,14 +488,15 @@ def _is_pull_progress(item: Mapping[str, Any]) -> bool:
     return isinstance(item.get("status"), str) and ("id" in item or "progressDetail" in item)
 
 
-def _step_image(step: str) -> str:
+def _step_image(step: str, args: Mapping[str, str]) -> str:
     """The image of a `Step n/m : FROM image [AS name]` line ("the base image" otherwise)."""
     words = [w for w in step.split(" : ", 1)[-1].split() if not w.startswith("--")]
-    return words[1] if _FROM.match(step) and len(words) > 1 else "the base image"
+    if not _FROM.match(step) or len(words) < 2:
+        return "the base image"
+    return _VARIABLE.sub(lambda m: args.get(m.group(1) or m.group(2), m.group(0)), words[1])
 
 
-def _base_pull_failed(error: str, step: str, origin: str) -> PullFailed:
-    base = _step_image(step)
+def _base_pull_failed(error: str, base: str, origin: str) -> PullFailed:
     from .pulling import pull_failed
     from .registry_auth import registry_of
 
@@ -503,27 +505,41 @@ def _base_pull_failed(error: str, step: str, origin: str) -> PullFailed:
                       hint=failed.hint)
 
 
+def _instructions(dockerfile: str) -> Iterator[list[str]]:
+    """Each instruction's words (continuation lines joined, comments skipped)."""
+    for raw in re.sub(r"\\\r?\n", " ", dockerfile).splitlines():
+        words = raw.strip().split()
+        if words and not words[0].startswith("#"):
+            yield words
+
+
+def dockerfile_args(dockerfile: str, build_args: Mapping[str, str]) -> dict[str, str]:
+    """The ARGs declared before the first FROM (the ones a FROM line may use), with the build
+    arguments given in place of their defaults; an ARG without a value in neither is left out."""
+    args: dict[str, str] = {}
+    for words in _instructions(dockerfile):
+        if words[0].upper() == "FROM":
+            break
+        if words[0].upper() == "ARG":
+            for word in words[1:]:
+                name, sep, default = word.partition("=")
+                if name in build_args:
+                    args[name] = build_args[name]
+                elif sep:
+                    args[name] = default.strip("\"'")
+    return args
+
+
 def base_images(dockerfile: str, build_args: Mapping[str, str]) -> list[str]:
     """The images a Dockerfile builds from (FROM and COPY --from=IMAGE), without `scratch`,
     its own stages and references whose variables it cannot resolve."""
-    args: dict[str, str] = {}
+    args = dockerfile_args(dockerfile, build_args)
     stages: set[str] = set()
     found: list[str] = []
-    seen_from = False
-    text = re.sub(r"\\\r?\n", " ", dockerfile)
-    for raw in text.splitlines():
-        words = raw.strip().split()
-        if not words or words[0].startswith("#"):
-            continue
+    for words in _instructions(dockerfile):
         instruction = words[0].upper()
-        if instruction == "ARG" and not seen_from:
-            for word in words[1:]:
-                name, _, default = word.partition("=")
-                args[name] = build_args.get(name, default.strip("\"'"))
-            continue
         candidates: list[str] = []
         if instruction == "FROM":
-            seen_from = True
             rest = [w for w in words[1:] if not w.startswith("--")]
             if not rest:
                 continue

@@ -534,3 +534,37 @@ async def test_cancel_during_a_pull_stops_it_promptly(
         assert not image_exists(docker_client, slow_ref)
     finally:
         proxy.stop()
+
+
+def test_doctor_names_the_pull_policy_and_whose_credentials_a_pull_would_send(
+        docker_client: Any, auth_registry: tuple[Registry, str, str], pushed: str,
+        workspace: Path, _own_docker_config: Path) -> None:
+    from channelcoder.trust import set_trusted
+
+    registry, user, password = auth_registry
+    ref = pushed.replace(pushed.split("/")[0], registry.host, 1)
+    remove_image(docker_client, ref)
+    encoded = write_auths(_own_docker_config, registry.host, user, password)
+    (workspace / ".channelcoder").mkdir()
+    project = workspace / ".channelcoder" / "config.toml"
+    project.write_text(f'[docker]\nimage = "{ref}"\n')
+    set_trusted(workspace)
+
+    def doctor() -> list[str]:
+        done = subprocess.run([sys.executable, "-m", "channelcoder", "doctor"], cwd=workspace,
+                              env=dict(os.environ), capture_output=True, text=True, timeout=120)
+        for secret in (password, encoded):
+            assert secret not in done.stdout + done.stderr
+        return done.stdout.splitlines()
+
+    lines = doctor()
+    assert f"ok  image        {ref}: not on this engine yet; the first --docker run pulls it" \
+        in lines, lines
+    assert (f'ok  pull         docker.pull = "missing": an image missing from the engine is '
+            f"pulled from its registry; {registry.host}: credentials from 'auths' in "
+            f"{_own_docker_config / 'config.json'}") in lines, lines
+    project.write_text(f'[docker]\nimage = "{ref}"\npull = "never"\n')
+    lines = doctor()
+    assert f"NO  image        {ref} from the image {ref}: not on this engine" in lines, lines
+    assert 'ok  pull         docker.pull = "never": images are never pulled; a missing one is ' \
+           "an error" in lines, lines

@@ -54,10 +54,15 @@ async def diagnose(workspace: Path, options: DockerOptions) -> list[Check]:
         ref = plan.tag if plan is not None else (source.image or "?")
         image_id = await resolver.image_id(ref)
         notes = "".join(f"; {n}" for n in source.notices)
-        if image_id is None:
+        if image_id is None and plan is None and options.pull != "never":
+            checks.append(Check("image", True, f"{ref}: not on this engine yet; the first "
+                                               f"--docker run pulls it{notes}"))
+        elif image_id is None:
             how = ("run 'channelcoder image build' (or any --docker run builds it)"
-                   if plan is not None else f"docker pull {ref}, or build it")
-            checks.append(Check("image", False, f"{ref} from {source.origin}: not built{notes}",
+                   if plan is not None else f"docker pull {ref}, or build it, or allow "
+                                            "pulling: docker.pull = \"missing\"")
+            state = "not built" if plan is not None else "not on this engine"
+            checks.append(Check("image", False, f"{ref} from {source.origin}: {state}{notes}",
                                 how))
         else:
             checks.append(Check("image", True, f"{ref} from {source.origin} "
@@ -71,10 +76,35 @@ async def diagnose(workspace: Path, options: DockerOptions) -> list[Check]:
                                     "" if same else "rebuild: channelcoder image build --no-cache"))
             except ChannelCoderError as exc:
                 checks.append(Check("claude", False, exc.message, exc.hint))
+        checks.append(await anyio.to_thread.run_sync(pull_check, options, source.image))
     except ChannelCoderError as exc:
         checks.append(Check("image", False, exc.message, exc.hint))
     checks += await anyio.to_thread.run_sync(_offline_checks, workspace, trusted)
     return checks
+
+
+PULL_POLICY = {
+    "missing": "an image missing from the engine is pulled from its registry",
+    "never": "images are never pulled; a missing one is an error",
+    "always": "each image is pulled once per process before its first use",
+}
+
+
+def pull_check(options: DockerOptions, image: str | None) -> Check:
+    """The pull policy, and for a named image whose registry credentials would be sent (their
+    source, never their value). Blocking: a credential helper is a process."""
+    from .registry_auth import find_auth, registry_of
+
+    detail = f"docker.pull = \"{options.pull}\": {PULL_POLICY.get(options.pull, '?')}"
+    if image is None or options.pull == "never":
+        return Check("pull", True, detail)
+    try:
+        auth = find_auth(image)
+    except ChannelCoderError as exc:
+        return Check("pull", False, f"{detail}; {exc.message}", exc.hint)
+    registry = registry_of(image)
+    whose = f"credentials from {auth.source}" if auth else "no credentials (anonymous)"
+    return Check("pull", True, f"{detail}; {registry}: {whose}")
 
 
 def _offline_checks(workspace: Path, trusted: bool) -> list[Check]:

@@ -134,6 +134,17 @@ http:
             time.sleep(0.1)
 
 
+def layer_blob(registry: Registry, storage: Path, ref: str) -> Path:
+    """The file in the registry's storage holding the first layer of `ref`."""
+    repository, _, tag = ref.removeprefix(f"{registry.host}/").rpartition(":")
+    request = urllib.request.Request(
+        f"http://{registry.host}/v2/{repository}/manifests/{tag}",
+        headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"})
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        digest = str(json.loads(answer.read())["layers"][0]["digest"]).split(":")[1]
+    return storage / "docker/registry/v2/blobs/sha256" / digest[:2] / digest / "data"
+
+
 @pytest.fixture(scope="module")
 def registry_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("registry")
@@ -312,13 +323,38 @@ async def test_pull_always_pulls_once_per_process(
     push(docker_client, ref)
     assert image_exists(docker_client, ref)
     asked = registry.manifest_requests()
-    first, resolved = await resolve(DockerOptions(image=ref, pull="always"), workspace)
+    resolver = SandboxManager.shared().resolver(SandboxManager.shared().engine_blocking(),
+                                                DockerOptions())
+    always = DockerOptions(image=ref, pull="always")
+    assert resolver.ready_blocking(always, workspace, trusted=False) is None  # no head start
+    first, resolved = await resolve(always, workspace)
     assert first[0] == f"pulling {ref} from {registry.host}"
     assert first[-1] == f"{ref} is up to date"
     assert resolved.ref == ref and registry.manifest_requests() > asked
     asked = registry.manifest_requests()
-    again, _ = await resolve(DockerOptions(image=ref, pull="always"), workspace)
+    again, _ = await resolve(always, workspace)
     assert again == [] and registry.manifest_requests() == asked
+    ready = resolver.ready_blocking(always, workspace, trusted=False)
+    assert ready is not None and ready.image_id == resolved.image_id
+
+
+async def test_a_registry_failing_mid_pull_is_a_clear_error(
+        docker_client: Any, registry: Registry, registry_dir: Path, pulled: list[str],
+        workspace: Path) -> None:
+    """The engine has begun (200, progress lines) when the layer turns out to be gone: the
+    failure arrives as an error line in the stream."""
+    ref = registry.ref(f"broken:{RUN_ID}")
+    pulled.append(ref)
+    build_and_push(docker_client, ref, "FROM scratch\nCOPY blob /blob\n",
+                   {"blob": os.urandom(64 << 10)})
+    layer_blob(registry, registry_dir / "storage", ref).unlink()
+    events = await collect(job("hi", workspace, docker_options(ref)))
+    error = final(events)
+    assert isinstance(error, Error) and error.code == "pull-failed", error
+    assert any(" — layer " in status for status in pull_statuses(events))  # it had begun
+    assert error.message == f"pulling {ref} failed: unknown blob"
+    assert f"{registry.host} is missing part of the image" in error.hint
+    assert not image_exists(docker_client, ref)
 
 
 async def test_a_dockerfile_base_is_pulled_when_missing_and_never_is_refused(
@@ -568,3 +604,18 @@ def test_doctor_names_the_pull_policy_and_whose_credentials_a_pull_would_send(
     assert f"NO  image        {ref} from the image {ref}: not on this engine" in lines, lines
     assert 'ok  pull         docker.pull = "never": images are never pulled; a missing one is ' \
            "an error" in lines, lines
+
+
+def test_image_build_pull_never_refuses_a_missing_base(
+        docker_client: Any, pushed: str, workspace: Path) -> None:
+    remove_image(docker_client, pushed)
+    (workspace / "Dockerfile.sandbox").write_text(f"FROM {pushed}\n# channelcoder: sandbox\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "channelcoder", "image", "build", "--pull", "never",
+         "--dockerfile", "Dockerfile.sandbox"],
+        cwd=workspace, env=dict(os.environ), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert (f"error: Dockerfile.sandbox builds FROM {pushed}, which is not on this Docker "
+            'engine, and docker.pull is "never"') in done.stderr
+    assert "hint: pull or load it yourself" in done.stderr
+    assert not image_exists(docker_client, pushed)

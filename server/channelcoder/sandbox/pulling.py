@@ -221,6 +221,8 @@ def pull_failed(message: str, ref: str, registry: str, authenticated: bool) -> P
                                         "network is unreachable", "timeout exceeded")):
         hint = f"the registry {registry} cannot be reached: check that it is up and the " \
                f"address is right, {fallback}"
+    elif "unknown blob" in lower or "blob unknown" in lower:
+        hint = f"the registry {registry} is missing part of the image: push it again, {fallback}"
     else:
         hint = f"check the image name (docker pull {ref} says the same); if {registry} needs a " \
                f"login: docker login {registry}; {fallback}"

@@ -203,3 +203,11 @@ def test_nothing_secret_reaches_the_log(tmp_path: Path, caplog: pytest.LogCaptur
     env = _config(tmp_path, {"auths": {"127.0.0.1:5000": {"auth": _basic("me", "log-pw-99")}}})
     assert find_auth("127.0.0.1:5000/app", env) is not None
     assert "log-pw-99" not in caplog.text
+
+
+def test_editors_see_pull_progress_as_a_phase_with_its_line() -> None:
+    from channelcoder.claude.events import Status
+    from channelcoder.lsp.describe import Describer
+
+    line = "pulling 127.0.0.1:5000/x:1 — layer 3/5, 12.3/40.1 MB"
+    assert Describer().message(Status("pulling-image", line)) == f"pulling image: {line}"

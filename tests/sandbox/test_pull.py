@@ -619,3 +619,16 @@ def test_image_build_pull_never_refuses_a_missing_base(
             'engine, and docker.pull is "never"') in done.stderr
     assert "hint: pull or load it yourself" in done.stderr
     assert not image_exists(docker_client, pushed)
+
+
+async def test_a_base_the_build_cannot_pull_is_a_pull_error_naming_it(
+        registry: Registry, workspace: Path) -> None:
+    base = registry.ref(f"no-such-base:{RUN_ID}")
+    (workspace / "Dockerfile.sandbox").write_text(f"FROM {base}\n# channelcoder: sandbox\n")
+    with pytest.raises(Exception) as info:
+        await resolve(DockerOptions(dockerfile="Dockerfile.sandbox"), workspace)
+    assert getattr(info.value, "code", "") == "pull-failed", info.value
+    assert str(info.value).startswith(
+        f"building the sandbox image from Dockerfile.sandbox: pulling {base} failed: ")
+    assert "manifest unknown" in str(info.value)
+    assert f"docker login {registry.host}" in getattr(info.value, "hint", "")

@@ -2,10 +2,12 @@
 
 Discovery: `image` > `dockerfile` > `.channelcoder/Dockerfile` > `./Dockerfile`
 when it installs the Claude CLI > the bundled default. A workspace Dockerfile is only used in a
-trusted workspace (§9). The tag is `channelcoder-auto:<12 hex>` of the content key
-(`cachekey.py`); a cache hit is one `inspect` call and never calls build. Builds stream every
-log line as a `Status` and run one at a time per tag (a lock file). The first use of an image
-runs `claude --version` in it once; the answer is kept by image id.
+trusted workspace (§9). A named image is pulled as `docker.pull` says (`pulling.py`); a build's
+FROM images are pulled by the builder, or checked first when pulling is off. The tag is
+`channelcoder-auto:<12 hex>` of the content key (`cachekey.py`); a cache hit is one `inspect`
+call and never calls build. Builds stream every log line as a `Status` and run one at a time
+per tag (a lock file). The first use of an image runs `claude --version` in it once; the answer
+is kept by image id.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ from .cachekey import CacheKey, StatMemo, compute_key, mentions_claude
 from .engine_api import EngineError, NotFound
 from .labels import IMAGE_KEY, IMAGE_SOURCE, JOB, MANAGED, owner_labels
 from .pulling import PHASE as PULLING
-from .pulling import PullProgress, missing_image, pull_image, pulled_in_process
+from .pulling import PullProgress, missing_image, pull_failed, pull_image, pulled_in_process
+from .registry_auth import registry_of
 from .streams import ThreadedIterator
 
 IMAGE_DIR = Path(__file__).parent / "image"
@@ -413,7 +416,7 @@ class ImageResolver:
                     for line in log.flush():
                         yield Status("building-image", f"building {plan.tag}", line)
                     error = str(item.get("error") or "unknown error")
-                    if base_pull is not None and _FROM.match(log.step):
+                    if _FROM.match(log.step):
                         raise _base_pull_failed(error, _step_image(log.step, args), origin)
                     raise log.failure(error, origin)
                 if _is_pull_progress(item):
@@ -497,9 +500,6 @@ def _step_image(step: str, args: Mapping[str, str]) -> str:
 
 
 def _base_pull_failed(error: str, base: str, origin: str) -> PullFailed:
-    from .pulling import pull_failed
-    from .registry_auth import registry_of
-
     failed = pull_failed(error, base, registry_of(base), authenticated=False)
     return PullFailed(f"building the sandbox image from {origin}: {failed.message}",
                       hint=failed.hint)

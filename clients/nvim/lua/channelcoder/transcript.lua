@@ -84,6 +84,7 @@ end
 local status_names = {
   queued = 'queued',
   ['resolving-image'] = 'resolving image',
+  ['pulling-image'] = 'pulling image',
   ['building-image'] = 'building image',
   ['starting-sandbox'] = 'starting sandbox',
   ['preparing-worktree'] = 'preparing worktree',

@@ -158,7 +158,7 @@ async def pull_image(engine: eng.Engine, ref: str) -> AsyncIterator[Status]:
     """Pull `ref` (credentials from the docker config), reporting progress. Raises PullFailed
     (or DockerUnavailable) when it fails; marks `ref` pulled in this process when it succeeds."""
     registry = registry_of(ref)
-    auth = await anyio.to_thread.run_sync(find_auth, ref)
+    auth = await anyio.to_thread.run_sync(find_auth, ref, abandon_on_cancel=True)
     source = f" (credentials from {auth.source})" if auth is not None else ""
     yield Status(PHASE, f"pulling {ref} from {registry}{source}")
     progress = PullProgress(ref)

@@ -76,7 +76,7 @@ function E.progress(token)
 end
 
 function E.review_buf(job)
-  local bufnr = vim.fn.bufnr('claude://review/' .. job.id)
+  local bufnr = require('channelcoder.review').find(job.id) or -1
   return bufnr ~= -1 and bufnr or nil
 end
 

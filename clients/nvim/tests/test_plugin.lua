@@ -55,7 +55,7 @@ local function handle_deferred(params)
 end
 
 local function review_buf(job)
-  return vim.fn.bufnr('claude://review/' .. job)
+  return require('channelcoder.review').find(job) or -1
 end
 
 local function press_on(bufnr, pattern, keys)
@@ -183,11 +183,11 @@ T.run({
     T.ok(rb ~= -1, 'review buffer')
     local text = T.buf_text(rb)
     T.contains(text, 'M review.txt')
-    T.contains(text, '@@ -1,1 +1,1 @@ [ ]\n-l1\n+L1')
-    T.contains(text, '@@ -4,1 +4,2 @@ [ ]\n-l4\n+L4\n+L5')
-    press_on(rb, '@@ -1,1', 'a')
+    T.contains(text, '@@ -1,3 +1,3 @@ [ ]\n-l1\n+L1\n l2\n l3\n', 'three context lines at most, up to the next hunk')
+    T.contains(text, '@@ -2,3 +2,4 @@ [ ]\n l2\n l3\n-l4\n+L4\n+L5')
+    press_on(rb, '@@ -1,3', 'a')
     T.eq(nil, box.reply, 'one hunk still undecided')
-    T.contains(T.buf_text(rb), '@@ -1,1 +1,1 @@ [✓]')
+    T.contains(T.buf_text(rb), '@@ -1,3 +1,3 @@ [✓]')
     press_on(rb, '+L5', 'r')
     T.eq({ applied = true }, box.reply, 'answered after the last decision')
     T.eq({ 'L1', 'l2', 'l3', 'l4' }, vim.api.nvim_buf_get_lines(bufnr, 0, -1, false), 'only the accepted hunk')

@@ -14,12 +14,22 @@ M.defaults = {
   filetypes = nil,
   -- Files or directories that mark a project root (searched upwards from the buffer).
   root_markers = { '.channelcoder', '.git' },
-  -- Open a job's transcript in a split when the job starts (false: only on :ClaudeTranscript).
-  transcript = { open = true, split = 'botright 12split' },
   -- Echo progress in the command line as it changes.
   progress = { echo = true },
-  -- Where proposal reviews open.
-  review = { split = 'tabnew' },
+  -- Proposal reviews: where they open, 'unified' or 'side-by-side' (a diff-mode tab per file,
+  -- also on the side_by_side key), lines of context around a hunk, and the review's keys.
+  review = {
+    split = 'tabnew',
+    layout = 'unified',
+    context = 3,
+    keys = {
+      accept = 'a', reject = 'r', both = 'm', edit = 'e', accept_all = 'A', reject_all = 'R',
+      next_hunk = ']c', prev_hunk = '[c', jump = '<CR>', side_by_side = 'd', close = 'q',
+    },
+  },
+  -- The transcript: one window reused by every job, opened when a job starts (open = false:
+  -- only on :ClaudeTranscript); style 'split' (the Ex command in split) or 'float'.
+  transcript = { open = true, split = 'botright 12split', style = 'split' },
   -- Called as on_attach(client, bufnr) after the server attaches to a buffer.
   on_attach = nil,
 }
@@ -49,6 +59,16 @@ local function check(opts)
     if opts[key] == nil then
       return nil, string.format("option '%s' is required", key)
     end
+  end
+  local layouts = { unified = true, ['side-by-side'] = true }
+  if not layouts[opts.review.layout] then
+    return nil, "option 'review.layout' must be 'unified' or 'side-by-side'"
+  end
+  if type(opts.review.keys) ~= 'table' or type(opts.review.context) ~= 'number' then
+    return nil, "option 'review.keys' must be a table and 'review.context' a number"
+  end
+  if opts.transcript.style ~= 'split' and opts.transcript.style ~= 'float' then
+    return nil, "option 'transcript.style' must be 'split' or 'float'"
   end
   if opts.cmd and (#opts.cmd == 0 or type(opts.cmd[1]) ~= 'string') then
     return nil, "option 'cmd' must be a list of strings, e.g. { 'channelcoder', 'lsp' }"

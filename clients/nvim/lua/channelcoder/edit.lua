@@ -67,6 +67,45 @@ function M.hunk_lines(lines, text_edit, encoding)
   return strip_cr(old), strip_cr(new), s.line
 end
 
+--- The two sides of a conflict the server marked (<<<<<<< yours … ======= … >>>>>>> Claude),
+--- or nil when `new` is an ordinary hunk.
+function M.conflict(new)
+  if #new < 3 or not new[1]:match('^<<<<<<< ') or not new[#new]:match('^>>>>>>> ') then
+    return nil
+  end
+  local yours, claude, side = {}, {}, nil
+  for i = 2, #new - 1 do
+    if new[i] == '=======' and side == nil then
+      side = claude
+    else
+      table.insert(side or yours, new[i])
+    end
+  end
+  if side == nil then
+    return nil
+  end
+  return { yours = yours, claude = claude, marked = vim.deepcopy(new) }
+end
+
+--- A conflict hunk's lines with both versions between the markers.
+function M.marked_lines(h)
+  return vim.deepcopy(h.conflict and h.conflict.marked or h.new)
+end
+
+--- Replace what a hunk puts in the file by `lines` (whole lines, as the hunk's own lines).
+function M.set_new(h, lines)
+  local r = h.edit.range
+  local eol = (h.original or ''):find('\r\n', 1, true) and '\r\n' or '\n'
+  local whole_lines = r['end'].character == 0 and r['end'].line >= r.start.line
+  local trailing = whole_lines or (h.original or ''):sub(-1) == '\n'
+  local text = table.concat(lines, eol)
+  if trailing and #lines > 0 then
+    text = text .. eol
+  end
+  h.edit.newText = text
+  h.new = vim.deepcopy(lines)
+end
+
 --- Split a WorkspaceEdit into files with hunks.
 --- file = { uri, fname, version (nil when unversioned), op ('modify'|'create'|'delete'|'rename'),
 ---          resource (the CreateFile/DeleteFile/RenameFile), hunks = { {edit, old, new, line, key} } }
@@ -83,6 +122,7 @@ function M.parse(workspace_edit, encoding)
   end
   local function add_edits(f, edits)
     local lines = f.op == 'create' and {} or current_lines(f.source_fname or f.fname)
+    f.lines = strip_cr(lines)
     for _, text_edit in ipairs(edits) do
       local old, new, line = M.hunk_lines(lines, text_edit, encoding)
       table.insert(f.hunks, {
@@ -90,6 +130,8 @@ function M.parse(workspace_edit, encoding)
         old = old,
         new = new,
         line = line,
+        original = text_edit.newText,
+        conflict = M.conflict(new),
         key = f.fname .. '\0' .. table.concat(old, '\n') .. '\0' .. table.concat(new, '\n'),
       })
     end
@@ -144,8 +186,7 @@ function M.stale_reason(files)
       if not bufnr then
         return string.format('%s was closed after the job started', name)
       elseif now ~= f.version then
-        return string.format('%s changed since the job started (edit for version %s, buffer at %s)',
-          name, tostring(f.version), tostring(now))
+        return string.format('%s changed since the job started', name)
       end
     elseif bufnr and vim.bo[bufnr].modified and (#f.hunks > 0 or f.op ~= 'modify') then
       return string.format('%s has unsaved changes the server has not seen', name)

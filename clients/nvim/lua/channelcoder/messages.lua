@@ -19,18 +19,27 @@ M.shown = {} -- every message: { type, message } (for :messages-like inspection 
 --- sends channelcoder.rejectProposal) come back as server warnings the user needs not see.
 local function expected(message)
   local proposals = require('channelcoder.proposals')
-  return message:find(proposals.HELD, 1, true) ~= nil or message:find(proposals.REJECTED, 1, true) ~= nil
+  if message:find(proposals.HELD, 1, true) or message:find(proposals.REJECTED, 1, true) then
+    return true
+  end
+  if message:find('was not applied (', 1, true) then
+    for reason in pairs(proposals.stale_reasons) do
+      if message:find(reason, 1, true) then
+        return true
+      end
+    end
+  end
+  -- a conflict is shown in the review itself
+  return message:find("^Claude's proposal: .* both changed") ~= nil
 end
 
-function M.show_message(_, params, ctx)
+function M.show_message(_, params, _)
   local message = tostring(params.message or '')
   table.insert(M.shown, { type = params.type, message = message })
   if params.type == 2 and expected(message) then
     return vim.NIL
   end
-  local client = vim.lsp.get_client_by_id(ctx.client_id)
-  local name = client and client.name or 'channelcoder'
-  vim.notify(string.format('%s: %s', name, message), levels[params.type] or vim.log.levels.INFO)
+  util.notify(message, levels[params.type] or vim.log.levels.INFO)
   return vim.NIL
 end
 

@@ -11,12 +11,14 @@ local config = require('channelcoder.config')
 local edit = require('channelcoder.edit')
 local lsp = require('channelcoder.lsp')
 local util = require('channelcoder.util')
+local view = require('channelcoder.review')
 
 local M = {}
 
 M.reviews = {} -- job id -> the review on screen or waiting
 M.decisions = {} -- job id -> { [hunk or file key] = 'accept' | 'reject' }
 M.answers = {} -- every answer given: { jobId, applied, failureReason }
+M.stale_reasons = {} -- failure reasons the plugin already told the user about
 
 M.HELD = 'held for review in Neovim (the review is open; :ClaudeReview reopens it)'
 M.REJECTED = "rejected in Neovim's review"
@@ -104,11 +106,12 @@ local function remember(review)
   M.decisions[review.job_id] = memory
   for _, f in ipairs(review.files) do
     if f.key and f.decision then
-      memory[f.key] = f.decision
+      memory[f.key] = { decision = f.decision }
     end
     for _, h in ipairs(f.hunks) do
       if h.decision then
-        memory[h.id] = h.decision
+        memory[h.id] = { decision = h.decision, lines = h.edit.newText ~= h.original and h.new or nil,
+          edited = h.edited, choice = h.choice }
       end
     end
   end
@@ -117,9 +120,14 @@ end
 local function prefill(review)
   local memory = M.decisions[review.job_id] or {}
   for _, f in ipairs(review.files) do
-    f.decision = f.key and memory[f.key] or nil
+    f.decision = f.key and memory[f.key] and memory[f.key].decision or nil
     for _, h in ipairs(f.hunks) do
-      h.decision = memory[h.id]
+      local m = memory[h.id]
+      h.decision = m and m.decision
+      if m and m.lines then
+        edit.set_new(h, m.lines)
+        h.edited, h.choice = m.edited, m.choice
+      end
     end
   end
 end
@@ -128,113 +136,50 @@ local function accepted(f, h)
   return decision_of(f, h) == 'accept'
 end
 
--- The review buffer -------------------------------------------------------------------------
+local finish, stale_note -- forward
 
-local marks = { accept = '[✓]', reject = '[✗]' }
-local op_names = { create = 'new file', delete = 'delete', rename = 'rename' }
-local letters = { modify = 'M', create = 'A', delete = 'D', rename = 'R' }
+-- Deciding ----------------------------------------------------------------------------------
 
-local function render(review)
-  local lines = {
-    string.format('Claude proposal · %s  (job %s)', review.label or '', review.job_id),
-    'a accept · r reject  (the hunk under the cursor; on a file line, the whole file)'
-      .. ' · A accept all · R reject all · q close, decide later',
-    '',
-  }
-  local map = {}
-  local function add(line, item)
-    table.insert(lines, line)
-    map[#lines] = item
-  end
-  for fi, f in ipairs(review.files) do
-    local name = vim.fn.fnamemodify(f.fname, ':~:.')
-    local header = letters[f.op] .. ' ' .. name
-    if f.op == 'rename' then
-      header = header .. '  (from ' .. vim.fn.fnamemodify(f.source_fname, ':~:.') .. ')'
-    elseif f.op ~= 'modify' then
-      header = header .. '  (' .. op_names[f.op] .. ')'
-    end
-    if #f.hunks == 0 and f.op ~= 'modify' then
-      header = header .. ' ' .. (marks[f.decision] or '[ ]')
-    end
-    add(header, { file = fi })
-    if f.op == 'delete' then
-      for _, old in ipairs(f.old_lines or {}) do
-        add('-' .. old, { file = fi })
-      end
-    end
-    for hi, h in ipairs(f.hunks) do
-      add(string.format('@@ -%d,%d +%d,%d @@ %s', h.line + 1, #h.old, h.line + 1, #h.new,
-        marks[h.decision] or '[ ]'), { file = fi, hunk = hi })
-      for _, old in ipairs(h.old) do
-        add('-' .. old, { file = fi, hunk = hi })
-      end
-      for _, new in ipairs(h.new) do
-        add('+' .. new, { file = fi, hunk = hi })
-      end
-    end
-    add('', nil)
-  end
-  review.map = map
-  util.set_lines(review.bufnr, lines)
-end
-
-local finish -- forward
-
-local function close_windows(review)
-  if not review.bufnr or not vim.api.nvim_buf_is_valid(review.bufnr) then
-    return
-  end
-  for _, win in ipairs(vim.fn.win_findbuf(review.bufnr)) do
-    if #vim.api.nvim_list_wins() > 1 then
-      pcall(vim.api.nvim_win_close, win, true)
-    end
+--- A hunk's decision; on a conflict, accepting takes Claude's version (or both, marked).
+local function set_hunk(h, what, choice)
+  h.decision = what
+  if h.conflict and not h.edited and what == 'accept' then
+    h.choice = choice or 'claude'
+    edit.set_new(h, choice == 'both' and edit.marked_lines(h) or h.conflict.claude)
   end
 end
 
-local function next_undecided(review, from)
-  local total = vim.api.nvim_buf_line_count(review.bufnr)
-  for lnum = from, total do
-    local item = review.map[lnum]
-    if item then
-      local f = review.files[item.file]
-      local h = item.hunk and f.hunks[item.hunk]
-      if (h and h.decision == nil) or (not item.hunk and #f.hunks == 0 and f.op ~= 'modify' and f.decision == nil) then
-        return lnum
-      end
-    end
-  end
-  return nil
-end
-
---- Decide on the item at line `lnum` of the review (nil: everything undecided).
-function M.decide(job_id, what, lnum)
+--- Decide on the item at line `lnum` of the review, or on `item` ({file, hunk?}); neither:
+--- everything undecided. `choice` = 'both' keeps a conflict's two versions between markers.
+function M.decide(job_id, what, lnum, item, choice)
   local review = M.reviews[job_id]
   if not review then
     return
   end
-  if lnum == nil then
+  if lnum ~= nil then
+    item = review.map and review.map[lnum]
+    if not item then
+      return
+    end
+  end
+  if item == nil then
     each_item(review, function(f, h)
       if decision_of(f, h) == nil then
         if h then
-          h.decision = what
+          set_hunk(h, what)
         else
           f.decision = what
         end
       end
     end)
   else
-    local item = review.map and review.map[lnum]
-    if not item then
-      return
-    end
     local f = review.files[item.file]
     if item.hunk then
-      f.hunks[item.hunk].decision = what
+      set_hunk(f.hunks[item.hunk], what, choice)
     else
       f.decision = what
       for _, h in ipairs(f.hunks) do
-        h.decision = what
+        set_hunk(h, what, choice)
       end
     end
   end
@@ -243,8 +188,8 @@ function M.decide(job_id, what, lnum)
     M.complete(review)
     return
   end
-  render(review)
-  local target = next_undecided(review, (lnum or 1)) or next_undecided(review, 1)
+  view.render(review)
+  local target = view.next_undecided(review, (lnum or 1)) or view.next_undecided(review, 1)
   for _, win in ipairs(vim.fn.win_findbuf(review.bufnr)) do
     if target then
       vim.api.nvim_win_set_cursor(win, { target, 0 })
@@ -252,33 +197,8 @@ function M.decide(job_id, what, lnum)
   end
 end
 
-local function keymaps(review)
-  local function map(lhs, what, all)
-    vim.keymap.set('n', lhs, function()
-      local lnum = not all and vim.api.nvim_win_get_cursor(0)[1] or nil
-      M.decide(review.job_id, what, lnum)
-    end, { buffer = review.bufnr, nowait = true, desc = 'channelcoder: ' .. what })
-  end
-  map('a', 'accept', false)
-  map('r', 'reject', false)
-  map('A', 'accept', true)
-  map('R', 'reject', true)
-  vim.keymap.set('n', 'q', function()
-    close_windows({ bufnr = vim.api.nvim_get_current_buf() })
-  end, { buffer = review.bufnr, nowait = true, desc = 'channelcoder: decide later' })
-end
-
 function M.open(review)
-  if not review.bufnr or not vim.api.nvim_buf_is_valid(review.bufnr) then
-    review.bufnr = util.scratch('claude://review/' .. review.job_id, 'diff')
-    keymaps(review)
-  end
-  render(review)
-  util.show(review.bufnr, config.options.review.split, true)
-  local first = next_undecided(review, 1)
-  if first then
-    vim.api.nvim_win_set_cursor(0, { first, 0 })
-  end
+  view.open(review)
 end
 
 -- Finishing ---------------------------------------------------------------------------------
@@ -321,7 +241,8 @@ end
 local function apply_accepted(review)
   local reason = edit.stale_reason(review.files)
   if reason then
-    return answer(review.job_id, false, reason .. '; the proposal is kept: :ClaudeReview re-offers it')
+    stale_note(review.label, reason)
+    return answer(review.job_id, false, reason)
   end
   local filtered = edit.filter(review.workspace_edit, review.files, accepted)
   local ok, err = pcall(vim.lsp.util.apply_workspace_edit, filtered, review.encoding)
@@ -331,8 +252,7 @@ local function apply_accepted(review)
   end
   trim_created(review)
   local hunks = count(review, 'accept')
-  util.notify(string.format('applied %d change%s of job %s (:wa saves them)', hunks, hunks == 1 and '' or 's',
-    review.job_id))
+  util.notify(string.format('applied %d change%s (:wa saves them)', hunks, hunks == 1 and '' or 's'))
   return answer(review.job_id, true)
 end
 
@@ -341,7 +261,7 @@ function finish(review)
     return answer(review.job_id, false, 'superseded by a newer offer of the same proposal')
   end
   M.reviews[review.job_id] = nil
-  close_windows(review)
+  view.close_windows(review)
   if count(review, 'accept') == 0 then
     vim.schedule(function()
       ask_reason_and_reject(review)
@@ -360,7 +280,7 @@ function M.complete(review)
     return
   end
   M.reviews[review.job_id] = nil
-  close_windows(review)
+  view.close_windows(review)
   if count(review, 'accept') == 0 then
     ask_reason_and_reject(review)
     return
@@ -375,12 +295,21 @@ function M.reoffer(job_id)
       return
     end
     for _, skip in ipairs(result.skipped or {}) do
-      util.notify(string.format('%s: %s (left out)', tostring(skip.path), tostring(skip.reason)), vim.log.levels.WARN)
+      util.notify(string.format('%s: %s', tostring(skip.path), tostring(skip.reason)), vim.log.levels.WARN)
     end
   end)
 end
 
 -- The handler -------------------------------------------------------------------------------
+
+--- One short, non-blocking line when a proposal waits because the user typed meanwhile (the
+--- server's own warning about it is not shown: messages.lua knows these reasons).
+function stale_note(label, reason)
+  M.stale_reasons[reason] = true
+  local what = util.nonempty(label) and tostring(label) or 'Claude'
+  util.notify(string.format('%s waits: %s. :ClaudeReview shows it on your text', what, reason),
+    vim.log.levels.WARN)
+end
 
 function M.handler(_, params, ctx)
   local client = vim.lsp.get_client_by_id(ctx.client_id)
@@ -390,7 +319,8 @@ function M.handler(_, params, ctx)
   local files = edit.parse(workspace_edit, encoding)
   local reason = edit.stale_reason(files)
   if reason then
-    return answer(job_id, false, reason .. '; the proposal is kept: :ClaudeReview re-offers it on the current text')
+    stale_note(params.label, reason)
+    return answer(job_id, false, reason)
   end
   local previous = M.reviews[job_id]
   if previous and previous.resume then

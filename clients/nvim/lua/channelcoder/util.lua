@@ -11,6 +11,7 @@ function M.notify(message, level, hint)
   if hint and hint ~= '' and hint ~= vim.NIL and not message:find(hint, 1, true) then
     text = text .. '\nhint: ' .. hint
   end
+  text = text:gsub('^channelcoder: ', '')
   vim.notify('channelcoder: ' .. text, level or levels.INFO)
 end
 

@@ -30,7 +30,6 @@ def _private_state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     for name in ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "CLAUDE_CODE_OAUTH_TOKEN",
                  "ANTHROPIC_AUTH_TOKEN", "CLAUDECODE", "CLAUDE_CODE_ENTRYPOINT"):
         os.environ.pop(name, None)
-    os.environ["CLAUDE_CODE_MAX_RETRIES"] = "0"
     yield
     os.environ.clear()
     os.environ.update(saved)

@@ -19,7 +19,7 @@ import anyio
 
 from .backend import Backend, ClaudeProcess
 from .backend_choice import StandbySource, choose_backend
-from .claude.events import AnyEvent, Changes, Error, Result, Status, Text, TextDelta
+from .claude.events import AnyEvent, ApiRetry, Changes, Error, Result, Status, Text, TextDelta
 from .claude.parse import StreamParser
 from .errors import (
     AuthenticationFailed,
@@ -153,6 +153,13 @@ class Job:
             async for event in self._read(process, deadline):
                 if isinstance(event, Result):
                     result = event
+                elif isinstance(event, ApiRetry):
+                    if event.status in (401, 403):
+                        raise AuthenticationFailed(
+                            f"the API refused the credentials ({event.status}"
+                            f"{' ' + event.error if event.error else ''})",
+                            hint=AuthenticationFailed.default_hint)
+                    yield self._note(Status("retrying", event.describe()))
                 else:
                     yield self._note(event)
             code = await self._guard(process.wait(), deadline)

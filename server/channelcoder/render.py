@@ -92,7 +92,7 @@ class TerminalRenderer:
             if self.verbose:
                 self._note(f"  │ {event.log_line}")
             return
-        if (self.verbose or event.phase in ("building-image", "pulling-image")
+        if (self.verbose or event.phase in ("building-image", "pulling-image", "retrying")
                 or event.message.startswith("notice: ")):
             self._note(f"· {redact(event.message or event.phase)}")
 

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -53,6 +54,25 @@ def test_failed_run_exits_1_with_the_error(scripted, git_repo: Path) -> None:
     proc = run(git_repo, "hi")
     assert proc.returncode == 1
     assert "error: authentication failed" in proc.stderr and "hint:" in proc.stderr
+
+
+def test_api_retries_are_said_on_stderr_as_they_happen(scripted, git_repo: Path) -> None:
+    scripted([Turn([Reply("fine now")], failure=Failure(529, 2, "Overloaded"))])
+    proc = run(git_repo, "hi")
+    assert proc.returncode == 0 and "fine now" in proc.stdout
+    retries = [line for line in proc.stderr.splitlines() if "retry " in line]
+    assert len(retries) == 2 and "529 (overloaded); retry 1 of 10 in " in retries[0]
+
+
+def test_a_bad_key_exits_at_once_with_the_credentials_hint(scripted, git_repo: Path) -> None:
+    scripted([Turn([Reply("x")], failure=Failure(401, 0, "invalid x-api-key",
+                                                 retry_header=False))])
+    started = time.monotonic()
+    proc = run(git_repo, "hi")
+    assert time.monotonic() - started < 10
+    assert proc.returncode == 1
+    assert "error: the API refused the credentials (401" in proc.stderr
+    assert "hint: set ANTHROPIC_API_KEY" in proc.stderr
 
 
 def test_prompt_file_argument_and_verbose_command_line(scripted, git_repo: Path) -> None:

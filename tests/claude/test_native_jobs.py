@@ -10,7 +10,16 @@ import anyio
 import pytest
 from tests.conftest import git, processes_with
 
-from channelcoder.claude.events import Error, Init, Result, Text, TextDelta, ToolResult, ToolUse
+from channelcoder.claude.events import (
+    Error,
+    Init,
+    Result,
+    Status,
+    Text,
+    TextDelta,
+    ToolResult,
+    ToolUse,
+)
 from channelcoder.config import RunOptions
 from channelcoder.jobs import Job, JobState
 from channelcoder.request import Request
@@ -71,6 +80,31 @@ async def test_authentication_failure_is_a_clear_error(scripted, git_repo: Path)
     assert result.error is not None and result.error.startswith("authentication failed")
     assert "ANTHROPIC_API_KEY" in result.hint
     assert job.state is JobState.FAILED
+
+
+async def test_a_bad_key_fails_at_once_despite_the_clis_retries(scripted, git_repo: Path) -> None:
+    """The API's 401 carries no x-should-retry, so the CLI, left at its default retries, would
+    retry it ten times over about three minutes. The job stops at the first retry."""
+    api = scripted([Turn([Reply("never")], failure=Failure(401, 0, "invalid x-api-key",
+                                                          retry_header=False))])
+    job = Job(Request("hi", workspace=git_repo))
+    started = time.monotonic()
+    events = await collect(job)
+    assert time.monotonic() - started < 5
+    assert isinstance(events[-1], Error) and events[-1].code == "auth"
+    assert "401" in events[-1].message and "ANTHROPIC_API_KEY" in (events[-1].hint or "")
+    assert job.state is JobState.FAILED
+    assert len(api.agent_requests()) <= 2
+
+
+async def test_each_retry_is_shown_and_the_job_still_succeeds(scripted, git_repo: Path) -> None:
+    scripted([Turn([Reply("Answered after retries.")], failure=Failure(529, 2, "Overloaded"))])
+    events = await collect(Job(Request("hi", workspace=git_repo)))
+    retrying = [e for e in events if isinstance(e, Status) and e.phase == "retrying"]
+    assert [e.message.split(";")[0] for e in retrying] == [
+        "the API answered 529 (overloaded)"] * 2
+    assert "retry 1 of 10 in " in retrying[0].message
+    assert isinstance(events[-1], Result) and events[-1].ok
 
 
 async def test_cancel_mid_stream_kills_claude_and_ends_with_one_error(scripted,

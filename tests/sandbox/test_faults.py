@@ -20,9 +20,9 @@ from typing import Any
 import anyio
 import pytest
 
-from channelcoder.claude.events import Error, TextDelta
+from channelcoder.claude.events import Error, Status, TextDelta
 from channelcoder.sandbox.manager import SandboxManager
-from channelcoder.testing.fake_anthropic import Reply, ToolCall, Turn
+from channelcoder.testing.fake_anthropic import Failure, Reply, ToolCall, Turn
 from channelcoder.trust import set_trusted
 from tests.plugins.docker import RUN_ID, RUN_LABEL, docker_options
 
@@ -135,6 +135,25 @@ async def test_a_container_killed_from_outside_ends_the_job_with_an_error(
     error = final(events)
     assert isinstance(error, Error) and error.code == "sandbox"
     assert "stopped from outside" in error.message and "137" in error.message
+
+
+async def test_a_bad_key_ends_a_docker_job_at_once_and_its_container(
+        scripted: Any, sandbox_image: str, workspace: Path, docker_client: Any) -> None:
+    """The CLI's default retries (ten, over about three minutes) are not waited out."""
+    scripted([Turn([Reply("never")], failure=Failure(401, 0, "invalid x-api-key",
+                                                     retry_header=False))])
+    running = job("hi", workspace, docker_options(sandbox_image))
+    events = []
+    with anyio.fail_after(HANG_GUARD):
+        async for event in running.events():
+            events.append(event)
+            if isinstance(event, Status) and event.phase == "running":
+                claude_started = time.monotonic()
+    assert time.monotonic() - claude_started < 5
+    error = final(events)
+    assert isinstance(error, Error) and error.code == "auth" and "401" in error.message
+    assert error.hint and "ANTHROPIC_API_KEY" in error.hint
+    assert containers_of(docker_client, running.id) == []
 
 
 async def test_cancel_mid_run_removes_the_container(scripted: Any, sandbox_image: str,

@@ -8,7 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from channelcoder.claude.events import Init, Result, Text, TextDelta, ToolResult, ToolUse
+from channelcoder.claude.events import (
+    ApiRetry,
+    Init,
+    Result,
+    Text,
+    TextDelta,
+    ToolResult,
+    ToolUse,
+)
 from channelcoder.claude.parse import StreamParser, summarize_tool
 
 STREAM = Path(__file__).parents[1] / "fixtures" / "stream"
@@ -182,3 +190,20 @@ def test_subagent_text_is_not_shown_but_its_tool_calls_are_marked() -> None:
 ])
 def test_tool_summaries(name: str, tool_input: dict[str, str], summary: str) -> None:
     assert summarize_tool(name, tool_input, "/w") == summary
+
+
+def test_each_api_retry_is_an_event_with_its_status_attempt_and_wait() -> None:
+    retries = [e for e in parse_all(fixture("retry_401")) if isinstance(e, ApiRetry)]
+    assert [(r.attempt, r.max_retries, r.status, r.error) for r in retries] == [
+        (1, 2, 401, "authentication_failed"), (2, 2, 401, "authentication_failed")]
+    assert all(0.1 < r.delay_s < 5 for r in retries)
+    assert retries[0].describe().startswith(
+        "the API answered 401 (authentication_failed); retry 1 of 2 in ")
+
+
+def test_retries_that_end_in_an_answer_come_before_it() -> None:
+    events = parse_all(fixture("retry_529_then_ok"))
+    retries = [e for e in events if isinstance(e, ApiRetry)]
+    assert [r.status for r in retries] == [529, 529]
+    assert isinstance(events[-1], Result) and events[-1].text == "Answered after retries."
+    assert events.index(retries[-1]) < events.index(events[-1])

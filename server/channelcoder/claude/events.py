@@ -19,6 +19,7 @@ Phase = Literal[
     "preparing-worktree",
     "preparing-snapshot",
     "running",
+    "retrying",
     "collecting-changes",
 ]
 
@@ -163,5 +164,25 @@ class Error(Event):
     hint: str = ""
 
 
-ClaudeEvent = Init | TextDelta | Text | ToolUse | ToolResult | Result
+@dataclass(frozen=True)
+class ApiRetry(Event):
+    """The CLI will retry a failed API request (`system/api_retry`). `Job` turns it into a
+    `Status("retrying")`, or into an authentication error at once for 401/403."""
+
+    type: ClassVar[str] = "apiRetry"
+    attempt: int
+    max_retries: int
+    delay_s: float
+    status: int | None = None
+    error: str = ""
+
+    def describe(self) -> str:
+        why = f"the API answered {self.status}" if self.status else "the API request failed"
+        if self.error:
+            why += f" ({self.error})"
+        return (f"{why}; retry {self.attempt} of {self.max_retries} "
+                f"in {self.delay_s:.1f} s")
+
+
+ClaudeEvent = Init | TextDelta | Text | ToolUse | ToolResult | Result | ApiRetry
 AnyEvent = Status | ClaudeEvent | Changes | Error

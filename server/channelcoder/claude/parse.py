@@ -15,6 +15,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from .events import (
+    ApiRetry,
     ClaudeEvent,
     Init,
     PermissionDenial,
@@ -107,6 +108,8 @@ class StreamParser:
         kind = data.get("type")
         if kind == "system" and data.get("subtype") == "init":
             yield self._init(data)
+        elif kind == "system" and data.get("subtype") == "api_retry":
+            yield self._retry(data)
         elif kind == "stream_event":
             yield from self._stream_event(data)
         elif kind == "assistant":
@@ -130,6 +133,15 @@ class StreamParser:
             permission_mode=str(data.get("permissionMode", "")),
             api_key_source=str(data.get("apiKeySource", "")),
         )
+
+    @staticmethod
+    def _retry(data: dict[str, Any]) -> ApiRetry:
+        status = data.get("error_status")
+        return ApiRetry(attempt=int(data.get("attempt") or 0),
+                        max_retries=int(data.get("max_retries") or 0),
+                        delay_s=float(data.get("retry_delay_ms") or 0) / 1000,
+                        status=int(status) if isinstance(status, int | float) else None,
+                        error=str(data.get("error") or ""))
 
     def _stream_event(self, data: dict[str, Any]) -> Iterable[ClaudeEvent]:
         if data.get("parent_tool_use_id"):

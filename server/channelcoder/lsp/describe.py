@@ -25,6 +25,7 @@ PHASES = {
     "preparing-worktree": "preparing worktree",
     "preparing-snapshot": "preparing snapshot",
     "running": "running",
+    "retrying": "retrying",
     "collecting-changes": "collecting changes",
 }
 

@@ -36,11 +36,16 @@ DUMMY_KEY = "sk-ant-scripted-model-not-a-real-key"
 
 @dataclass
 class Failure:
-    """Answer a turn with an HTTP error `times` times before serving it (0 = always)."""
+    """Answer a turn with an HTTP error `times` times before serving it (0 = always).
+
+    `retry_header`: send `x-should-retry` ("true" for 429/529, else "false"), which the CLI
+    obeys; without it the CLI decides by itself and retries even a 401 (a bad API key).
+    """
 
     status: int = 529
     times: int = 1
     message: str = "scripted failure"
+    retry_header: bool = True
 
 
 @dataclass
@@ -321,7 +326,8 @@ def _handler_for(api: FakeAnthropic) -> type[BaseHTTPRequestHandler]:
             turn = api.scenario.turn(index)
             failure = turn.failure
             if failure and api._take(api._served_failures, index, failure.times):
-                self._json(failure.status, _error_body(failure.status, failure.message))
+                self._json(failure.status, _error_body(failure.status, failure.message),
+                           retry_header=failure.retry_header)
                 return
             self._reply(body, turn, index)
 
@@ -399,12 +405,13 @@ def _handler_for(api: FakeAnthropic) -> type[BaseHTTPRequestHandler]:
                                    "usage": {"output_tokens": 5}})
             send("message_stop", {"type": "message_stop"})
 
-        def _json(self, status: int, payload: dict[str, Any]) -> None:
+        def _json(self, status: int, payload: dict[str, Any], *,
+                  retry_header: bool = True) -> None:
             data = json.dumps(payload).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
-            if status >= 400:
+            if status >= 400 and retry_header:
                 self.send_header("x-should-retry", "true" if status in (429, 529) else "false")
             self.end_headers()
             self.wfile.write(data)

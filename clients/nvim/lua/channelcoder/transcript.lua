@@ -7,6 +7,56 @@ local util = require('channelcoder.util')
 local M = {}
 
 local state = {} -- job id -> { bufnr, in_text }
+M.win = nil -- the one transcript window, reused by every job
+
+local function window_valid()
+  return M.win ~= nil and vim.api.nvim_win_is_valid(M.win)
+end
+
+local function open_float(bufnr, focus)
+  local width = math.max(40, math.floor(vim.o.columns * 0.7))
+  local height = math.max(8, math.floor(vim.o.lines * 0.6))
+  return vim.api.nvim_open_win(bufnr, focus, {
+    relative = 'editor', width = width, height = height, style = 'minimal', border = 'rounded',
+    row = math.floor((vim.o.lines - height) / 2) - 1, col = math.floor((vim.o.columns - width) / 2),
+  })
+end
+
+--- Show `bufnr` in the transcript window (created once, then reused), focused only if asked.
+function M.show(bufnr, focus)
+  if window_valid() then
+    if vim.api.nvim_win_get_buf(M.win) ~= bufnr then
+      vim.api.nvim_win_set_buf(M.win, bufnr)
+    end
+    if focus then
+      vim.api.nvim_set_current_win(M.win)
+    end
+  elseif config.options.transcript.style == 'float' then
+    M.win = open_float(bufnr, focus)
+  else
+    local previous = vim.api.nvim_get_current_win()
+    vim.cmd(config.options.transcript.split)
+    M.win = vim.api.nvim_get_current_win()
+    vim.api.nvim_win_set_buf(M.win, bufnr)
+    if not focus and vim.api.nvim_win_is_valid(previous) then
+      vim.api.nvim_set_current_win(previous)
+    end
+  end
+  vim.wo[M.win].wrap = true
+  local last = vim.api.nvim_buf_line_count(bufnr)
+  pcall(vim.api.nvim_win_set_cursor, M.win, { last, 0 })
+  return M.win
+end
+
+--- :ClaudeToggle — hide the transcript window, or show the newest job's transcript.
+function M.toggle()
+  if window_valid() and #vim.api.nvim_list_wins() > 1 then
+    vim.api.nvim_win_close(M.win, true)
+    M.win = nil
+    return
+  end
+  M.open(nil, false)
+end
 
 function M.name(id)
   return 'claude://job/' .. id
@@ -18,7 +68,7 @@ local function ensure(job)
     return s
   end
   local bufnr = util.scratch(M.name(job.id), 'markdown')
-  util.set_lines(bufnr, { '# ' .. job.title, '' })
+  util.set_lines(bufnr, { '# ' .. job.title .. '  (job ' .. job.id .. ')', '' })
   s = { bufnr = bufnr, in_text = false }
   state[job.id] = s
   return s
@@ -64,7 +114,7 @@ end
 
 local function footer(job, event)
   local bits = { event.ok and 'done' or ('failed: ' .. tostring(event.error or event.subtype or 'error')) }
-  table.insert(bits, util.format_duration(event.durationMs))
+  table.insert(bits, util.format_duration(jobs.duration_ms(job)))
   if type(event.costUsd) == 'number' then
     table.insert(bits, string.format('$%.4f', event.costUsd))
   end
@@ -93,9 +143,17 @@ local status_names = {
   ['collecting-changes'] = 'collecting changes',
 }
 
+local function read_only(job)
+  return job.command == 'channelcoder.ask' or job.kind == 'ask'
+end
+
 local function render(job, event, s)
   local kind = event.type
-  if kind == 'status' then
+  if kind == 'status' and event.phase == 'collecting-changes' and read_only(job) then
+    return
+  elseif kind == 'changes' and #(event.files or {}) == 0 then
+    return
+  elseif kind == 'status' then
     if util.nonempty(event.logLine) then
       append(s, { '  │ ' .. event.logLine:gsub('\n+$', '') })
     else
@@ -147,7 +205,7 @@ function M.on_event(job, event)
   local s = ensure(job)
   render(job, event, s)
   if fresh and config.options.transcript.open then
-    util.show(s.bufnr, config.options.transcript.split, false)
+    M.show(s.bufnr, false)
   end
 end
 
@@ -160,8 +218,8 @@ function M.buffer(id)
   return ensure(job).bufnr
 end
 
---- Open the transcript of `id` (default: the newest job).
-function M.open(id)
+--- Open the transcript of `id` (default: the newest job) in the transcript window.
+function M.open(id, focus)
   if not id or id == '' then
     local list = jobs.list()
     id = list[#list] and list[#list].id
@@ -171,7 +229,7 @@ function M.open(id)
     util.error('no job ' .. (id and ("'" .. id .. "'") or 'yet'), ':ClaudeJobs lists the jobs')
     return
   end
-  util.show(bufnr, config.options.transcript.split, true)
+  M.show(bufnr, focus ~= false)
 end
 
 return M

@@ -3,7 +3,6 @@ real engine and CLI, scripted model with a slow turn so the job is mid-run at th
 
 from __future__ import annotations
 
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -12,29 +11,13 @@ import pytest
 
 from channelcoder.testing.fake_anthropic import FakeAnthropic, Reply, Scenario, ToolCall, Turn
 from tests.lsp.rawclient import RawClient
-from tests.plugins.docker import run_filter
+from tests.plugins.docker import job_ran_its_tool, run_containers, wait_until
 from tests.warm.helpers import ready_standby
 
 pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("claude_bin")]
 
 ATTEMPTS = 3  # the leak was a race between `exit` and the job's clean-up: try it more than once
 GUARD = 60.0
-
-
-def run_containers(client: Any) -> set[str]:
-    return {c["Id"] for c in client.api.containers(all=True, filters=run_filter())}
-
-
-def wait_until(predicate: Any, what: str, guard: float = GUARD) -> None:
-    deadline = time.monotonic() + guard
-    while not predicate():
-        assert time.monotonic() < deadline, f"{what} did not happen within {guard:g} s"
-        time.sleep(0.05)
-
-
-def job_ran_its_tool(raw: RawClient, job_id: str) -> bool:
-    return any(n["method"] == "channelcoder/event" and n["params"]["jobId"] == job_id
-               and n["params"]["event"]["type"] == "tool-result" for n in list(raw.notifications))
 
 
 @pytest.mark.timeout(600)
@@ -53,7 +36,8 @@ def test_exit_mid_job_leaves_no_container_once_the_process_has_ended(
                           "method": "workspace/executeCommand",
                           "params": {"command": "channelcoder.run",
                                      "arguments": [{"prompt": "wait", "jobId": job_id}]}})
-                wait_until(lambda r=raw, j=job_id: job_ran_its_tool(r, j), "the job's tool call")
+                wait_until(lambda r=raw, j=job_id: job_ran_its_tool(r.notifications, j),
+                           "the job's tool call")
                 if attempt == 0:  # once with the standby up, then while the next is prepared
                     wait_until(lambda: ready_standby(docker_client) is not None, "a standby")
                 assert run_containers(docker_client) - before, "the job has no container"

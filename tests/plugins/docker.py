@@ -36,6 +36,25 @@ def run_filter() -> dict[str, str]:
     return {"label": f"{RUN_LABEL}={RUN_ID}"}
 
 
+def run_containers(client: Any) -> set[str]:
+    """The ids of every container (running or not) this test run's managers made."""
+    return {c["Id"] for c in client.api.containers(all=True, filters=run_filter())}
+
+
+def wait_until(predicate: Any, what: str, guard: float = 60.0) -> None:
+    """Poll `predicate` every 50 ms; fail naming `what` after `guard` seconds."""
+    deadline = time.monotonic() + guard
+    while not predicate():
+        assert time.monotonic() < deadline, f"{what} did not happen within {guard:g} s"
+        time.sleep(0.05)
+
+
+def job_ran_its_tool(notifications: Any, job_id: str) -> bool:
+    """Has the language server sent a tool result of `job_id` (channelcoder/event)?"""
+    return any(n["method"] == "channelcoder/event" and n["params"]["jobId"] == job_id
+               and n["params"]["event"]["type"] == "tool-result" for n in list(notifications))
+
+
 def _connect() -> Any:
     import docker
 

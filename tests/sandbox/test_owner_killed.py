@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from channelcoder.testing.fake_anthropic import Reply, ToolCall, Turn
-from tests.plugins.docker import RUN_ID, RUN_LABEL
+from tests.plugins.docker import RUN_ID, RUN_LABEL, wait_until
 
 pytestmark = pytest.mark.docker
 
@@ -29,13 +29,6 @@ CLAUDE_STDIN = ('for d in /proc/[0-9]*; do case "$(tr "\\0" " " <"$d/cmdline" 2>
 def containers(client: Any, workspace: Path) -> list[str]:
     return [c["Id"] for c in client.api.containers(all=True, filters={"label": [
         f"{RUN_LABEL}={RUN_ID}", f"io.channelcoder.workspace={workspace}"]})]
-
-
-def wait_until(predicate: Any, what: str, guard: float = GUARD) -> None:
-    deadline = time.monotonic() + guard
-    while not predicate():
-        assert time.monotonic() < deadline, f"{what} did not happen within {guard:g} s"
-        time.sleep(0.05)
 
 
 def seconds_until_gone(client: Any, workspace: Path, limit: float = GONE_WITHIN) -> float:
@@ -62,7 +55,7 @@ def kill_mid_job(cli: subprocess.Popen[bytes], api: Any, client: Any, workspace:
     """Wait until the job's tool ran and its slow turn is asked for; SIGKILL; time to the end."""
     try:
         wait_until(lambda: len(api.agent_requests()) >= 2 or cli.poll() is not None,
-                   "the slow turn's request")
+                   "the slow turn's request", GUARD)
         assert cli.poll() is None, f"the run ended early (exit {cli.returncode})"
         assert containers(client, workspace), "the job has no container"
         cli.send_signal(signal.SIGKILL)

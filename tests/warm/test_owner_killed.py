@@ -18,7 +18,7 @@ import pytest
 
 from channelcoder.testing.fake_anthropic import Reply, ToolCall, Turn
 from tests.lsp.rawclient import RawClient
-from tests.plugins.docker import run_filter
+from tests.plugins.docker import job_ran_its_tool, run_containers, wait_until
 from tests.warm.helpers import ready_standby, warm_containers
 
 pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("claude_bin")]
@@ -27,27 +27,11 @@ GONE_WITHIN = 10.0
 GUARD = 120.0
 
 
-def run_containers(client: Any) -> set[str]:
-    return {c["Id"] for c in client.api.containers(all=True, filters=run_filter())}
-
-
-def wait_until(predicate: Any, what: str, guard: float = GUARD) -> None:
-    deadline = time.monotonic() + guard
-    while not predicate():
-        assert time.monotonic() < deadline, f"{what} did not happen within {guard:g} s"
-        time.sleep(0.05)
-
-
 def gone_within(client: Any, ids: set[str], limit: float = GONE_WITHIN) -> float:
     started = time.monotonic()
     wait_until(lambda: not ids & run_containers(client), f"the end of {len(ids)} container(s)",
                limit)
     return time.monotonic() - started
-
-
-def job_ran_its_tool(raw: RawClient, job_id: str) -> bool:
-    return any(n["method"] == "channelcoder/event" and n["params"]["jobId"] == job_id
-               and n["params"]["event"]["type"] == "tool-result" for n in list(raw.notifications))
 
 
 def test_a_killed_language_server_takes_its_job_container_and_standby_with_it(
@@ -59,7 +43,7 @@ def test_a_killed_language_server_takes_its_job_container_and_standby_with_it(
     try:
         raw.initialize(git_repo, {"docker": {"image": sandbox_image, "network": "host"},
                                   "streamEvents": True})
-        wait_until(lambda: ready_standby(docker_client) is not None, "a standby")
+        wait_until(lambda: ready_standby(docker_client) is not None, "a standby", GUARD)
         standby = ready_standby(docker_client)
         assert standby is not None
         job_id = f"killed-{uuid.uuid4().hex[:6]}"
@@ -67,7 +51,8 @@ def test_a_killed_language_server_takes_its_job_container_and_standby_with_it(
                   "params": {"command": "channelcoder.run",
                              "arguments": [{"prompt": "wait", "jobId": job_id,
                                             "options": {"apply": "direct"}}]}})
-        wait_until(lambda: job_ran_its_tool(raw, job_id), "the job's tool call")
+        wait_until(lambda: job_ran_its_tool(raw.notifications, job_id),
+                   "the job's tool call", GUARD)
         owned = run_containers(docker_client) - before
         assert standby["Id"] in owned and len(owned) >= 2, "no job container beside the standby"
         raw.process.send_signal(signal.SIGKILL)
@@ -95,7 +80,7 @@ def test_a_warm_turn_whose_cli_run_is_killed_ends_with_its_container(
         stderr=subprocess.DEVNULL)
     try:
         wait_until(lambda: len(api.agent_requests()) >= 2 or cli.poll() is not None,
-                   "the slow turn's request")
+                   "the slow turn's request", GUARD)
         assert cli.poll() is None, f"the run ended early (exit {cli.returncode})"
         (warm,) = warm_containers(docker_client, "io.channelcoder.session=killed-turn")
         cli.send_signal(signal.SIGKILL)

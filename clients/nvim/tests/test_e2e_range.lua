@@ -36,23 +36,33 @@ T.run({
     T.ok(ask_job ~= run_job, 'a second job')
     E.wait_done(ask_job)
     T.eq('channelcoder.ask', ask_job.command, 'asked')
-    -- the server opens the answer (window/showDocument) and the plugin shows it in a split
+    -- the answer lives in the one transcript window, which does not take the focus
+    local text, tbuf = E.transcript(ask_job)
+    T.contains(text, 'These lines shout.')
     T.wait(function()
-      return vim.fn.bufnr(ask_job.id .. '.md') ~= -1
-    end, 'the answer document')
-    local answer = vim.fn.bufnr(ask_job.id .. '.md')
-    T.ok(#vim.fn.win_findbuf(answer) > 0, 'shown in a window')
-    T.contains(T.buf_text(answer), 'These lines shout.')
-    T.ok(not vim.lsp.buf_is_attached(answer, E.client().id), 'the answer is not a workspace document')
+      return #vim.fn.win_findbuf(tbuf) > 0
+    end, 'the transcript shows the answer')
+    T.eq(-1, vim.fn.bufnr(ask_job.id .. '.md'), 'no second window with the answer document')
+    T.ok(vim.api.nvim_get_current_buf() ~= tbuf, 'the focus stays in the file')
+    T.ok(not text:find('collecting changes', 1, true) and not text:find('Δ 0', 1, true),
+      'a read-only job collects no changes:\n' .. text)
   end },
 
-  { ':ClaudeJobs lists both jobs', function()
+  { ':ClaudeJobs lists both jobs: icon, title, age, duration, id', function()
     vim.cmd('ClaudeJobs')
     T.wait(function()
       return vim.fn.bufnr('claude://jobs') ~= -1 and T.buf_text(vim.fn.bufnr('claude://jobs')):find(ask_job.id, 1, true)
     end, 'the jobs list')
-    local text = T.buf_text(vim.fn.bufnr('claude://jobs'))
-    T.contains(text, run_job.id)
-    T.contains(text, 'succeeded')
+    local lines = E.lines(vim.fn.bufnr('claude://jobs'))
+    local row
+    for _, line in ipairs(lines) do
+      if line:find(run_job.id, 1, true) then
+        row = line
+      end
+    end
+    T.ok(row, 'a row for the run job:\n' .. table.concat(lines, '\n'))
+    T.ok(row:match('^✓ Claude: Explain these lines%s+%d+s ago%s+[%d.]+ m?s%s+' .. vim.pesc(run_job.id) .. '$'),
+      'icon, title, age, duration, id: ' .. row)
+    T.ok(not table.concat(lines, '\n'):find('Selected lines', 1, true), 'not the internal prompt')
   end },
 })

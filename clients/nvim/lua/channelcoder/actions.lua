@@ -162,10 +162,47 @@ end
 
 local function pad(text, width)
   text = tostring(text == nil and '' or text)
-  if #text >= width then
-    return text
+  local w = vim.fn.strdisplaywidth(text)
+  if w >= width then
+    return vim.fn.strcharpart(text, 0, width - 1) .. '…'
   end
-  return text .. string.rep(' ', width - #text)
+  return text .. string.rep(' ', width - w)
+end
+
+M.icons = { queued = '◷', running = '●', succeeded = '✓', failed = '✗', cancelled = '⊘' }
+
+local function age(seconds)
+  if seconds < 60 then
+    return string.format('%ds ago', seconds)
+  elseif seconds < 3600 then
+    return string.format('%dm ago', math.floor(seconds / 60))
+  end
+  return string.format('%dh ago', math.floor(seconds / 3600))
+end
+
+--- One row per job: status icon, title, age, duration, id (newest first).
+function M.job_rows(server_jobs, proposals)
+  local pending = {}
+  for _, p in ipairs(proposals or {}) do
+    pending[tostring(p.jobId)] = true
+  end
+  local rows, now = {}, jobs.now()
+  for _, info in ipairs(server_jobs or {}) do
+    local id = tostring(info.jobId)
+    local mine = jobs.get(id)
+    local state = mine and mine.state ~= 'running' and mine.state or info.state
+    local title = mine and mine.title or ((info.kind == 'ask' and 'Ask: ' or 'Claude: ')
+      .. tostring(util.nonempty(info.prompt) and info.prompt or ''):gsub('%s+', ' '))
+    local duration_ms = mine and jobs.duration_ms(mine)
+      or (type(info.elapsed) == 'number' and info.elapsed * 1000) or 0
+    local started_ago = mine and (now - mine.started) / 1000 or duration_ms / 1000
+    table.insert(rows, {
+      id = id,
+      line = string.format('%s %s %s %s %s%s', M.icons[state] or '?', pad(title, 44), pad(age(math.floor(started_ago)), 8),
+        pad(util.format_duration(duration_ms), 9), id, pending[id] and '  ◆ review pending' or ''),
+    })
+  end
+  return rows
 end
 
 function M.jobs()
@@ -173,35 +210,55 @@ function M.jobs()
     if err or type(result) ~= 'table' then
       return
     end
-    local lines = { pad('JOB', 28) .. pad('KIND', 10) .. pad('STATE', 11) .. pad('PHASE', 20) .. pad('ELAPSED', 9) .. 'PROMPT' }
-    for _, job in ipairs(result.jobs or {}) do
-      local elapsed = type(job.elapsed) == 'number' and string.format('%.1fs', job.elapsed) or ''
-      local prompt = tostring(util.nonempty(job.prompt) and job.prompt or ''):gsub('\n', ' ')
-      table.insert(lines, pad(job.jobId, 28) .. pad(job.kind, 10) .. pad(job.state, 11) .. pad(job.phase, 20)
-        .. pad(elapsed, 9) .. prompt)
+    local lines = { 'Claude jobs — <CR> transcript · c cancel · r review · q close', '' }
+    local ids = {}
+    for _, row in ipairs(M.job_rows(result.jobs, result.proposals)) do
+      table.insert(lines, row.line)
+      ids[#lines] = row.id
     end
     if #(result.jobs or {}) == 0 then
       table.insert(lines, '(no jobs yet)')
     end
-    if #(result.proposals or {}) > 0 then
-      table.insert(lines, '')
-      table.insert(lines, 'Pending proposals (:ClaudeReview {jobId}):')
-      for _, p in ipairs(result.proposals) do
-        table.insert(lines, string.format('  %s  %s  [%s]', tostring(p.jobId),
-          tostring(util.nonempty(p.prompt) and p.prompt or ''):gsub('\n', ' '), table.concat(p.files or {}, ', ')))
+    local listed = {}
+    for _, id in pairs(ids) do
+      listed[id] = true
+    end
+    for _, p in ipairs(result.proposals or {}) do
+      if not listed[tostring(p.jobId)] then
+        table.insert(lines, string.format('◆ %s %s  (review pending, from an earlier session)',
+          pad(tostring(util.nonempty(p.prompt) and p.prompt or ''):gsub('%s+', ' '), 44), tostring(p.jobId)))
+        ids[#lines] = tostring(p.jobId)
       end
     end
-    table.insert(lines, '')
-    table.insert(lines, '<CR> opens the transcript of the job under the cursor')
     local bufnr = util.scratch('claude://jobs', 'channelcoderjobs')
     util.set_lines(bufnr, lines)
-    vim.keymap.set('n', '<CR>', function()
-      local id = vim.api.nvim_get_current_line():match('^(%S+)')
-      if id and jobs.get(id) then
-        transcript.open(id)
-      end
-    end, { buffer = bufnr, desc = 'channelcoder: open transcript' })
-    util.show(bufnr, config.options.transcript.split, true)
+    local function at_cursor()
+      return ids[vim.api.nvim_win_get_cursor(0)[1]]
+    end
+    local function map(lhs, fn, desc)
+      vim.keymap.set('n', lhs, function()
+        local id = at_cursor()
+        if id then
+          fn(id)
+        end
+      end, { buffer = bufnr, nowait = true, desc = 'channelcoder: ' .. desc })
+    end
+    map('<CR>', function(id)
+      transcript.open(id)
+    end, 'open the transcript')
+    map('c', function(id)
+      M.cancel(id)
+    end, 'cancel the job')
+    map('r', function(id)
+      require('channelcoder.proposals').review(id)
+    end, 'review its proposal')
+    vim.keymap.set('n', 'q', function()
+      transcript.toggle()
+    end, { buffer = bufnr, nowait = true, desc = 'channelcoder: close' })
+    transcript.show(bufnr, true)
+    if #lines > 2 then
+      vim.api.nvim_win_set_cursor(0, { 3, 0 })
+    end
   end)
 end
 

@@ -9,6 +9,11 @@ M.by_id = {}
 M.order = {} -- job ids, oldest first
 
 local listeners = {}
+local finished = { result = true, error = true }
+
+local function finished_or_phase(event)
+  return finished[event.type] or event.type == 'status'
+end
 
 --- Call fn(job, event) for every event of every job (event = nil for local state changes).
 function M.subscribe(fn)
@@ -16,6 +21,11 @@ function M.subscribe(fn)
 end
 
 local function emit(job, event)
+  if event == nil or finished_or_phase(event) then
+    vim.schedule(function()
+      vim.cmd('redrawstatus!')
+    end)
+  end
   for _, fn in ipairs(listeners) do
     local ok, err = pcall(fn, job, event)
     if not ok then
@@ -24,6 +34,17 @@ local function emit(job, event)
       end)
     end
   end
+end
+
+--- Wall-clock milliseconds (monotonic; not the event loop's cached time).
+function M.now()
+  return compat.uv.hrtime() / 1e6
+end
+
+--- How long a job ran (so far), by the plugin's one clock: from the moment it was started
+--- (or first reported) until its result; the footer, the echo and :ClaudeJobs all use this.
+function M.duration_ms(job)
+  return math.floor((job.ended or M.now()) - job.started + 0.5)
 end
 
 function M.get(id)
@@ -39,7 +60,7 @@ function M.track(id, fields)
       title = 'Claude job',
       state = 'running',
       phase = 'starting',
-      started = compat.uv.now(),
+      started = M.now(),
       events = {},
     }
     M.by_id[id] = job
@@ -50,8 +71,6 @@ function M.track(id, fields)
   end
   return job
 end
-
-local finished = { result = true, error = true }
 
 --- A `channelcoder/event` notification: params = { jobId, event }.
 function M.on_event(params)
@@ -76,8 +95,8 @@ function M.on_event(params)
     job.error = event
     job.state = event.code == 'cancelled' and 'cancelled' or 'failed'
   end
-  if finished[kind] then
-    job.ended = compat.uv.now()
+  if finished[kind] and not job.ended then
+    job.ended = M.now()
   end
   emit(job, event)
 end
@@ -98,7 +117,7 @@ function M.on_reply(id, err, result)
     else
       job.state = 'succeeded'
     end
-    job.ended = compat.uv.now()
+    job.ended = M.now()
   end
   emit(job, nil)
 end

@@ -102,6 +102,12 @@ function M.show_document(_, params, _)
     M.swallow_document = nil
     return { success = true }
   end
+  local answered = fname:match('/answers/([^/]+)%.md$')
+  if answered and require('channelcoder.jobs').get(answered) then
+    -- the answer streamed into the job's transcript already: show that, keep the focus
+    require('channelcoder.transcript').open(answered, false)
+    return { success = true }
+  end
   local bufnr = vim.fn.bufadd(fname)
   vim.b[bufnr].channelcoder_document = true
   vim.fn.bufload(bufnr)

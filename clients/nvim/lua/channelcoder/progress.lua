@@ -78,12 +78,25 @@ local function update(client_id, token, value)
     entry.message = value.message or entry.message
     entry.percentage = value.percentage
   elseif value.kind == 'end' then
-    entry.message = value.message or entry.message
+    entry.message = M.with_job_clock(entry, value.message) or entry.message
     entry.done = true
   end
   table.insert(M.history, { kind = value.kind, title = value.title, message = value.message, token = token })
   echo(entry, value.kind ~= 'report')
-  vim.cmd('redrawstatus')
+  vim.cmd('redrawstatus!')
+end
+
+--- The end message with the job's duration by the plugin's clock (the one the transcript's
+--- footer and :ClaudeJobs show) in place of the server's.
+function M.with_job_clock(entry, message)
+  local jobs = require('channelcoder.jobs')
+  local job = entry.job_id and jobs.get(entry.job_id)
+  if type(message) ~= 'string' or not job then
+    return message
+  end
+  job.ended = job.ended or jobs.now()
+  local duration = require('channelcoder.util').format_duration(jobs.duration_ms(job))
+  return (message:gsub('done in [%d.]+ s', 'done in ' .. duration))
 end
 
 function M.setup(group)

@@ -30,10 +30,12 @@ function M.describe_error(err)
 end
 
 local counter = 0
---- A job id unique to this Neovim process and moment.
+--- A short job id (e.g. nvim-3fa9c01b), unique to this Neovim process and moment; shown the
+--- same way everywhere (transcript, review, :ClaudeJobs, notifications).
 function M.new_id(prefix)
   counter = counter + 1
-  return string.format('%s%d-%d-%d', prefix or 'nvim-', vim.fn.getpid(), compat.uv.hrtime() % 1e9, counter)
+  local seed = (vim.fn.getpid() * 7919 + math.floor(compat.uv.hrtime() / 1000) + counter * 104729) % 0x100000000
+  return string.format('%s%08x', prefix or 'nvim-', seed)
 end
 
 --- A scratch buffer named `name` (reused when it exists), not backed by a file.

@@ -12,6 +12,10 @@ T.run({
     T.contains(text, 'server command:')
     T.contains(text, 'server running')
     T.contains(text, 'docker')
+    T.contains(text, 'sandbox: none (docker = false)', 'the settings in effect')
+    T.contains(text, 'base URL host 127.0.0.1:', 'the API host')
+    T.ok(not text:find(os.getenv('ANTHROPIC_API_KEY'), 1, true), 'no secret in the report')
+    T.contains(text, 'standby sandbox (setting): off')
     T.ok(not text:find('ERROR channelcoder.doctor failed', 1, true), text)
     T.wait(function()
       return require('channelcoder.messages').swallow_document == nil

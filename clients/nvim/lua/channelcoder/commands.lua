@@ -1,5 +1,5 @@
 -- The user commands (:Claude, :ClaudeAsk, :ClaudeFix, :ClaudeCancel, :ClaudeJobs,
--- :ClaudeDoctor, :ClaudeBuildImage, :ClaudeReview, :ClaudeTranscript).
+-- :ClaudeDoctor, :ClaudeBuildImage, :ClaudeReview, :ClaudeTranscript, :ClaudeToggle).
 local M = {}
 
 local function actions()
@@ -46,6 +46,9 @@ function M.create()
   create('ClaudeReview', function(cmd)
     require('channelcoder.proposals').review(cmd.args ~= '' and cmd.args or nil)
   end, { nargs = '?', complete = complete_jobs, desc = 'Review a pending Claude proposal' })
+  create('ClaudeToggle', function()
+    require('channelcoder.transcript').toggle()
+  end, { nargs = 0, desc = 'Show or hide the Claude transcript window' })
   create('ClaudeTranscript', function(cmd)
     require('channelcoder.transcript').open(cmd.args)
   end, { nargs = '?', complete = complete_jobs, desc = "Open a Claude job's transcript" })

@@ -5,6 +5,47 @@ local config = require('channelcoder.config')
 
 local M = {}
 
+--- The host[:port] of a URL, never its path, query or credentials.
+local function host_of(url)
+  if type(url) ~= 'string' or url == '' then
+    return nil
+  end
+  local host = url:match('^%a[%w+.-]*://([^/?#]+)') or url
+  return (host:gsub('^.*@', ''))
+end
+
+local function env(name)
+  local extra = config.options.cmd_env or {}
+  local value = extra[name]
+  if value == nil then
+    value = vim.env[name]
+  end
+  return value ~= nil and value ~= '' and value or nil
+end
+
+--- The settings in effect (what this Neovim sends the server, and the environment it passes
+--- on): sandbox, network, image, model, apply mode, the API host, the standby. No secrets.
+function M.settings(health)
+  local s = config.options.settings or {}
+  local docker = s.docker
+  if docker == false then
+    health.info('sandbox: none (docker = false): the host\'s claude, tools ' .. table.concat(s.tools or {}, ', '))
+  else
+    local d = type(docker) == 'table' and docker or {}
+    health.info(string.format('sandbox: docker · image %s · network %s', tostring(d.image or 'the workspace\'s or the bundled one'),
+      tostring(d.network or 'the default (restricted)')))
+  end
+  health.info(string.format('apply: %s · model: %s · max jobs: %s', tostring(s.apply or 'propose'),
+    tostring(s.model or "the CLI's default"), tostring(s.maxJobs or 2)))
+  local base = env('ANTHROPIC_BASE_URL')
+  local credentials = env('ANTHROPIC_API_KEY') and 'ANTHROPIC_API_KEY is set'
+    or (env('CLAUDE_CODE_OAUTH_TOKEN') and 'CLAUDE_CODE_OAUTH_TOKEN is set') or 'from a claude login, if any'
+  health.info(string.format('API: %s · credentials: %s', base and ('base URL host ' .. host_of(base)) or 'api.anthropic.com',
+    credentials))
+  local standby = s.standby ~= false and docker ~= false
+  health.info('standby sandbox (setting): ' .. (standby and 'on' or 'off'))
+end
+
 function M.check()
   local health = compat.health()
   health.start('channelcoder')
@@ -22,6 +63,8 @@ function M.check()
     health.warn('setup() has not run: no :Claude commands', { "call require('channelcoder').setup{} in your init.lua" })
     return
   end
+
+  M.settings(health)
 
   local lsp = require('channelcoder.lsp')
   local client = lsp.ensure_client()

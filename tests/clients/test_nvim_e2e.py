@@ -199,3 +199,23 @@ def test_build_image_command_reports_the_image(
                  {"settings": SANDBOX, "env": {}})
     assert_passed(result, 1)
     assert any(sandbox_image in note["message"] for note in result.summary["notes"])
+
+
+def test_review_context_navigation_side_by_side_and_a_conflict_resolved_by_editing(
+        nvim: Path, workspace: Path, model: Callable[[list[TurnLike]], FakeAnthropic]) -> None:
+    api = model([
+        Turn([ToolCall("Bash", {"command": "sed -i 's/^a1$/A1/; s/^a6$/A6/; s/^a11$/A11/' app.py"})],
+             first_delay=2),
+        Reply("Shouted three lines."),
+    ])
+    result = run(nvim, "test_e2e_review.lua", workspace, api)
+    assert_passed(result, 5)
+    assert (workspace / "app.py").read_text().splitlines()[:6] == [
+        "A1", "a2", "a3", "a4", "a5", "A6 # mine"]
+
+
+def test_one_transcript_window_and_one_clock(
+        nvim: Path, workspace: Path, model: Callable[[list[TurnLike]], FakeAnthropic]) -> None:
+    api = model([Turn([Reply(f"Answer {n}.")], first_delay=1.2) for n in range(3)])
+    result = run(nvim, "test_e2e_transcript.lua", workspace, api)
+    assert_passed(result, 3)

@@ -304,11 +304,10 @@ end
 
 --- One short, non-blocking line when a proposal waits because the user typed meanwhile (the
 --- server's own warning about it is not shown: messages.lua knows these reasons).
-function stale_note(label, reason)
+function stale_note(_, reason)
   M.stale_reasons[reason] = true
-  local what = util.nonempty(label) and tostring(label) or 'Claude'
-  util.notify(string.format('%s waits: %s. :ClaudeReview shows it on your text', what, reason),
-    vim.log.levels.WARN)
+  local short = reason:gsub(' since the job started$', ' meanwhile')
+  util.notify(string.format('proposal waits: %s · :ClaudeReview', short), vim.log.levels.WARN)
 end
 
 function M.handler(_, params, ctx)

@@ -106,7 +106,7 @@ local function add_hunk(f, hi, h, delta, add)
   for l = after_start, after_end do
     add(' ' .. lines[l], { file = f.index, hunk = hi, lnum = l })
   end
-  return delta + #h.new - #h.old
+  return delta + shown_new - #h.old
 end
 
 function M.render(review)
@@ -255,7 +255,7 @@ function M.edit_hunk(review, lnum)
   local start = h.conflict and h.decision == nil and edit.marked_lines(h) or h.new
   vim.api.nvim_buf_set_lines(bufnr, 0, -1, false, start)
   vim.bo[bufnr].modified = false
-  local ft = vim.filetype and vim.filetype.match and vim.filetype.match({ filename = f.fname })
+  local ft = require('channelcoder.util').filetype(f.fname)
   if ft then
     vim.bo[bufnr].filetype = ft
   end

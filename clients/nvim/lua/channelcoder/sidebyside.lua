@@ -68,7 +68,7 @@ function M.open(review, fi)
     return
   end
   local base = require('channelcoder.review').title(review)
-  local ft = vim.filetype and vim.filetype.match and vim.filetype.match({ filename = f.fname }) or nil
+  local ft = require('channelcoder.util').filetype(f.fname) or nil
   local proposed, owner = M.proposed(f)
   local tail = vim.fn.fnamemodify(f.fname, ':t')
   local left = scratch(string.format('%s (yours: %s)', base, tail), f.lines or {}, ft)

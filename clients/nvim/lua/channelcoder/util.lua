@@ -127,6 +127,16 @@ function M.format_duration(ms)
   return string.format('%dm%02ds', math.floor(ms / 60000), math.floor(ms / 1000) % 60)
 end
 
+--- The filetype of a file name, or nil (0.7's vim.filetype.match takes other arguments).
+function M.filetype(fname)
+  if vim.fn.has('nvim-0.8') == 1 then
+    local ok, ft = pcall(vim.filetype.match, { filename = fname })
+    return ok and ft or nil
+  end
+  local ok, ft = pcall(vim.filetype.match, fname)
+  return ok and type(ft) == 'string' and ft or nil
+end
+
 function M.nonempty(value)
   return value ~= nil and value ~= vim.NIL and value ~= ''
 end

@@ -184,7 +184,7 @@ T.run({
     local text = T.buf_text(rb)
     T.contains(text, 'M review.txt')
     T.contains(text, '@@ -1,3 +1,3 @@ [ ]\n-l1\n+L1\n l2\n l3\n', 'three context lines at most, up to the next hunk')
-    T.contains(text, '@@ -2,3 +2,4 @@ [ ]\n l2\n l3\n-l4\n+L4\n+L5')
+    T.contains(text, ' l3\n@@ -4,1 +4,2 @@ [ ]\n-l4\n+L4\n+L5', 'context lines are not repeated')
     press_on(rb, '@@ -1,3', 'a')
     T.eq(nil, box.reply, 'one hunk still undecided')
     T.contains(T.buf_text(rb), '@@ -1,3 +1,3 @@ [✓]')

@@ -68,11 +68,11 @@ local function conflict_note(h)
 end
 
 --- Lines of one hunk with `context` lines around it; `add(line, item)` collects them.
-local function add_hunk(f, hi, h, delta, add)
+local function add_hunk(f, hi, h, delta, add, shown_until)
   local context = config.options.review.context
   local lines = f.lines or {}
-  local previous = f.hunks[hi - 1]
-  local first = math.max(1, h.line + 1 - context, previous and previous.line + #previous.old + 1 or 1)
+  -- lines the previous hunk already showed as its context are not repeated
+  local first = math.max(1, h.line + 1 - context, shown_until + 1)
   local after_start = h.line + #h.old + 1
   local next_hunk = f.hunks[hi + 1]
   local after_end = math.min(#lines, after_start + context - 1,
@@ -106,7 +106,7 @@ local function add_hunk(f, hi, h, delta, add)
   for l = after_start, after_end do
     add(' ' .. lines[l], { file = f.index, hunk = hi, lnum = l })
   end
-  return delta + shown_new - #h.old
+  return delta + shown_new - #h.old, math.max(after_end, h.line + #h.old)
 end
 
 function M.render(review)
@@ -139,10 +139,10 @@ function M.render(review)
         add('-' .. old, { file = fi })
       end
     end
-    local delta = 0
+    local delta, shown_until = 0, 0
     for hi, h in ipairs(f.hunks) do
       table.insert(headers, #lines + 1)
-      delta = add_hunk(f, hi, h, delta, add)
+      delta, shown_until = add_hunk(f, hi, h, delta, add, shown_until)
     end
     add('', nil)
   end

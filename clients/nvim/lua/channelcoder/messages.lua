@@ -104,8 +104,12 @@ function M.show_document(_, params, _)
   end
   local answered = fname:match('/answers/([^/]+)%.md$')
   if answered and require('channelcoder.jobs').get(answered) then
-    -- the answer streamed into the job's transcript already: show that, keep the focus
-    require('channelcoder.transcript').open(answered, false)
+    -- the answer streamed into the job's transcript already: show that (unless the transcript
+    -- window is open, on it or on something the user chose since), keep the focus
+    local transcript = require('channelcoder.transcript')
+    if not transcript.visible() then
+      transcript.open(answered, false)
+    end
     return { success = true }
   end
   local bufnr = vim.fn.bufadd(fname)

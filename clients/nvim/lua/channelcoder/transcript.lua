@@ -48,6 +48,10 @@ function M.show(bufnr, focus)
   return M.win
 end
 
+function M.visible()
+  return window_valid()
+end
+
 --- :ClaudeToggle — hide the transcript window, or show the newest job's transcript.
 function M.toggle()
   if window_valid() and #vim.api.nvim_list_wins() > 1 then

@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime
-import fcntl
 import re
 import secrets
 import time
@@ -31,7 +30,7 @@ import anyio
 
 from .config import DockerOptions, RunOptions, WorktreeOptions
 from .errors import SessionError, UsageError
-from .state import file_lock, read_json, subdir, write_json
+from .state import HeldLock, Periodic, file_lock, read_json, subdir, try_lock, write_json
 
 _NAME = re.compile(r"^[^\W][\w.@+-]{0,127}$")
 FORMAT_VERSION = 1
@@ -39,8 +38,6 @@ FORMAT_VERSION = 1
 PER_TURN_OPTIONS = frozenset({"resume", "continue_", "session", "verbose", "timeout",
                               "idle_timeout", "max_jobs", "claude_path"})
 UNSAVED_MAX_AGE = 7 * 24 * 3600.0
-_REAP_INTERVAL = 3600.0
-_last_reap = 0.0
 
 
 def sessions_dir() -> Path:
@@ -244,15 +241,9 @@ def reap_unsaved(max_age: float = UNSAVED_MAX_AGE) -> list[str]:
     return removed
 
 
-def _maybe_reap_unsaved() -> None:
-    """Reap unsaved sessions at most once an hour per process (listing reads every file)."""
-    global _last_reap
-    now = time.monotonic()
-    if _last_reap and now - _last_reap < _REAP_INTERVAL:
-        return
-    _last_reap = now
-    with contextlib.suppress(OSError, SessionError):
-        reap_unsaved()
+# Listing reads every session file: at most once an hour per process.
+_maybe_reap_unsaved = Periodic(reap_unsaved, errors=(OSError, SessionError),
+                               what="reaping unsaved sessions")
 
 
 def _new_state(name: str) -> SessionState:
@@ -311,10 +302,10 @@ class SessionTurn:
 
     POLL = 0.05
 
-    def __init__(self, name: str, state: SessionState, handle: Any) -> None:
+    def __init__(self, name: str, state: SessionState, held: HeldLock) -> None:
         self.name = name
         self.state = state
-        self._handle = handle
+        self._held = held
         self.started = _now_iso()
 
     @property
@@ -329,19 +320,16 @@ class SessionTurn:
     async def begin(cls, name: str, workspace: Path) -> SessionTurn:
         check_name(name)
         path = sessions_dir() / f".{name}.turn.lock"
-        handle = path.open("a+")
+        held = try_lock(path)
+        while held is None:
+            await anyio.sleep(cls.POLL)
+            held = try_lock(path)
         try:
-            while True:
-                try:
-                    fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    await anyio.sleep(cls.POLL)
             state = await anyio.to_thread.run_sync(load, name) or _new_state(name)
         except BaseException:
-            handle.close()
+            held.release()
             raise
-        turn = cls(name, state, handle)
+        turn = cls(name, state, held)
         recorded = state.workspace
         if recorded and Path(recorded) != workspace:
             turn.release()
@@ -386,11 +374,7 @@ class SessionTurn:
         return self.state
 
     def release(self) -> None:
-        if self._handle is not None:
-            with contextlib.suppress(OSError):
-                fcntl.flock(self._handle.fileno(), fcntl.LOCK_UN)
-            self._handle.close()
-            self._handle = None
+        self._held.release()
 
 
 def describe(state: SessionState) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Where channelcoder keeps things on the host: XDG state and cache dirs, atomic writes, locks.
+"""Where channelcoder keeps things on the host: XDG state and cache dirs, atomic writes, file
+locks, and housekeeping that runs now and then.
 
 `CHANNELCODER_STATE_DIR` / `CHANNELCODER_CACHE_DIR` override the XDG locations (tests use them
 to keep every run's state private).
@@ -9,10 +10,15 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import logging
 import os
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
+
+log = logging.getLogger(__name__)
 
 
 def state_dir() -> Path:
@@ -75,13 +81,79 @@ def read_json(path: Path, default: Any = None) -> Any:
         return default
 
 
-@contextlib.contextmanager
-def file_lock(path: Path) -> Iterator[None]:
-    """An exclusive advisory lock (flock) on `path`, across processes."""
+class HeldLock:
+    """An advisory lock (flock) held on a file until `release()` or the end of a `with` block.
+
+    The kernel drops it when the process dies, so a crashed holder never blocks anyone.
+    """
+
+    def __init__(self, handle: IO[str]) -> None:
+        self._handle: IO[str] | None = handle
+
+    def release(self) -> None:
+        """Let go of the lock (idempotent)."""
+        handle, self._handle = self._handle, None
+        if handle is not None:
+            with contextlib.suppress(OSError):
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+            handle.close()
+
+    def __enter__(self) -> HeldLock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def _take(path: Path, operation: int) -> HeldLock:
+    handle = path.open("a+")
+    try:
+        fcntl.flock(handle.fileno(), operation)
+    except BaseException:
+        handle.close()
+        raise
+    return HeldLock(handle)
+
+
+def file_lock(path: Path) -> HeldLock:
+    """An exclusive lock on `path` (its directory is made), waiting for other holders."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a+") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+    return _take(path, fcntl.LOCK_EX)
+
+
+def shared_lock(path: Path) -> HeldLock:
+    """A shared lock on `path`, waiting while someone holds it exclusively."""
+    return _take(path, fcntl.LOCK_SH)
+
+
+def try_lock(path: Path) -> HeldLock | None:
+    """An exclusive lock on `path` without waiting; None when another holder has it."""
+    try:
+        return _take(path, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return None
+
+
+class Periodic:
+    """Housekeeping run at most once per `interval` seconds in this process, never failing its
+    caller: the `errors` it raises are logged and swallowed. The first call runs it."""
+
+    def __init__(self, action: Callable[[], object], *, interval: float = 3600.0,
+                 errors: tuple[type[BaseException], ...] = (OSError,), what: str = "") -> None:
+        self._action = action
+        self._interval = interval
+        self._errors = errors
+        self._what = what or getattr(action, "__name__", "housekeeping")
+        self._last = 0.0
+        self._guard = threading.Lock()
+
+    def __call__(self) -> None:
+        with self._guard:
+            now = time.monotonic()
+            if self._last and now - self._last < self._interval:
+                return
+            self._last = now
         try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+            self._action()
+        except self._errors as exc:
+            log.debug("%s failed: %s", self._what, exc)

@@ -17,6 +17,7 @@ from ..errors import GitError, WorkspaceError
 # Inherited variables that would point git somewhere else (e.g. when run from a git hook).
 _SCRUBBED = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY",
              "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_COMMON_DIR", "GIT_PREFIX")
+ZERO = "0" * 40  # the object id git writes for "no object" (an added or deleted side)
 IDENTITY = {"GIT_AUTHOR_NAME": "channelcoder", "GIT_AUTHOR_EMAIL": "channelcoder@localhost",
             "GIT_COMMITTER_NAME": "channelcoder", "GIT_COMMITTER_EMAIL": "channelcoder@localhost"}
 
@@ -99,3 +100,8 @@ def require_repo(path: Path, purpose: str) -> Repo:
 def split_z(data: bytes) -> list[str]:
     """NUL-separated git output as text (undecodable bytes kept via surrogateescape)."""
     return [part.decode("utf-8", "surrogateescape") for part in data.split(b"\0") if part]
+
+
+def git_text(proc: subprocess.CompletedProcess[bytes]) -> str:
+    """A git command's output as text, stripped (an object id, a ref)."""
+    return proc.stdout.decode("utf-8", "surrogateescape").strip()

@@ -219,29 +219,38 @@ def build_options(layer: Mapping[str, Any]) -> RunOptions:
     return RunOptions(**kwargs)
 
 
-def build_options_forgiving(
-    layer: Mapping[str, Any],
-) -> tuple[RunOptions, list[str]]:
-    """Like build_options, but an invalid value is dropped (default used) with a warning."""
-    warnings: list[str] = []
+def sift_layer(layer: Mapping[str, Any]) -> tuple[dict[str, Any], list[tuple[str, ConfigError]]]:
+    """The values of a layer that validate, and (key, error) for each that does not; a docker
+    table with an invalid key keeps its valid keys. The forgiving loaders report each error and
+    use the default in its place."""
     good: dict[str, Any] = {}
+    problems: list[tuple[str, ConfigError]] = []
     for key, value in layer.items():
         try:
             build_options({key: value})
         except ConfigError as exc:
-            warnings.append(f"{exc.message}; using the default")
+            problems.append((key, exc))
             if key == "docker" and isinstance(value, Mapping):
-                sub = {}
-                for k, v in value.items():
-                    try:
-                        build_options({"docker": {k: v}})
-                        sub[k] = v
-                    except ConfigError:
-                        pass
-                good[key] = sub
+                good[key] = {k: v for k, v in value.items() if _valid_docker_key(k, v)}
             continue
         good[key] = value
-    return build_options(good), warnings
+    return good, problems
+
+
+def _valid_docker_key(key: Any, value: Any) -> bool:
+    try:
+        build_options({"docker": {key: value}})
+    except ConfigError:
+        return False
+    return True
+
+
+def build_options_forgiving(
+    layer: Mapping[str, Any],
+) -> tuple[RunOptions, list[str]]:
+    """Like build_options, but an invalid value is dropped (default used) with a warning."""
+    good, problems = sift_layer(layer)
+    return build_options(good), [f"{exc.message}; using the default" for _, exc in problems]
 
 
 def _identity(value: Any, key: str) -> Any:

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..config import build_options, normalize_layer
+from ..config import normalize_layer, sift_layer
 from ..errors import ConfigError
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -71,35 +71,11 @@ def parse_settings(raw: Any, where: str) -> EditorSettings:
         except ConfigError as exc:
             out.warnings.append(f"{exc.message}; ignored ({exc.hint})" if exc.hint else exc.message)
             continue
-        for snake_key, snake_value in layer.items():
-            kept = _valid_value(snake_key, snake_value, out.warnings)
-            if kept is not _INVALID:
-                out.layer[snake_key] = kept
+        kept, problems = sift_layer(layer)
+        out.layer.update(kept)
+        out.warnings += [f"setting '{_camel(key)}': {exc.message}; using the default"
+                         for key, exc in problems]
     return out
-
-
-_INVALID = object()
-
-
-def _valid_value(key: str, value: Any, warnings: list[str]) -> Any:
-    """The value if it validates; for a docker table, the keys that validate."""
-    if value is None:
-        return _INVALID
-    try:
-        build_options({key: value})
-        return value
-    except ConfigError as exc:
-        warnings.append(f"setting '{_camel(key)}': {exc.message}; using the default")
-    if key == "docker" and isinstance(value, Mapping):
-        kept: dict[str, Any] = {}
-        for sub, sub_value in value.items():
-            try:
-                build_options({"docker": {sub: sub_value}})
-                kept[sub] = sub_value
-            except ConfigError:
-                pass
-        return kept
-    return _INVALID
 
 
 def _server_key(attr: str, name: str, value: Any, out: dict[str, Any],

@@ -13,7 +13,6 @@ is kept by image id.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import io
 import os
 import re
@@ -28,7 +27,7 @@ import anyio
 from ..claude.events import Status
 from ..config import DockerOptions
 from ..errors import BuildFailed, ConfigError, DockerUnavailable, ImageError, PullFailed
-from ..state import read_json, subdir, write_json
+from ..state import read_json, subdir, try_lock, write_json
 from . import engine as eng
 from .cachekey import CacheKey, StatMemo, compute_key, mentions_claude
 from .engine_api import EngineError, NotFound
@@ -367,26 +366,17 @@ class ImageResolver:
         if pull == "never":
             await self._check_bases(plan)
         lock_path = subdir("sandbox/locks", cache=True) / f"{plan.key.digest[:24]}.lock"
-        handle = lock_path.open("a+")
-        try:
-            waited = False
-            while True:
-                try:
-                    fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if not waited:
-                        waited = True
-                        yield Status("building-image", f"waiting for another build of {plan.tag}")
-                    await anyio.sleep(LOCK_POLL)
+        waited = False
+        while (held := try_lock(lock_path)) is None:
+            if not waited:
+                waited = True
+                yield Status("building-image", f"waiting for another build of {plan.tag}")
+            await anyio.sleep(LOCK_POLL)
+        with held:
             if waited and not nocache and await self.image_id(plan.tag) is not None:
                 return
             async for status in self._build(plan, nocache=nocache, pull=pull == "always"):
                 yield status
-        finally:
-            with contextlib.suppress(OSError):
-                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-            handle.close()
 
     async def _build(self, plan: BuildPlan, *, nocache: bool,
                      pull: bool = False) -> AsyncIterator[Status]:

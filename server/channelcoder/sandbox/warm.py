@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import fcntl
 import functools
 import hashlib
 import json
@@ -45,11 +44,11 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import anyio
 
-from ..state import atomic_write, read_json, subdir, write_json
+from ..state import HeldLock, atomic_write, read_json, subdir, try_lock, write_json
 from . import engine as eng
 from .containers import ContainerSpec, create_args, force_remove, run_line
 from .labels import EXPIRES, OWNER, WARM, owner_alive
@@ -173,7 +172,7 @@ class WarmSandbox:
     container_id: str
     key: str
     meta: dict[str, Any] = field(default_factory=dict)
-    _lock: IO[str] | None = field(default=None, repr=False)
+    _lock: HeldLock | None = field(default=None, repr=False)
     _lifeline: Lifeline | None = field(default=None, repr=False)
     _holding: threading.Thread | None = field(default=None, repr=False)
 
@@ -263,20 +262,12 @@ class WarmSandbox:
         """Take the turn lock (non-blocking); False when another process holds it."""
         if self._lock is not None:
             return True
-        handle = (self.dir / "lock").open("a+")
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.close()
-            return False
-        self._lock = handle
-        return True
+        self._lock = try_lock(self.dir / "lock")
+        return self._lock is not None
 
     def unlock(self) -> None:
         if self._lock is not None:
-            with contextlib.suppress(OSError):
-                fcntl.flock(self._lock.fileno(), fcntl.LOCK_UN)
-            self._lock.close()
+            self._lock.release()
             self._lock = None
 
     async def running(self, engine: eng.Engine) -> bool:

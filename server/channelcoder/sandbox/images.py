@@ -2,7 +2,7 @@
 
 Discovery: `image` > `dockerfile` > `.channelcoder/Dockerfile` > `./Dockerfile`
 when it installs the Claude CLI > the bundled default. A workspace Dockerfile is only used in a
-trusted workspace (§9). A named image is pulled as `docker.pull` says (`pulling.py`); a build's
+trusted workspace. A named image is pulled as `docker.pull` says (`pulling.py`); a build's
 FROM images are pulled by the builder, or checked first when pulling is off. The tag is
 `channelcoder-auto:<12 hex>` of the content key (`cachekey.py`); a cache hit is one `inspect`
 call and never calls build. Builds stream every log line as a `Status` and run one at a time

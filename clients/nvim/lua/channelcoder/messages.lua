@@ -39,6 +39,9 @@ function M.show_message(_, params, _)
   if params.type == 2 and expected(message) then
     return vim.NIL
   end
+  if params.type == 3 and message:find('^Claude: ') and require('channelcoder.transcript').visible() then
+    return vim.NIL -- a short answer the open transcript shows already
+  end
   util.notify(message, levels[params.type] or vim.log.levels.INFO)
   return vim.NIL
 end

@@ -29,7 +29,10 @@ end
 
 local function text(entry)
   local parts = { 'Claude' }
-  if entry.title and entry.title ~= '' then
+  local job = entry.job_id and require('channelcoder.jobs').get(entry.job_id)
+  if job and job.title then
+    parts[1] = job.title -- the same title as the transcript and :ClaudeJobs
+  elseif entry.title and entry.title ~= '' then
     parts[1] = entry.title
   end
   if entry.message and entry.message ~= '' then

@@ -26,7 +26,7 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def test_plugin_without_jobs(nvim: Path, workdir: Path) -> None:
     run = run_lua(nvim, "test_plugin.lua", workdir)
-    assert_passed(run, 12)
+    assert_passed(run, 13)
     # what a user sees: the created file is on disk only after :w, deletion was rejected
     assert (workdir / "gone.txt").exists()
     assert (workdir / "renamed.txt").exists() and not (workdir / "old.txt").exists()

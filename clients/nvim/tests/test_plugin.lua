@@ -224,6 +224,28 @@ T.run({
     T.eq({ 'keep' }, vim.api.nvim_buf_get_lines(bufnr, 0, -1, false), 'untouched')
   end },
 
+  { 'review keys come from setup(); the transcript window can float', function()
+    reset()
+    T.ok(require('channelcoder').setup({ cmd = server, settings = { docker = false },
+      transcript = { open = false, style = 'float' }, review = { keys = { accept = 'y' } } }), 'setup')
+    local bufnr = open(write('keys.txt', { 'one' }))
+    local box = handle_deferred(versioned(bufnr, compat.buf_version(bufnr), { line_edit(0, 'ONE\n') }))
+    local rb = review_buf('job-1')
+    T.contains(T.buf_text(rb), 'y accept · r reject', 'the help line names the configured key')
+    T.eq('', vim.fn.maparg('a', 'n'), "the default 'a' is not mapped")
+    press_on(rb, '+ONE', 'y')
+    T.eq(true, box.reply.applied, 'accepted with the configured key')
+    T.eq({ 'ONE' }, vim.api.nvim_buf_get_lines(bufnr, 0, -1, false), 'applied')
+    local transcript = require('channelcoder.transcript')
+    local win = transcript.show(vim.api.nvim_create_buf(false, true), false)
+    T.eq('editor', vim.api.nvim_win_get_config(win).relative, 'a floating window')
+    T.ok(vim.api.nvim_get_current_win() ~= win, 'without the focus')
+    transcript.toggle()
+    T.ok(not vim.api.nvim_win_is_valid(win), ':ClaudeToggle hides it')
+    T.ok(require('channelcoder').setup({ cmd = server, settings = { docker = false },
+      transcript = { open = false } }), 'setup back to the defaults')
+  end },
+
   { 'answering at once (0.7 style): held, re-offered, then applied with the decisions', function()
     reset()
     local bufnr = open(write('held.txt', { 'one', 'two', 'three' }))

@@ -4,7 +4,7 @@
 - `worktree`: a git worktree beside the repository (`worktrees.py`); its common git dir is an
   extra mount so git works inside the sandbox. Kept unless `keep=False` (and clean).
 - `apply="propose"`: a snapshot of the workspace (or of the worktree) under the state dir
-  (`snapshot.py`); its edits come back as a `Changes` event. A session passes the id of its
+  (`snapshot/`); its edits come back as a `Changes` event. A session passes the id of its
   previous snapshot so the next turn runs on the same path.
 """
 

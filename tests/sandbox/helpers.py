@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import shutil
+import subprocess
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import anyio
+import pytest
 
 from channelcoder.claude.events import AnyEvent, Error, Result, ToolResult
 from channelcoder.config import build_options
@@ -53,3 +57,28 @@ def containers_of(client: Any, job_id: str) -> list[Any]:
         with contextlib.suppress(NotFound):
             found.append(client.containers.get(item["Id"]))
     return found
+
+
+def unavailable(message: str) -> NoReturn:
+    """Skip locally; in CI (CI set) a missing prerequisite is a failure."""
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def ensure_debian_packages(packages: dict[str, str], who: str) -> None:
+    """Install the Debian packages whose binaries are missing ({binary: package}), as
+    scripts/engine.sh does: only as root with apt-get; otherwise `unavailable`."""
+    missing = sorted({package for binary, package in packages.items()
+                      if not shutil.which(binary) and not Path("/usr/sbin", binary).exists()})
+    if not missing:
+        return
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        unavailable(f"{who} need {' '.join(missing)}: apt-get install {' '.join(missing)}")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = ["apt-get", "install", "-y", "-q", "--no-install-recommends", *missing]
+    if subprocess.run(install, env=env, capture_output=True, timeout=300).returncode != 0:
+        subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True, timeout=300)
+        done = subprocess.run(install, env=env, capture_output=True, text=True, timeout=300)
+        if done.returncode != 0:
+            unavailable(f"apt-get install {' '.join(missing)} failed: {done.stderr[-500:]}")

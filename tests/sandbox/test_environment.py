@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from channelcoder.config import DockerOptions, RunOptions
 from channelcoder.errors import ConfigError
 from channelcoder.launch import LaunchSpec
+from channelcoder.redact import redact
 from channelcoder.sandbox.containers import SUPERVISE, ContainerSpec, create_args, run_line
 from channelcoder.sandbox.labels import owner_alive, owner_label
 from channelcoder.sandbox.manager import SandboxManager, labels_from_env, sandbox_user
 from channelcoder.sandbox.mounts import Mount
+from channelcoder.sandbox.proxies import PROXY_VARS, proxy_env
 
 
 def spec(tmp_path: Path, env: dict[str, str] | None = None) -> LaunchSpec:
@@ -106,3 +110,33 @@ def test_owner_labels_tell_dead_owners_from_live_ones() -> None:
 def test_extra_labels_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CHANNELCODER_DOCKER_LABELS", "team=core, run=42,broken")
     assert labels_from_env() == {"team": "core", "run": "42"}
+
+
+def _docker_config(directory: Path, proxies: dict[str, Any]) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "config.json").write_text(json.dumps({"proxies": proxies}))
+    return directory
+
+
+def test_proxies_of_the_docker_config_reach_the_sandbox_as_the_docker_cli_hands_them_out(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in PROXY_VARS:
+        monkeypatch.delenv(name, raising=False)
+    config = _docker_config(tmp_path / "docker", {
+        "default": {"httpProxy": "http://bob:pr0xy-s3cret@proxy.example:3128",
+                    "noProxy": "localhost,.internal"},
+        "tcp://build-box:2376": {"httpsProxy": "http://build-proxy:8080"}})
+    monkeypatch.setenv("DOCKER_CONFIG", str(config))
+    env = proxy_env(None)
+    assert env["HTTP_PROXY"] == env["http_proxy"] == "http://bob:pr0xy-s3cret@proxy.example:3128"
+    assert env["NO_PROXY"] == env["no_proxy"] == "localhost,.internal"
+    assert proxy_env("tcp://build-box:2376") == {"HTTPS_PROXY": "http://build-proxy:8080",
+                                                 "https_proxy": "http://build-proxy:8080"}
+    monkeypatch.setenv("HTTP_PROXY", "http://host-proxy:3128")  # the host's own wins
+    assert proxy_env(None)["HTTP_PROXY"] == "http://host-proxy:3128"
+    options = DockerOptions(env={"HTTP_PROXY": "http://mine:1"})  # and the user's docker.env
+    assert SandboxManager().environment(spec(tmp_path), options, uid=1000,
+                                        ca=False)["HTTP_PROXY"] == "http://mine:1"
+    shown = redact(f"-e http_proxy={env['http_proxy']}")
+    assert "pr0xy-s3cret" not in shown and "proxy.example:3128" in shown
+

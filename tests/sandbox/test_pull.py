@@ -10,7 +10,6 @@ import contextlib
 import io
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -35,34 +34,24 @@ from channelcoder.sandbox.manager import SandboxManager
 from channelcoder.testing.fake_anthropic import Reply, ToolCall
 from tests.plugins.docker import RUN_ID, RUN_LABEL, docker_options
 
-from .helpers import HANG_GUARD, collect, final, job, tool_outputs
+from .helpers import (
+    HANG_GUARD,
+    collect,
+    ensure_debian_packages,
+    final,
+    job,
+    tool_outputs,
+)
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(600)]
 MARKER = f"pulled-from-the-registry-{RUN_ID}"
 PACKAGES = {"docker-registry": "docker-registry", "htpasswd": "apache2-utils"}
 
 
-def _unavailable(message: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
-
-
 @pytest.fixture(scope="module")
 def registry_tools() -> None:
     """Debian's registry and htpasswd, installed when absent (as root, like scripts/engine.sh)."""
-    missing = sorted({package for binary, package in PACKAGES.items() if not shutil.which(binary)})
-    if not missing:
-        return
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
-        _unavailable(f"the registry tests need {' '.join(missing)}: apt-get install {' '.join(missing)}")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = ["apt-get", "install", "-y", "-q", "--no-install-recommends", *missing]
-    if subprocess.run(install, env=env, capture_output=True, timeout=300).returncode != 0:
-        subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True, timeout=300)
-        done = subprocess.run(install, env=env, capture_output=True, text=True, timeout=300)
-        if done.returncode != 0:
-            _unavailable(f"apt-get install {' '.join(missing)} failed: {done.stderr[-500:]}")
+    ensure_debian_packages(PACKAGES, "the registry tests")
 
 
 def _free_port() -> int:

@@ -5,6 +5,7 @@ The only fake is the model (scripted, on 127.0.0.1; the sandbox uses network hos
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from pathlib import Path
@@ -12,8 +13,10 @@ from typing import Any
 
 import pytest
 
-from channelcoder.claude.events import Init, Result, ToolResult
+from channelcoder.claude.events import Init, Result, Status, ToolResult
 from channelcoder.sandbox.images import pinned_claude_version
+from channelcoder.sandbox.manager import SandboxManager
+from channelcoder.sandbox.proxies import PROXY_VARS
 from channelcoder.testing.fake_anthropic import Reply, ToolCall
 from channelcoder.trust import set_trusted
 from tests.plugins.docker import docker_options
@@ -133,3 +136,28 @@ async def test_tool_errors_inside_reach_the_event_stream(scripted: Any, sandbox_
     events = await collect(job("list", workspace, docker_options(sandbox_image)))
     result = next(e for e in events if isinstance(e, ToolResult))
     assert result.is_error and "No such file or directory" in result.output
+
+
+async def test_a_job_sees_the_docker_config_proxies_and_verbose_hides_their_password(
+        scripted: Any, sandbox_image: str, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in PROXY_VARS:
+        monkeypatch.delenv(name, raising=False)
+    config = tmp_path / "docker"
+    config.mkdir()
+    (config / "config.json").write_text(json.dumps({"proxies": {"default": {
+        "httpsProxy": "http://alice:vErY-s3cret-pw@127.0.0.1:9", "noProxy": "127.0.0.1"}}}))
+    monkeypatch.setenv("DOCKER_CONFIG", str(config))
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    scripted([ToolCall("Bash", {"command": "echo \"$HTTPS_PROXY|$https_proxy|$NO_PROXY\""}),
+              Reply("ok")])
+    events = await collect(job("env", workspace, docker_options(sandbox_image), verbose=True,
+                               manager=SandboxManager()))
+    result = final(events)
+    assert isinstance(result, Result) and result.ok, result
+    assert tool_outputs(events)[0].output.strip() == (
+        "http://alice:vErY-s3cret-pw@127.0.0.1:9|http://alice:vErY-s3cret-pw@127.0.0.1:9|"
+        "127.0.0.1")
+    shown = "\n".join(e.message for e in events if isinstance(e, Status))
+    assert "docker run" in shown and "127.0.0.1:9" in shown and "vErY-s3cret-pw" not in shown

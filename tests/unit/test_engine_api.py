@@ -77,11 +77,88 @@ def test_the_docker_cli_context_is_followed_when_docker_host_is_unset(tmp_path: 
         engine_address({"DOCKER_CONFIG": str(config), "DOCKER_CONTEXT": "gone"})
 
 
-def test_an_ssh_engine_is_a_clear_error_that_says_how_to_reach_it() -> None:
+def test_an_ssh_engine_is_reached_the_docker_clis_way() -> None:
+    from channelcoder.sandbox.engine_api import EngineAddress
+    from channelcoder.sandbox.engine_ssh import ssh_target
+
+    target = ssh_target("ssh://me@build-box:2222")
+    assert (target.user, target.host, target.port) == ("me", "build-box", 2222)
+    argv = target.argv(connect_timeout=10)
+    assert argv[0] == "ssh" and argv[-5:] == ["--", "build-box", "docker", "system",
+                                               "dial-stdio"]
+    assert "BatchMode=yes" in argv and argv[argv.index("-p"):][:2] == ["-p", "2222"]
+    assert EngineAPI(EngineAddress("ssh://me@build-box:2222")).base_url \
+        == "ssh://me@build-box:2222"
+    for bad in ("ssh://", "ssh://host/some/path", "ssh://me:password@host", "ssh://host:x"):
+        with pytest.raises(EngineConfigError, match="not an ssh engine address"):
+            ssh_target(bad)
+
+
+def test_the_api_version_is_the_lower_of_ours_and_the_engines() -> None:
+    from channelcoder.sandbox.engine_api import MAX_API_VERSION, negotiate
+
+    assert negotiate("1.41") == "1.41"
+    assert negotiate("1.9") == "1.9"  # numerically lower than 1.41, not as text
+    assert negotiate("1.99") == MAX_API_VERSION
+    assert negotiate(None) == negotiate("nonsense") == "1.24"
+
+
+def test_docker_api_version_pins_the_version_and_a_bad_one_is_named() -> None:
+    from channelcoder.sandbox.engine_api import pinned_api_version
+
+    assert pinned_api_version({}) is None
+    assert pinned_api_version({"DOCKER_API_VERSION": " 1.40 "}) == "1.40"
+    with pytest.raises(EngineConfigError, match="DOCKER_API_VERSION='latest'"):
+        pinned_api_version({"DOCKER_API_VERSION": "latest"})
+
+
+def test_an_engine_newer_than_this_client_is_spoken_to_in_our_version(tmp_path: Path) -> None:
+    from channelcoder.sandbox.engine_api import MAX_API_VERSION, EngineAddress
+
+    def handle(head: bytes, conn: socket.socket) -> bool:
+        path = head.split()[1].decode()
+        conn.sendall(_json_reply({"Path": path},
+                                 extra="Api-Version: 1.99\r\n" if path == "/_ping" else ""))
+        return True
+
+    path = tmp_path / "engine.sock"
+    with _serve(path, handle):
+        api = EngineAPI(EngineAddress(f"unix://{path}"), timeout=5)
+        assert api._call("GET", "/info")["Path"] == f"/v{MAX_API_VERSION}/info"
+        assert api.engine_api_version == "1.99" and not api.pinned
+        api.close()  # the test's engine serves one connection at a time
+        pinned = EngineAPI(EngineAddress(f"unix://{path}"), timeout=5, version="1.40")
+        assert pinned._call("GET", "/info")["Path"] == "/v1.40/info"
+
+
+def test_a_stream_to_an_engine_that_never_accepts_fails_within_the_connect_timeout(
+        tmp_path: Path) -> None:
+    """Streams have no read timeout; connecting still has one (a full backlog: nobody
+    accepts, as with a hung engine)."""
+    import time
+
     from channelcoder.sandbox.engine_api import EngineAddress
 
-    with pytest.raises(EngineConfigError, match="ssh -NL"):
-        EngineAPI(EngineAddress("ssh://me@build-box"))
+    path = tmp_path / "hung.sock"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(path))
+    server.listen(0)
+    queued = []
+    with contextlib.ExitStack() as stack:
+        stack.callback(server.close)
+        for _ in range(4):  # fill the backlog so the next connect blocks
+            client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            client.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                client.connect(str(path))
+            queued.append(client)
+            stack.callback(client.close)
+        api = EngineAPI(EngineAddress(f"unix://{path}"), timeout=None, version="1.41",
+                        connect_timeout=1.0)
+        started = time.monotonic()
+        with pytest.raises(OSError):
+            api.ping()
+        assert time.monotonic() - started < 5
 
 
 def _frame(kind: int, payload: bytes) -> bytes:

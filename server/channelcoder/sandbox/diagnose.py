@@ -42,8 +42,9 @@ async def diagnose(workspace: Path, options: DockerOptions) -> list[Check]:
     try:
         engine = await SandboxManager.shared().engine()
         version = await eng.call("asking the engine for its version", engine.version)
-        checks.append(Check("engine", True, f"Docker {version.get('Version', '?')} (API "
-                                            f"{version.get('ApiVersion', '?')}) at {engine.host}"))
+        checks.append(Check("engine", True, f"Docker {version.get('Version', '?')} at "
+                                            f"{engine.host} over {engine.transport}; "
+                                            f"{engine.describe_version()}"))
     except ChannelCoderError as exc:
         checks.append(Check("engine", False, exc.message, exc.hint))
         checks += await anyio.to_thread.run_sync(_offline_checks, workspace, trusted)

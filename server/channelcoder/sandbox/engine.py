@@ -3,8 +3,9 @@
 `api` is for short calls (60 s socket timeout); `stream_api` has no timeout, for streams that
 may stay quiet for minutes (an attached claude thinking, the engine's event stream). Both are
 `EngineAPI` (stdlib HTTP, see engine_api.py); `builder()` is a docker-py client, made only
-when an image must be built. Every call runs in a worker thread (they block) and engine
-failures become `DockerUnavailable` or `SandboxError` with a hint, never a traceback.
+when an image must be built (for an ssh:// engine it talks to a local socket whose
+connections are carried by ours, see engine_ssh.py). Every call runs in a worker thread (they
+block) and engine failures become `DockerUnavailable` or `SandboxError` with a hint, never a traceback.
 """
 
 from __future__ import annotations
@@ -21,13 +22,17 @@ import anyio
 from ..errors import DockerUnavailable, SandboxError
 from .engine_api import (
     DEFAULT_HOST,
+    MAX_API_VERSION,
     EngineAPI,
     EngineClosed,
     EngineConfigError,
     EngineError,
     NotFound,
     engine_address,
+    pinned_api_version,
+    transport,
 )
+from .engine_ssh import SSHFailed
 
 T = TypeVar("T")
 CALL_TIMEOUT = 60
@@ -39,9 +44,23 @@ class Engine:
     stream_api: EngineAPI
     host: str
     _builder: Any = field(default=None, repr=False)
+    _forward: Any = field(default=None, repr=False)
 
     def version(self) -> dict[str, Any]:
         return dict(self.api.version())
+
+    @property
+    def transport(self) -> str:
+        """unix socket, tcp, tcp+tls or ssh."""
+        return transport(self.api.base_url, self.api.address.tls is not None)
+
+    def describe_version(self) -> str:
+        """The API version spoken, and why (pinned, or negotiated with the engine)."""
+        spoken = self.api.api_version
+        if self.api.pinned:
+            return f"API {spoken}, pinned by DOCKER_API_VERSION"
+        return (f"API {spoken}, negotiated (engine {self.api.engine_api_version or '?'}, "
+                f"client up to {MAX_API_VERSION})")
 
     def builder(self) -> Any:
         """A docker-py APIClient (no timeout) for `build`: its context tarring honours
@@ -49,6 +68,14 @@ class Engine:
         if self._builder is None:
             import docker
 
+            if self.transport == "ssh":
+                from .engine_ssh import LocalForward
+
+                self._forward = LocalForward(self.stream_api.open_connection)
+                self._builder = docker.APIClient(
+                    base_url=self._forward.url, version=self.api.api_version,
+                    timeout=None)  # type: ignore[arg-type]
+                return self._builder
             address = self.api.address
             tls: Any = False
             if address.tls is not None:
@@ -67,6 +94,9 @@ class Engine:
 def unreachable(reason: object) -> DockerUnavailable:
     host = os.environ.get("DOCKER_HOST")
     where = f"DOCKER_HOST={host}" if host else f"the default socket {DEFAULT_HOST} (DOCKER_HOST is not set)"
+    if isinstance(reason, SSHFailed):
+        return DockerUnavailable(f"cannot reach the Docker engine at {where}: {reason}",
+                                 hint=reason.hint)
     text = describe(reason)
     for marker in ("Error while fetching server API version: ", "('Connection aborted.', "):
         text = text.replace(marker, "")
@@ -96,12 +126,14 @@ def connect() -> Engine:
     """Connect to the engine DOCKER_HOST (or the Docker CLI's context) names. Blocking."""
     try:
         address = engine_address()
-        api = EngineAPI(address, timeout=CALL_TIMEOUT)
+        api = EngineAPI(address, timeout=CALL_TIMEOUT, version=pinned_api_version())
         version = api.api_version
         stream = EngineAPI(address, timeout=None, version=version)
     except EngineConfigError as exc:
-        raise DockerUnavailable(str(exc), hint="set DOCKER_HOST to a unix:// or tcp:// engine "
-                                               "address, or unset it for the default socket") from exc
+        raise DockerUnavailable(str(exc), hint="set DOCKER_HOST to a unix://, tcp:// or ssh:// "
+                                               "engine address (or unset it for the default "
+                                               "socket), and DOCKER_API_VERSION to a version "
+                                               "like 1.41 or not at all") from exc
     except (OSError, EngineError, ValueError, KeyError) as exc:
         raise unreachable(exc) from exc
     host = os.environ.get("DOCKER_HOST") or api.address.url

@@ -10,7 +10,12 @@ build (build context, .dockerignore, registry auth), see `Engine.builder()`.
 
 Connections are kept alive and reused (one per concurrent caller); a stream (attach, events,
 a non-detached exec) gets a connection of its own, and its `close()` — from any thread —
-shuts the socket so a blocked reader returns at once.
+shuts the socket so a blocked reader returns at once. Every connection is made within
+`CONNECT_TIMEOUT`, streams included (their reads have no timeout). An `ssh://` engine is
+reached the docker CLI's way, see engine_ssh.py.
+
+The API version is negotiated as the docker CLI does: the lower of `MAX_API_VERSION` and the
+engine's own (`/_ping`), unless `DOCKER_API_VERSION` pins it.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import select
 import socket
 import threading
@@ -29,6 +35,10 @@ from urllib.parse import quote, urlencode, urlsplit
 
 T = TypeVar("T")
 DEFAULT_HOST = "unix:///var/run/docker.sock"
+MAX_API_VERSION = "1.45"  # the newest this client is tested against; docker-py 7.2's default
+FALLBACK_API_VERSION = "1.24"  # an engine whose /_ping names none (the docker CLI's fallback)
+API_VERSION_ENV = "DOCKER_API_VERSION"
+CONNECT_TIMEOUT = 10.0
 STDOUT, STDERR = 1, 2
 _UNSET: Any = object()
 
@@ -66,6 +76,30 @@ class TLSFiles:
     cert: Path | None
     key: Path | None
     verify: bool
+
+
+def pinned_api_version(env: Mapping[str, str] | None = None) -> str | None:
+    """DOCKER_API_VERSION, which pins the version instead of negotiating (docker CLI, docker-py)."""
+    env = os.environ if env is None else env
+    text = (env.get(API_VERSION_ENV) or "").strip()
+    if not text:
+        return None
+    if not re.fullmatch(r"\d+\.\d+", text):
+        raise EngineConfigError(f"{API_VERSION_ENV}={text!r} is not an API version like "
+                                f"{MAX_API_VERSION}")
+    return text
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", version)[:2])
+
+
+def negotiate(engine_version: str | None) -> str:
+    """The version to speak: the lower of the engine's and this client's newest."""
+    if not engine_version or not re.fullmatch(r"\d+\.\d+", engine_version.strip()):
+        return FALLBACK_API_VERSION
+    engine_version = engine_version.strip()
+    return min(engine_version, MAX_API_VERSION, key=_version_key)
 
 
 def docker_config_dir(env: Mapping[str, str]) -> Path:
@@ -253,8 +287,14 @@ def _ssl_context(tls: TLSFiles) -> Any:
 Opener = Callable[[float | None], Connection]
 
 
-def _opener(address: EngineAddress) -> tuple[Opener, str]:
-    """A way to connect to the engine, and the engine's URL."""
+def _connect_timeout(timeout: float | None, connect_timeout: float) -> float:
+    return connect_timeout if timeout is None else min(timeout, connect_timeout)
+
+
+def _opener(address: EngineAddress,
+            connect_timeout: float = CONNECT_TIMEOUT) -> tuple[Opener, str]:
+    """A way to connect to the engine (`open(read_timeout)`: the connection is made within
+    `connect_timeout` whatever the read timeout), and the engine's URL."""
     url = address.url
     parts = urlsplit(url)
     scheme = parts.scheme
@@ -264,8 +304,9 @@ def _opener(address: EngineAddress) -> tuple[Opener, str]:
         def unix(timeout: float | None) -> Connection:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
-                sock.settimeout(timeout)
+                sock.settimeout(_connect_timeout(timeout, connect_timeout))
                 sock.connect(path)
+                sock.settimeout(timeout)
             except BaseException:
                 sock.close()
                 raise
@@ -280,21 +321,35 @@ def _opener(address: EngineAddress) -> tuple[Opener, str]:
         context = _ssl_context(tls or TLSFiles(None, None, None, verify=True)) if secure else None
 
         def tcp(timeout: float | None) -> Connection:
-            sock = socket.create_connection((host, port), timeout=timeout)
-            if context is not None:
-                try:
+            sock = socket.create_connection((host, port),
+                                            timeout=_connect_timeout(timeout, connect_timeout))
+            try:
+                if context is not None:
                     sock = context.wrap_socket(sock, server_hostname=host)
-                except BaseException:
-                    sock.close()
-                    raise
+                sock.settimeout(timeout)
+            except BaseException:
+                sock.close()
+                raise
             return Connection(sock)
 
         return tcp, f"{'https' if secure else 'http'}://{host}:{port}"
+    if scheme == "ssh":
+        from .engine_ssh import ssh_opener, ssh_target
+
+        target = ssh_target(url)
+        where = f"{target.user}@{target.host}" if target.user else target.host
+        return (ssh_opener(target, connect_timeout),
+                f"ssh://{where}{f':{target.port}' if target.port else ''}")
     raise EngineConfigError(
-        f"{url} is not an engine address channelcoder can use (unix://, tcp:// or https://)"
-        + ("; for an engine over SSH, forward its socket: ssh -NL /tmp/docker.sock:"
-           "/var/run/docker.sock HOST, then DOCKER_HOST=unix:///tmp/docker.sock"
-           if scheme == "ssh" else ""))
+        f"{url} is not an engine address channelcoder can use (unix://, tcp://, https:// "
+        "or ssh://)")
+
+
+def transport(base_url: str, tls: bool) -> str:
+    """How the engine is reached, in a word or two: unix socket, tcp, tcp+tls, ssh."""
+    scheme = base_url.partition("://")[0]
+    return {"unix": "unix socket", "ssh": "ssh", "https": "tcp+tls"}.get(
+        scheme, "tcp+tls" if tls else "tcp")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -430,26 +485,39 @@ class EngineAPI:
     """A docker-py `APIClient` look-alike for the calls channelcoder makes. Thread-safe."""
 
     def __init__(self, address: EngineAddress | None = None, *, timeout: float | None = 60,
-                 version: str | None = None) -> None:
+                 version: str | None = None,
+                 connect_timeout: float = CONNECT_TIMEOUT) -> None:
+        """`version` pins the API version (DOCKER_API_VERSION); without it, it is negotiated
+        on first use."""
         self.address = address or engine_address()
-        self._open, self.base_url = _opener(self.address)
+        self._open, self.base_url = _opener(self.address, connect_timeout)
         self.timeout = timeout
         self._idle: list[Connection] = []
         self._lock = threading.Lock()
         self._version = version
+        self.pinned = version is not None
+        self.engine_api_version: str | None = None  # as the engine's /_ping said
 
     @property
     def api_version(self) -> str:
-        """The engine's API version, from `/_ping`'s headers as the docker CLI reads it
-        (`/version` asks every runtime component for its version: ~7 ms here, not 0.4)."""
+        """The version spoken: pinned, or the lower of `MAX_API_VERSION` and the engine's
+        own, from `/_ping`'s headers as the docker CLI reads it (`/version` asks every
+        runtime component for its version: ~7 ms here, not 0.4)."""
         if self._version is None:
             response, _ = self._request("GET", "/_ping", versioned=False)
-            found = response.headers.get("api-version")
-            self._version = found or str(
-                self._call("GET", "/version", versioned=False)["ApiVersion"])
+            found = response.headers.get("api-version") or None
+            if found is None:
+                found = str(self._call("GET", "/version", versioned=False).get("ApiVersion")
+                            or "") or None
+            self.engine_api_version = found
+            self._version = negotiate(found)
         return self._version
 
     # -- plumbing --------------------------------------------------------------------------
+
+    def open_connection(self, timeout: float | None) -> Connection:
+        """A new connection of its own to the engine (made within the connect timeout)."""
+        return self._open(timeout)
 
     def _url(self, path: str, params: Mapping[str, Any] | None, versioned: bool = True) -> str:
         prefix = f"/v{self.api_version}" if versioned else ""

@@ -32,6 +32,7 @@ from . import engine as eng
 from .cachekey import CacheKey, StatMemo, compute_key, mentions_claude
 from .engine_api import EngineError, NotFound
 from .labels import IMAGE_KEY, IMAGE_SOURCE, JOB, MANAGED, owner_labels
+from .proxies import proxy_env
 from .pulling import PHASE as PULLING
 from .pulling import PullProgress, missing_image, pull_failed, pull_image, pulled_in_process
 from .registry_auth import registry_of
@@ -40,8 +41,6 @@ from .streams import ThreadedIterator
 IMAGE_DIR = Path(__file__).parent / "image"
 BUNDLED_DOCKERFILE = IMAGE_DIR / "Dockerfile"
 VERSION_FILE = IMAGE_DIR / "claude-code.version"
-PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "FTP_PROXY", "ALL_PROXY",
-              "http_proxy", "https_proxy", "no_proxy", "ftp_proxy", "all_proxy")
 _STEP = re.compile(r"^Step \d+/\d+ : ")
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _NOISE = (" ---> ", "Removing intermediate container ", "Successfully built ",
@@ -440,7 +439,7 @@ class ImageResolver:
         it the classic builder still pulls a FROM image the engine does not have."""
         labels = {**self.labels, MANAGED: "1", IMAGE_KEY: plan.key.digest,
                   IMAGE_SOURCE: plan.source.origin}
-        args = {**{k: v for k, v in os.environ.items() if k in PROXY_VARS}, **plan.build_args}
+        args = {**proxy_env(self.engine.host), **plan.build_args}
         common: dict[str, Any] = dict(tag=plan.tag, rm=True, forcerm=True, pull=pull,
                                       decode=True, nocache=nocache, buildargs=args,
                                       labels=labels)

@@ -38,15 +38,15 @@ from .claude_config import (
 )
 from .containers import ContainerProcess, ContainerSpec
 from .hostpaths import sandbox_argv
-from .images import PROXY_VARS, ImageResolver, ResolvedImage, ca_bundle_path
+from .images import ImageResolver, ResolvedImage, ca_bundle_path
 from .labels import JOB, MANAGED, OWNER, SESSION, WORKSPACE_LABEL, owner_label
 from .mounts import CA_FILE, CONFIG_DIR, HOME, WORKSPACE, Mount, check_env, parse_mounts
+from .proxies import proxy_env
 from .reaping import reap_orphans, remove_owned
 
 log = logging.getLogger(__name__)
 
-PASS_ENV = (*TOKEN_ENV, "ANTHROPIC_BASE_URL", "CLAUDE_CODE_MAX_RETRIES", "API_TIMEOUT_MS",
-            *PROXY_VARS)
+PASS_ENV = (*TOKEN_ENV, "ANTHROPIC_BASE_URL", "CLAUDE_CODE_MAX_RETRIES", "API_TIMEOUT_MS")
 LABELS_ENV = "CHANNELCODER_DOCKER_LABELS"
 TMP_OPTIONS = "rw,exec,nosuid,nodev,size=1g,mode=1777"
 
@@ -283,6 +283,7 @@ class SandboxManager:
                     ca: bool) -> dict[str, str]:
         """The sandbox's environment. Secret values are registered for redaction."""
         env = {name: os.environ[name] for name in PASS_ENV if os.environ.get(name)}
+        env.update(proxy_env(self._engine.host if self._engine is not None else None))
         env.update(spec.env)
         env.update(QUIET_ENV)
         env.update({"HOME": HOME, "CLAUDE_CONFIG_DIR": CONFIG_DIR, "GIT_CONFIG_COUNT": "1",

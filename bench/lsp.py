@@ -404,7 +404,7 @@ def bundled_image(workspace: Path) -> str | None:
 
     from channelcoder.config import DockerOptions
     from channelcoder.errors import DockerUnavailable
-    from channelcoder.sandbox.images import ResolvedImage
+    from channelcoder.sandbox.image.resolve import ResolvedImage
     from channelcoder.sandbox.manager import SandboxManager
 
     async def resolve() -> str | None:

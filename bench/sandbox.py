@@ -49,7 +49,7 @@ def resolution(workspace: Path, count: int) -> dict[str, Any]:
     import anyio
 
     from channelcoder.config import DockerOptions
-    from channelcoder.sandbox.images import ResolvedImage
+    from channelcoder.sandbox.image.resolve import ResolvedImage
     from channelcoder.sandbox.manager import SandboxManager
 
     manager = SandboxManager()
@@ -79,8 +79,8 @@ def resolution(workspace: Path, count: int) -> dict[str, Any]:
 def docker_build_hit(resolved: Any, runs: int) -> list[float]:
     """`docker build` of the same bundled context: a full layer-cache hit."""
     from channelcoder.config import DockerOptions
-    from channelcoder.sandbox.cachekey import StatMemo
-    from channelcoder.sandbox.images import bundled_context, plan_build
+    from channelcoder.sandbox.image.cachekey import StatMemo
+    from channelcoder.sandbox.image.resolve import bundled_context, plan_build
 
     plan = plan_build(resolved.source, DockerOptions(), StatMemo())
     context = bundled_context(plan).getvalue()

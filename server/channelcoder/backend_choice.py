@@ -4,7 +4,7 @@
 - A caller's own backend (a CLI run's head start, whose container is already starting).
 - A standby sandbox the language server has ready for exactly this job.
 - A Docker job of a saved named session with `keep_warm > 0`: the session's warm sandbox
-  (`sandbox.warm_backend.WarmBackend`), which falls back to a one-shot container by itself.
+  (`sandbox.warm.session_backend.WarmBackend`), which falls back to a one-shot container by itself.
 - Any other Docker job: a one-shot container of the process's `SandboxManager`.
 """
 
@@ -17,7 +17,7 @@ from .backend import Backend
 
 if TYPE_CHECKING:
     from .request import Request
-    from .sandbox.head_start import HeadStart
+    from .sandbox.warm.head_start import HeadStart
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ def choose_backend(request: Request, *, saved_session: bool = False,
     manager = SandboxManager.shared()
     cold: Backend = manager
     if saved_session and request.options.session and docker.keep_warm > 0:
-        from .sandbox.warm_backend import WarmBackend
+        from .sandbox.warm.session_backend import WarmBackend
 
         cold = WarmBackend(manager)
     if standby is not None:
@@ -62,6 +62,6 @@ def launch_early(request: Request) -> HeadStart | None:
     start as its backend. None when the job is not that plain case."""
     if request.options.docker is None:
         return None
-    from .sandbox.head_start import HeadStart
+    from .sandbox.warm.head_start import HeadStart
 
     return HeadStart.begin(request)

@@ -14,8 +14,8 @@ def remove_session(name: str) -> bool:
     """Remove the session `name` and what it left in the sandbox; False if there was none.
     Blocking; the sandbox part never raises."""
     from . import sessions
-    from .sandbox.claude_config import config_dir_for
-    from .sandbox.warm_backend import remove_for_session
+    from .sandbox.container.claude_config import config_dir_for
+    from .sandbox.warm.session_backend import remove_for_session
 
     removed = sessions.remove(name)
     if removed is None:

@@ -10,7 +10,7 @@ Every write takes the session's lock and replaces the file atomically, so concur
 (two processes) never lose a turn and readers never see half a file. Turns of one session are
 serialized by a second, longer-held lock (`SessionTurn`): each turn resumes the id the previous
 one ended with. `warm` shows the session's kept-warm sandbox (container id, host dir, expiry),
-written by `sandbox/warm_backend.py`; removing a session removes that sandbox too.
+written by `sandbox/warm/session_backend.py`; removing a session removes that sandbox too.
 """
 
 from __future__ import annotations

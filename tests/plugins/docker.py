@@ -130,7 +130,7 @@ def sandbox_image(docker_client: Any, tmp_path_factory: pytest.TempPathFactory) 
     import anyio
 
     from channelcoder.config import DockerOptions
-    from channelcoder.sandbox.images import ResolvedImage
+    from channelcoder.sandbox.image.resolve import ResolvedImage
     from channelcoder.sandbox.manager import SandboxManager
 
     workspace = tmp_path_factory.mktemp("sandbox-image-ws")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from channelcoder.sandbox.claude_config import (
+from channelcoder.sandbox.container.claude_config import (
     config_dir_for,
     credential_source,
     find_transcript,

@@ -120,7 +120,7 @@ def test_run_imports_the_engine_client_only_with_docker_and_never_pygls_or_docke
                             capture_output=True, text=True, timeout=120)
     assert native.returncode == 0, native.stderr[-2000:]
     assert not _imported(native.stderr) & {"docker", "pygls", "lsprotocol", "requests",
-                                           "channelcoder.sandbox.engine_api"}
+                                           "channelcoder.sandbox.engine.api"}
     scripted([Reply("sandboxed")])
     sandboxed = subprocess.run([sys.executable, "-X", "importtime", "-m", "channelcoder", "run",
                                 "--docker-image", sandbox_image, "--network", "host", "-p", "hi"],
@@ -128,5 +128,5 @@ def test_run_imports_the_engine_client_only_with_docker_and_never_pygls_or_docke
                                text=True, timeout=120)
     assert sandboxed.returncode == 0, sandboxed.stderr[-2000:]
     modules = _imported(sandboxed.stderr)
-    assert "channelcoder.sandbox.engine_api" in modules
+    assert "channelcoder.sandbox.engine.api" in modules
     assert not modules & {"docker", "requests", "pygls", "lsprotocol"}

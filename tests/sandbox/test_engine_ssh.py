@@ -21,7 +21,7 @@ import pytest
 from channelcoder.claude.events import Error, Result, TextDelta
 from channelcoder.config import DockerOptions
 from channelcoder.errors import DockerUnavailable
-from channelcoder.sandbox.images import ResolvedImage
+from channelcoder.sandbox.image.resolve import ResolvedImage
 from channelcoder.sandbox.manager import SandboxManager
 from channelcoder.testing.fake_anthropic import Reply, ToolCall, Turn
 from channelcoder.trust import set_trusted

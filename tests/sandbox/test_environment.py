@@ -13,12 +13,12 @@ import pytest
 from channelcoder.config import DockerOptions, RunOptions
 from channelcoder.errors import ConfigError
 from channelcoder.launch import LaunchSpec
+from channelcoder.owner import owner_alive, owner_label
 from channelcoder.redact import redact
-from channelcoder.sandbox.containers import SUPERVISE, ContainerSpec, create_args, run_line
-from channelcoder.sandbox.labels import owner_alive, owner_label
+from channelcoder.sandbox.container.mounts import Mount
+from channelcoder.sandbox.container.process import SUPERVISE, ContainerSpec, create_args, run_line
+from channelcoder.sandbox.engine.proxies import PROXY_VARS, proxy_env
 from channelcoder.sandbox.manager import SandboxManager, labels_from_env, sandbox_user
-from channelcoder.sandbox.mounts import Mount
-from channelcoder.sandbox.proxies import PROXY_VARS, proxy_env
 
 
 def spec(tmp_path: Path, env: dict[str, str] | None = None) -> LaunchSpec:

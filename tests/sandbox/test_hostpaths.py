@@ -11,8 +11,8 @@ import pytest
 from channelcoder.claude.events import Result
 from channelcoder.errors import ConfigError
 from channelcoder.redact import redact
-from channelcoder.sandbox.hostpaths import sandbox_argv
-from channelcoder.sandbox.mounts import Mount
+from channelcoder.sandbox.container.hostpaths import sandbox_argv
+from channelcoder.sandbox.container.mounts import Mount
 from channelcoder.testing.fake_anthropic import Reply, ToolCall
 from tests.plugins.docker import docker_options
 

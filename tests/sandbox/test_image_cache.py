@@ -9,7 +9,7 @@ import pytest
 
 from channelcoder.claude.events import Status
 from channelcoder.config import DockerOptions
-from channelcoder.sandbox.images import ResolvedImage
+from channelcoder.sandbox.image.resolve import ResolvedImage
 from channelcoder.sandbox.manager import SandboxManager
 from channelcoder.trust import set_trusted
 

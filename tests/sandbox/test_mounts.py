@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from channelcoder.errors import ConfigError
-from channelcoder.sandbox.mounts import Mount, check_env, parse_mount, parse_mounts
+from channelcoder.sandbox.container.mounts import Mount, check_env, parse_mount, parse_mounts
 
 
 @pytest.fixture

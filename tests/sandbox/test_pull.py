@@ -29,7 +29,7 @@ import pytest
 
 from channelcoder.claude.events import AnyEvent, Error, Result, Status
 from channelcoder.config import DockerOptions
-from channelcoder.sandbox.images import ResolvedImage
+from channelcoder.sandbox.image.resolve import ResolvedImage
 from channelcoder.sandbox.manager import SandboxManager
 from channelcoder.testing.fake_anthropic import Reply, ToolCall
 from tests.plugins.docker import RUN_ID, RUN_LABEL, docker_options

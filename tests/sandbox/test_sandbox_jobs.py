@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from channelcoder.claude.events import Init, Result, Status, ToolResult
-from channelcoder.sandbox.images import pinned_claude_version
+from channelcoder.sandbox.engine.proxies import PROXY_VARS
+from channelcoder.sandbox.image.resolve import pinned_claude_version
 from channelcoder.sandbox.manager import SandboxManager
-from channelcoder.sandbox.proxies import PROXY_VARS
 from channelcoder.testing.fake_anthropic import Reply, ToolCall
 from channelcoder.trust import set_trusted
 from tests.plugins.docker import docker_options

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from channelcoder.cli import main
+from channelcoder.cli.main import main
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

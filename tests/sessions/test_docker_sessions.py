@@ -10,7 +10,7 @@ import pytest
 from channelcoder import Result, Session, session
 from channelcoder import sessions as store
 from channelcoder.claude.events import Changes, Init, ToolResult
-from channelcoder.sandbox.claude_config import config_dir_for
+from channelcoder.sandbox.container.claude_config import config_dir_for
 from channelcoder.session_cleanup import remove_session
 from channelcoder.testing.fake_anthropic import Reply, ToolCall
 from tests.conftest import git

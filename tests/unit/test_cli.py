@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from channelcoder.cli import main
+from channelcoder.cli.main import main
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
@@ -70,7 +70,7 @@ def test_console_script_exits_2_without_a_traceback() -> None:
 
 
 def test_keep_warm_takes_seconds_and_zero_turns_it_off(capsys: pytest.CaptureFixture[str]) -> None:
-    from channelcoder.cli import build_parser, run_layer
+    from channelcoder.cli.main import build_parser, run_layer
 
     args = build_parser().parse_args(["run", "--session", "s", "--keep-warm", "0", "hi"])
     assert run_layer(args)["docker"] == {"keep_warm": 0.0}

@@ -98,7 +98,7 @@ def test_rules_split_on_commas_and_spaces_but_not_inside_parentheses() -> None:
 
 
 def test_docker_pull_defaults_to_missing_and_comes_from_every_source(tmp_path: Path) -> None:
-    from channelcoder.cli import build_parser, run_layer
+    from channelcoder.cli.main import build_parser, run_layer
     from channelcoder.lsp.settings import parse_settings
 
     assert DockerOptions().pull == "missing"
@@ -130,7 +130,7 @@ def test_a_bad_docker_pull_names_the_key_and_the_choices(value: object) -> None:
 
 
 def test_the_pull_flag_takes_only_the_three_policies(capsys: pytest.CaptureFixture[str]) -> None:
-    from channelcoder.cli import main
+    from channelcoder.cli.main import main
 
     assert main(["run", "--pull", "sometimes", "hi"]) == 2
     err = capsys.readouterr().err

@@ -18,15 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from channelcoder.sandbox.engine_api import (
-    DEFAULT_HOST,
-    EngineAPI,
-    EngineConfigError,
-    NotFound,
-    engine_address,
-    json_lines,
-    split_frames,
-)
+from channelcoder.sandbox.engine.address import DEFAULT_HOST, EngineConfigError, engine_address
+from channelcoder.sandbox.engine.api import EngineAPI, NotFound
+from channelcoder.sandbox.engine.http import json_lines, split_frames
 
 
 def test_docker_host_wins_and_tls_comes_from_the_environment(tmp_path: Path) -> None:
@@ -78,8 +72,8 @@ def test_the_docker_cli_context_is_followed_when_docker_host_is_unset(tmp_path: 
 
 
 def test_an_ssh_engine_is_reached_the_docker_clis_way() -> None:
-    from channelcoder.sandbox.engine_api import EngineAddress
-    from channelcoder.sandbox.engine_ssh import ssh_target
+    from channelcoder.sandbox.engine.address import EngineAddress
+    from channelcoder.sandbox.engine.ssh import ssh_target
 
     target = ssh_target("ssh://me@build-box:2222")
     assert (target.user, target.host, target.port) == ("me", "build-box", 2222)
@@ -95,7 +89,7 @@ def test_an_ssh_engine_is_reached_the_docker_clis_way() -> None:
 
 
 def test_the_api_version_is_the_lower_of_ours_and_the_engines() -> None:
-    from channelcoder.sandbox.engine_api import MAX_API_VERSION, negotiate
+    from channelcoder.sandbox.engine.address import MAX_API_VERSION, negotiate
 
     assert negotiate("1.41") == "1.41"
     assert negotiate("1.9") == "1.9"  # numerically lower than 1.41, not as text
@@ -104,7 +98,7 @@ def test_the_api_version_is_the_lower_of_ours_and_the_engines() -> None:
 
 
 def test_docker_api_version_pins_the_version_and_a_bad_one_is_named() -> None:
-    from channelcoder.sandbox.engine_api import pinned_api_version
+    from channelcoder.sandbox.engine.address import pinned_api_version
 
     assert pinned_api_version({}) is None
     assert pinned_api_version({"DOCKER_API_VERSION": " 1.40 "}) == "1.40"
@@ -113,7 +107,7 @@ def test_docker_api_version_pins_the_version_and_a_bad_one_is_named() -> None:
 
 
 def test_an_engine_newer_than_this_client_is_spoken_to_in_our_version(tmp_path: Path) -> None:
-    from channelcoder.sandbox.engine_api import MAX_API_VERSION, EngineAddress
+    from channelcoder.sandbox.engine.address import MAX_API_VERSION, EngineAddress
 
     def handle(head: bytes, conn: socket.socket) -> bool:
         path = head.split()[1].decode()
@@ -137,7 +131,7 @@ def test_a_stream_to_an_engine_that_never_accepts_fails_within_the_connect_timeo
     accepts, as with a hung engine)."""
     import time
 
-    from channelcoder.sandbox.engine_api import EngineAddress
+    from channelcoder.sandbox.engine.address import EngineAddress
 
     path = tmp_path / "hung.sock"
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -226,7 +220,7 @@ def _json_reply(body: object, *, extra: str = "") -> bytes:
 
 
 def test_an_idle_connection_the_engine_closed_is_replaced_not_reported(tmp_path: Path) -> None:
-    from channelcoder.sandbox.engine_api import EngineAddress
+    from channelcoder.sandbox.engine.address import EngineAddress
 
     def handle(head: bytes, conn: socket.socket) -> bool:
         path = head.split()[1].decode()
@@ -243,7 +237,7 @@ def test_an_idle_connection_the_engine_closed_is_replaced_not_reported(tmp_path:
 
 
 def test_engine_errors_carry_the_engines_words(tmp_path: Path) -> None:
-    from channelcoder.sandbox.engine_api import EngineAddress
+    from channelcoder.sandbox.engine.address import EngineAddress
 
     def handle(head: bytes, conn: socket.socket) -> bool:
         data = b'{"message":"No such container: abc"}'
@@ -269,7 +263,7 @@ def test_engine_failures_are_told_apart_for_both_clients() -> None:
 
     from channelcoder.errors import DockerUnavailable, SandboxError
     from channelcoder.sandbox.engine import translate
-    from channelcoder.sandbox.engine_api import EngineError
+    from channelcoder.sandbox.engine.api import EngineError
 
     for refused in (EngineError(500, "boom"), APIError("500 Server Error", explanation="boom")):
         error = translate(refused, "building x")  # docker-py's APIError is also an OSError

@@ -14,10 +14,10 @@ import pytest
 
 from channelcoder.errors import ConfigError
 from channelcoder.redact import redact
-from channelcoder.sandbox.engine_api import registry_auth_header, split_reference
-from channelcoder.sandbox.images import base_images
-from channelcoder.sandbox.pulling import PullProgress, pull_failed
-from channelcoder.sandbox.registry_auth import find_auth, registry_of
+from channelcoder.sandbox.engine.api import registry_auth_header, split_reference
+from channelcoder.sandbox.image.pull import PullProgress, pull_failed
+from channelcoder.sandbox.image.registry_auth import find_auth, registry_of
+from channelcoder.sandbox.image.resolve import base_images
 
 
 @pytest.mark.parametrize(("ref", "registry", "repository", "tag"), [

@@ -1,4 +1,4 @@
-"""Finding warm and standby containers of this test run (labels of sandbox/warm.py)."""
+"""Finding warm and standby containers of this test run (labels of sandbox/warm/sandbox.py)."""
 
 from __future__ import annotations
 

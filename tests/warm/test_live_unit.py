@@ -14,7 +14,7 @@ from channelcoder.claude.argv import INTERRUPT, build_argv
 from channelcoder.claude.events import Init, Result, ToolResult
 from channelcoder.claude.parse import StreamParser
 from channelcoder.config import build_options
-from channelcoder.sandbox.live import LiveProcess, TurnSplitter, split_argv
+from channelcoder.sandbox.warm.live import LiveProcess, TurnSplitter, split_argv
 
 LIVE = Path(__file__).parents[1] / "fixtures" / "stream" / "live_turns.jsonl"
 

@@ -22,7 +22,7 @@ from channelcoder import sessions as store
 from channelcoder.api import build_request
 from channelcoder.claude.events import AnyEvent, Error, Result, TextDelta, ToolResult
 from channelcoder.jobs import Job
-from channelcoder.sandbox.warm import WARM_MOUNT, prune_dirs
+from channelcoder.sandbox.warm.sandbox import WARM_MOUNT, prune_dirs
 from channelcoder.session_cleanup import remove_session
 from channelcoder.testing.fake_anthropic import Reply, ToolCall, Turn
 from tests.plugins.docker import docker_options

@@ -259,7 +259,7 @@ class ChannelCoderServer(LanguageServer):
 
 
 def _standby_provider() -> StandbyProvider:
-    from .standby import SandboxStandby
+    from .standby_provider import SandboxStandby
 
     return SandboxStandby()
 

@@ -18,8 +18,8 @@ import anyio
 from ..config import DockerOptions
 from ..errors import ChannelCoderError
 from . import engine as eng
-from .claude_config import credential_source
-from .images import ImageResolver, pinned_claude_version
+from .container.claude_config import credential_source
+from .image.resolve import ImageResolver, pinned_claude_version
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,7 @@ PULL_POLICY = {
 def pull_check(options: DockerOptions, image: str | None) -> Check:
     """The pull policy, and for a named image whose registry credentials would be sent (their
     source, never their value). Blocking: a credential helper is a process."""
-    from .registry_auth import find_auth, registry_of
+    from .image.registry_auth import find_auth, registry_of
 
     detail = f"docker.pull = \"{options.pull}\": {PULL_POLICY.get(options.pull, '?')}"
     if image is None or options.pull == "never":

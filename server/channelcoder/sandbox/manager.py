@@ -26,22 +26,23 @@ from ..claude.events import Status
 from ..config import DockerOptions
 from ..errors import ConfigError
 from ..launch import LaunchSpec, PreparedLaunch
+from ..owner import owner_label
 from ..redact import register_env
 from . import engine as eng
-from .cachekey import StatMemo
-from .claude_config import (
+from .container.claude_config import (
     TOKEN_ENV,
     ConfigDir,
     config_dir_for,
     prepare_config_dir,
     prune_job_dirs,
 )
-from .containers import ContainerProcess, ContainerSpec
-from .hostpaths import sandbox_argv
-from .images import ImageResolver, ResolvedImage, ca_bundle_path
-from .labels import JOB, MANAGED, OWNER, SESSION, WORKSPACE_LABEL, owner_label
-from .mounts import CA_FILE, CONFIG_DIR, HOME, WORKSPACE, Mount, check_env, parse_mounts
-from .proxies import proxy_env
+from .container.hostpaths import sandbox_argv
+from .container.mounts import CA_FILE, CONFIG_DIR, HOME, WORKSPACE, Mount, check_env, parse_mounts
+from .container.process import ContainerProcess, ContainerSpec
+from .engine.proxies import proxy_env
+from .image.cachekey import StatMemo
+from .image.resolve import ImageResolver, ResolvedImage, ca_bundle_path
+from .labels import JOB, MANAGED, OWNER, SESSION, WORKSPACE_LABEL
 from .reaping import reap_orphans, remove_owned
 
 log = logging.getLogger(__name__)

@@ -13,9 +13,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .containers import force_remove
-from .labels import EXPIRES, MANAGED, OWNER, WARM, owner_alive
-from .warm import lease_stale, read_lease
+from ..owner import owner_alive
+from .container.process import force_remove
+from .labels import EXPIRES, MANAGED, OWNER, WARM
+from .warm.sandbox import lease_stale, read_lease
 
 log = logging.getLogger(__name__)
 

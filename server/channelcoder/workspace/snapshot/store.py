@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ...sandbox.labels import owner_identity
+from ...owner import owner_identity
 from ...state import HeldLock, Periodic, read_json, shared_lock, subdir, try_lock, write_json
 
 EXPIRY = 7 * 24 * 3600.0

@@ -25,7 +25,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
-from .engine_api import Connection, EngineClosed, EngineConfigError, Response
+from .address import EngineConfigError
+from .http import Connection, EngineClosed, Response
 
 SSH_EXIT_GRACE = 3.0
 

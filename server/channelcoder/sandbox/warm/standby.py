@@ -1,5 +1,5 @@
 """A standby sandbox: a container with an idle live claude, ready before the first job. The
-language server keeps one per workspace (`lsp/standby.py`).
+language server keeps one per workspace (`lsp/standby_provider.py`).
 
 What the CLI reads at spawn, verified with 2.1.197 (docs/warm-and-standby.md): the git state
 (repository or not, branch, `git status`, recent commits) goes into the system prompt and
@@ -31,18 +31,19 @@ from typing import Any
 
 import anyio
 
-from ..backend import Backend, ClaudeProcess
-from ..claude.events import Status
-from ..config import DockerOptions, RunOptions
-from ..errors import DockerUnavailable
-from ..launch import LaunchSpec, PreparedLaunch, build_launch
-from ..workspace.gitcmd import run_git
-from . import engine as eng
-from .claude_config import USER_FILES, config_dir_for, host_claude_dir
-from .labels import STANDBY, owner_label
+from ...backend import Backend, ClaudeProcess
+from ...claude.events import Status
+from ...config import DockerOptions, RunOptions
+from ...errors import DockerUnavailable
+from ...launch import LaunchSpec, PreparedLaunch, build_launch
+from ...owner import owner_label
+from ...workspace.gitcmd import run_git
+from .. import engine as eng
+from ..container.claude_config import USER_FILES, config_dir_for, host_claude_dir
+from ..labels import STANDBY
+from ..manager import PlannedContainer, PreparedSandbox, SandboxManager, sandbox_user
 from .live import LiveArgv, LiveProcess, LiveTurn, LiveUnavailable, exec_line, split_argv
-from .manager import PlannedContainer, PreparedSandbox, SandboxManager, sandbox_user
-from .warm import IN_USE_MARGIN, Lease, WarmSandbox, container_key, housekeeping
+from .sandbox import IN_USE_MARGIN, Lease, WarmSandbox, container_key, housekeeping
 
 log = logging.getLogger(__name__)
 
@@ -312,7 +313,7 @@ class StandbyPool:
         log.info("standby sandbox %s ready for %s", standby.warm.short_id, workspace)
 
     async def _make(self, workspace: Path, options: RunOptions) -> Standby:
-        from ..workspace.snapshot import create_snapshot
+        from ...workspace.snapshot import create_snapshot
 
         await self.manager.engine()  # no engine: fail before any work on the disk
         standby_id = f"standby-{secrets.token_hex(5)}"
@@ -422,7 +423,7 @@ class StandbyPool:
         session = spec.session if keep else None
 
         async def end(outcome: str, result: dict[str, Any] | None) -> None:
-            from .warm_backend import finish_turn, retire_later
+            from .session_backend import finish_turn, retire_later
 
             if keep > 0 or outcome == "stuck":
                 await finish_turn(engine, warm, planned, outcome, result, keep=keep,
@@ -443,7 +444,7 @@ def _discard(snapshot: Any) -> None:
 
 
 def _saved(name: str) -> bool:
-    from .warm_backend import session_saved
+    from .session_backend import session_saved
 
     return session_saved(name)
 

@@ -20,13 +20,14 @@ from typing import Any, Final
 
 import anyio
 
-from ..claude.events import Status
-from ..errors import DockerUnavailable, ImageError, PullFailed
-from ..redact import redact
-from . import engine as eng
-from .engine_api import EngineAPI, EngineError, Stream
+from ...claude.events import Status
+from ...errors import DockerUnavailable, ImageError, PullFailed
+from ...redact import redact
+from .. import engine as eng
+from ..engine.api import EngineAPI, EngineError
+from ..engine.http import Stream
+from ..engine.streams import ThreadedIterator
 from .registry_auth import find_auth, registry_of
-from .streams import ThreadedIterator
 
 PHASE: Final = "pulling-image"
 REPORT_INTERVAL = 0.3

@@ -15,8 +15,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config import ENV_NAME
-from ..errors import ConfigError
+from ...config import ENV_NAME
+from ...errors import ConfigError
 
 WORKSPACE = "/workspace"
 CONFIG_DIR = "/channelcoder/claude"

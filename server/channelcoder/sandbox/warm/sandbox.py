@@ -48,11 +48,12 @@ from typing import Any
 
 import anyio
 
-from ..state import HeldLock, atomic_write, read_json, subdir, try_lock, write_json
-from . import engine as eng
-from .containers import ContainerSpec, create_args, force_remove, run_line
-from .labels import EXPIRES, OWNER, WARM, owner_alive
-from .mounts import Mount
+from ...owner import owner_alive
+from ...state import HeldLock, atomic_write, read_json, subdir, try_lock, write_json
+from .. import engine as eng
+from ..container.mounts import Mount
+from ..container.process import ContainerSpec, create_args, force_remove, run_line
+from ..labels import EXPIRES, OWNER, WARM
 
 log = logging.getLogger(__name__)
 

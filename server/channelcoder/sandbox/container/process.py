@@ -27,13 +27,13 @@ from typing import Any
 
 import anyio
 
-from ..backend import TailBuffer
-from ..errors import ChannelCoderError, OutOfMemory, SandboxError
-from ..redact import redact
-from . import engine as eng
-from .engine_api import EngineError, NotFound
+from ...backend import TailBuffer
+from ...errors import ChannelCoderError, OutOfMemory, SandboxError
+from ...redact import redact
+from .. import engine as eng
+from ..engine.api import EngineError, NotFound
+from ..engine.streams import ThreadedIterator
 from .mounts import WORKSPACE, Mount
-from .streams import ThreadedIterator
 
 log = logging.getLogger(__name__)
 

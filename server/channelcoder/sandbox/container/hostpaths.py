@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
-from ..redact import register_secret
+from ...errors import ConfigError
+from ...redact import register_secret
 from .mounts import WORKSPACE, Mount, check_host_policy, parse_mount
 
 

@@ -17,10 +17,10 @@ from importlib import import_module
 from pathlib import Path
 from typing import Any, NoReturn
 
-from .errors import ChannelCoderError, UsageError
+from ..errors import ChannelCoderError, UsageError
 
 PROG = "channelcoder"
-# Subcommands beside `run`, one module each under commands/; each has register(subparsers).
+# Subcommands beside `run`, one module each, cmd_<name>.py; each has register(subparsers).
 # Modules import their heavy dependencies inside their handlers, so `run` stays fast.
 COMMAND_MODULES = ("image", "doctor", "sessions", "worktree", "trust", "lsp")
 
@@ -124,7 +124,7 @@ def build_parser(*, run_only: bool = False) -> argparse.ArgumentParser:
     _add_run_flags(run)
     run.set_defaults(handler=cmd_run)
     for module in () if run_only else COMMAND_MODULES:
-        import_module(f".commands.{module}", __package__).register(sub)
+        import_module(f".cmd_{module}", __package__).register(sub)
     return parser
 
 
@@ -192,8 +192,8 @@ def parse_data(pairs: Sequence[str] | None, from_stdin: bool) -> dict[str, Any]:
 def cmd_run(args: argparse.Namespace) -> int:
     import anyio
 
-    from .api import build_request
-    from .render import JsonRenderer, TerminalRenderer
+    from ..api import build_request
+    from ..render import JsonRenderer, TerminalRenderer
 
     if args.inline_prompt is not None and args.prompt_arg is not None:
         raise UsageError("give the prompt once: either PROMPT or -p TEXT",
@@ -222,8 +222,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         workspace=workspace,
     )
     renderer = JsonRenderer() if args.json else TerminalRenderer(verbose=bool(args.verbose))
-    from .backend_choice import launch_early
-    from .jobs import Job
+    from ..backend_choice import launch_early
+    from ..jobs import Job
 
     head_start = launch_early(request)
     job = Job(request) if head_start is None else Job(head_start.request, backend=head_start)
@@ -235,8 +235,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 async def _run(job: Any, render: Callable[[Any], None]) -> int:
-    from .claude.events import Error, Result
-    from .jobs import error_from_event
+    from ..claude.events import Error, Result
+    from ..jobs import error_from_event
 
     code = 1
     async for event in job.events():

@@ -23,15 +23,15 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from ..backend import ClaudeProcess
-from ..claude.events import Status
-from ..launch import LaunchSpec, PreparedLaunch, build_launch
-from .containers import ContainerProcess, force_remove, launch_blocking
-from .engine import Engine
-from .manager import RESOLVING, PlannedContainer, PreparedSandbox, SandboxManager, starting
+from ...backend import ClaudeProcess
+from ...claude.events import Status
+from ...launch import LaunchSpec, PreparedLaunch, build_launch
+from ..container.process import ContainerProcess, force_remove, launch_blocking
+from ..engine import Engine
+from ..manager import RESOLVING, PlannedContainer, PreparedSandbox, SandboxManager, starting
 
 if TYPE_CHECKING:
-    from ..request import Request
+    from ...request import Request
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ class HeadStart:
                                 cwd=workspace, job_id=request.job_id, env=request.env)
             manager.check_spec(spec)
             engine = manager.engine_blocking()
-            from ..trust import is_trusted
+            from ...trust import is_trusted
 
             resolved = manager.resolver(engine, docker).ready_blocking(
                 docker, spec.workspace, trusted=is_trusted(spec.workspace))

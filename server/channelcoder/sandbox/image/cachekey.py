@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..state import atomic_write, read_json, subdir
+from ...state import atomic_write, read_json, subdir
 
 KEY_VERSION = "channelcoder-image-key/1"
 _INSTRUCTION = re.compile(r"^\s*(COPY|ADD)\s+(.*)$", re.IGNORECASE | re.DOTALL)

@@ -24,21 +24,21 @@ from typing import Any, Literal
 
 import anyio
 
-from ..claude.events import Status
-from ..config import DockerOptions
-from ..errors import BuildFailed, ConfigError, DockerUnavailable, ImageError, PullFailed
-from ..state import read_json, subdir, try_lock, write_json
-from . import engine as eng
+from ...claude.events import Status
+from ...config import DockerOptions
+from ...errors import BuildFailed, ConfigError, DockerUnavailable, ImageError, PullFailed
+from ...state import read_json, subdir, try_lock, write_json
+from .. import engine as eng
+from ..engine.api import EngineError, NotFound
+from ..engine.proxies import proxy_env
+from ..engine.streams import ThreadedIterator
+from ..labels import IMAGE_KEY, IMAGE_SOURCE, JOB, MANAGED, owner_labels
 from .cachekey import CacheKey, StatMemo, compute_key, mentions_claude
-from .engine_api import EngineError, NotFound
-from .labels import IMAGE_KEY, IMAGE_SOURCE, JOB, MANAGED, owner_labels
-from .proxies import proxy_env
-from .pulling import PHASE as PULLING
-from .pulling import PullProgress, missing_image, pull_failed, pull_image, pulled_in_process
+from .pull import PHASE as PULLING
+from .pull import PullProgress, missing_image, pull_failed, pull_image, pulled_in_process
 from .registry_auth import registry_of
-from .streams import ThreadedIterator
 
-IMAGE_DIR = Path(__file__).parent / "image"
+IMAGE_DIR = Path(__file__).parent
 BUNDLED_DOCKERFILE = IMAGE_DIR / "Dockerfile"
 VERSION_FILE = IMAGE_DIR / "claude-code.version"
 _STEP = re.compile(r"^Step \d+/\d+ : ")

@@ -2,9 +2,9 @@
 
 `api` is for short calls (60 s socket timeout); `stream_api` has no timeout, for streams that
 may stay quiet for minutes (an attached claude thinking, the engine's event stream). Both are
-`EngineAPI` (stdlib HTTP, see engine_api.py); `builder()` is a docker-py client, made only
+`EngineAPI` (stdlib HTTP, see api.py); `builder()` is a docker-py client, made only
 when an image must be built (for an ssh:// engine it talks to a local socket whose
-connections are carried by ours, see engine_ssh.py). Every call runs in a worker thread (they
+connections are carried by ours, see ssh.py). Every call runs in a worker thread (they
 block) and engine failures become `DockerUnavailable` or `SandboxError` with a hint, never a traceback.
 """
 
@@ -19,20 +19,11 @@ from typing import Any, TypeVar
 
 import anyio
 
-from ..errors import DockerUnavailable, SandboxError
-from .engine_api import (
-    DEFAULT_HOST,
-    MAX_API_VERSION,
-    EngineAPI,
-    EngineClosed,
-    EngineConfigError,
-    EngineError,
-    NotFound,
-    engine_address,
-    pinned_api_version,
-    transport,
-)
-from .engine_ssh import SSHFailed
+from ...errors import DockerUnavailable, SandboxError
+from .address import DEFAULT_HOST, MAX_API_VERSION, EngineConfigError, engine_address, pinned_api_version
+from .api import EngineAPI, EngineError, NotFound, transport
+from .http import EngineClosed
+from .ssh import SSHFailed
 
 T = TypeVar("T")
 CALL_TIMEOUT = 60
@@ -69,7 +60,7 @@ class Engine:
             import docker
 
             if self.transport == "ssh":
-                from .engine_ssh import LocalForward
+                from .ssh import LocalForward
 
                 self._forward = LocalForward(self.stream_api.open_connection)
                 self._builder = docker.APIClient(

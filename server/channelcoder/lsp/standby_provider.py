@@ -18,7 +18,7 @@ from ..config import RunOptions
 from ..request import Request
 
 if TYPE_CHECKING:
-    from ..sandbox.standby import StandbyPool
+    from ..sandbox.warm.standby import StandbyPool
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ class SandboxStandby:
     @property
     def pool(self) -> StandbyPool:
         if self._pool is None:
-            from ..sandbox.standby import StandbyPool
+            from ..sandbox.warm.standby import StandbyPool
 
             self._pool = StandbyPool()
         return self._pool

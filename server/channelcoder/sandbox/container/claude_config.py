@@ -22,8 +22,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import hostfs
-from ..state import atomic_write, subdir
+from ... import hostfs
+from ...state import atomic_write, subdir
 
 TOKEN_ENV = ("ANTHROPIC_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN", "ANTHROPIC_AUTH_TOKEN")
 CREDENTIALS = ".credentials.json"

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
-from ..redact import register_secret
-from .engine_api import docker_config_dir
+from ...errors import ConfigError
+from ...redact import register_secret
+from ..engine.address import docker_config_dir
 
 log = logging.getLogger(__name__)
 

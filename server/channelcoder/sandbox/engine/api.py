@@ -12,7 +12,7 @@ Connections are kept alive and reused (one per concurrent caller); a stream (att
 a non-detached exec) gets a connection of its own, and its `close()` — from any thread —
 shuts the socket so a blocked reader returns at once. Every connection is made within
 `CONNECT_TIMEOUT`, streams included (their reads have no timeout). An `ssh://` engine is
-reached the docker CLI's way, see engine_ssh.py.
+reached the docker CLI's way, see ssh.py. Where the engine is: address.py; the HTTP: http.py.
 
 The API version is negotiated as the docker CLI does: the lower of `MAX_API_VERSION` and the
 engine's own (`/_ping`), unless `DOCKER_API_VERSION` pins it.
@@ -20,28 +20,34 @@ engine's own (`/_ping`), unless `DOCKER_API_VERSION` pins it.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import re
-import select
 import socket
 import threading
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Generic, TypeVar
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 from urllib.parse import quote, urlencode, urlsplit
 
-T = TypeVar("T")
-DEFAULT_HOST = "unix:///var/run/docker.sock"
-MAX_API_VERSION = "1.45"  # the newest this client is tested against; docker-py 7.2's default
-FALLBACK_API_VERSION = "1.24"  # an engine whose /_ping names none (the docker CLI's fallback)
-API_VERSION_ENV = "DOCKER_API_VERSION"
-CONNECT_TIMEOUT = 10.0
-STDOUT, STDERR = 1, 2
-_UNSET: Any = object()
+from .address import (
+    EngineAddress,
+    EngineConfigError,
+    TLSFiles,
+    engine_address,
+    negotiate,
+)
+from .http import (
+    Connection,
+    Response,
+    Stream,
+    demux,
+    json_lines,
+    read_frames,
+    split_frames,
+    ssl_context,
+)
 
+T = TypeVar("T")
+CONNECT_TIMEOUT = 10.0
+_UNSET: Any = object()
 
 class EngineError(Exception):
     """The engine answered with an error status (`explanation` is its own message)."""
@@ -55,233 +61,6 @@ class EngineError(Exception):
 class NotFound(EngineError):
     """404: no such container, image or exec."""
 
-
-class EngineConfigError(Exception):
-    """DOCKER_HOST (or the Docker context) names an engine this client cannot talk to."""
-
-
-# ---------------------------------------------------------------------------------------------
-# Where the engine is
-
-
-@dataclass(frozen=True)
-class EngineAddress:
-    url: str  # unix:///path, tcp://host:port, https://host:port
-    tls: TLSFiles | None = None
-
-
-@dataclass(frozen=True)
-class TLSFiles:
-    ca: Path | None
-    cert: Path | None
-    key: Path | None
-    verify: bool
-
-
-def pinned_api_version(env: Mapping[str, str] | None = None) -> str | None:
-    """DOCKER_API_VERSION, which pins the version instead of negotiating (docker CLI, docker-py)."""
-    env = os.environ if env is None else env
-    text = (env.get(API_VERSION_ENV) or "").strip()
-    if not text:
-        return None
-    if not re.fullmatch(r"\d+\.\d+", text):
-        raise EngineConfigError(f"{API_VERSION_ENV}={text!r} is not an API version like "
-                                f"{MAX_API_VERSION}")
-    return text
-
-
-def _version_key(version: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in re.findall(r"\d+", version)[:2])
-
-
-def negotiate(engine_version: str | None) -> str:
-    """The version to speak: the lower of the engine's and this client's newest."""
-    if not engine_version or not re.fullmatch(r"\d+\.\d+", engine_version.strip()):
-        return FALLBACK_API_VERSION
-    engine_version = engine_version.strip()
-    return min(engine_version, MAX_API_VERSION, key=_version_key)
-
-
-def docker_config_dir(env: Mapping[str, str]) -> Path:
-    return Path(env.get("DOCKER_CONFIG") or Path.home() / ".docker")
-
-
-def engine_address(env: Mapping[str, str] | None = None) -> EngineAddress:
-    """DOCKER_HOST (+ DOCKER_TLS_VERIFY/DOCKER_CERT_PATH), else the Docker CLI's current
-    context, else the default socket — the order docker-py 7.2 and the docker CLI use."""
-    env = os.environ if env is None else env
-    host = env.get("DOCKER_HOST")
-    if host:
-        return EngineAddress(host, _tls_from_env(env))
-    context = _current_context(env)
-    if context is None:
-        return EngineAddress(DEFAULT_HOST)
-    return context
-
-
-def _tls_from_env(env: Mapping[str, str]) -> TLSFiles | None:
-    cert_path = env.get("DOCKER_CERT_PATH") or None
-    verify_text = env.get("DOCKER_TLS_VERIFY")
-    verify = verify_text is not None and verify_text != ""
-    if not cert_path and not verify:
-        return None
-    base = Path(cert_path) if cert_path else docker_config_dir(env)
-    return _tls_files(base, verify)
-
-
-def _tls_files(directory: Path, verify: bool) -> TLSFiles:
-    """Docker's ca.pem / cert.pem / key.pem in `directory`, those that exist."""
-    def found(name: str) -> Path | None:
-        path = directory / name
-        return path if path.is_file() else None
-
-    return TLSFiles(found("ca.pem"), found("cert.pem"), found("key.pem"), verify)
-
-
-def _current_context(env: Mapping[str, str]) -> EngineAddress | None:
-    config_dir = docker_config_dir(env)
-    name = env.get("DOCKER_CONTEXT")
-    if not name:
-        try:
-            name = json.loads((config_dir / "config.json").read_text()).get("currentContext")
-        except (OSError, ValueError, AttributeError):
-            name = None
-    if not name or name == "default":
-        return None
-    import hashlib
-
-    digest = hashlib.sha256(name.encode()).hexdigest()
-    try:
-        meta = json.loads((config_dir / "contexts" / "meta" / digest / "meta.json").read_text())
-        endpoint = meta["Endpoints"]["docker"]
-        host = str(endpoint["Host"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise EngineConfigError(f"the Docker context {name!r} cannot be read ({exc})") from exc
-    tls_dir = config_dir / "contexts" / "tls" / digest / "docker"
-    verify = not endpoint.get("SkipTLSVerify", False)
-    return EngineAddress(host, _tls_files(tls_dir, verify) if tls_dir.is_dir() else None)
-
-
-# ---------------------------------------------------------------------------------------------
-# HTTP/1.1, as much of it as the engine speaks (http.client would cost its email parser's import)
-
-
-class EngineClosed(ConnectionError):
-    """The engine closed the connection before a whole response head arrived."""
-
-
-@dataclass
-class Response:
-    status: int
-    headers: dict[str, str]  # lower-case names
-    keep_alive: bool
-
-
-class Connection:
-    """One HTTP/1.1 connection to the engine: requests go out, responses are read in full,
-    chunk by chunk, or — after an upgrade — as the raw stream the engine hijacked."""
-
-    def __init__(self, sock: socket.socket) -> None:
-        self.sock = sock
-        self.reader = sock.makefile("rb")
-
-    def request(self, method: str, url: str, body: bytes | None = None,
-                headers: Mapping[str, str] | None = None) -> Response:
-        head = [f"{method} {url} HTTP/1.1", "Host: docker", "User-Agent: channelcoder"]
-        head += [f"{name}: {value}" for name, value in (headers or {}).items()]
-        if body is not None or method in ("POST", "PUT"):
-            head.append(f"Content-Length: {len(body or b'')}")
-        self.sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + (body or b""))
-        return self._head()
-
-    def _head(self) -> Response:
-        line = self.reader.readline(65537)
-        if not line:
-            raise EngineClosed("the engine closed the connection")
-        parts = line.split(None, 2)
-        if len(parts) < 2 or not parts[0].startswith(b"HTTP/") or not parts[1].isdigit():
-            raise EngineClosed(f"the engine sent {line[:40]!r}, not an HTTP response")
-        headers: dict[str, str] = {}
-        while True:
-            field = self.reader.readline(65537)
-            if field in (b"\r\n", b"\n"):
-                break
-            if not field:
-                raise EngineClosed("the engine closed the connection mid-response")
-            name, _, value = field.decode("latin-1").partition(":")
-            headers[name.strip().lower()] = value.strip()
-        status = int(parts[1])
-        framed = "content-length" in headers or self.chunked(headers) or status in (204, 304)
-        keep_alive = (parts[0] == b"HTTP/1.1" and framed
-                      and "close" not in headers.get("connection", "").lower())
-        return Response(status, headers, keep_alive)
-
-    @staticmethod
-    def chunked(headers: Mapping[str, str]) -> bool:
-        return "chunked" in headers.get("transfer-encoding", "").lower()
-
-    def body(self, response: Response) -> bytes:
-        if response.status in (204, 304) or 100 <= response.status < 200:
-            return b""
-        if self.chunked(response.headers):
-            return b"".join(self.chunks())
-        if "content-length" in response.headers:
-            size = int(response.headers["content-length"])
-            data = _read_exact(self.reader.read, size)
-            if len(data) < size:
-                raise EngineClosed("the engine closed the connection mid-response")
-            return data
-        return self.reader.read()
-
-    def chunks(self) -> Iterator[bytes]:
-        """A chunked body, chunk by chunk (blocking until each arrives)."""
-        while True:
-            size_line = self.reader.readline(1024)
-            if not size_line:
-                return
-            try:
-                size = int(size_line.split(b";")[0].strip() or b"0", 16)
-            except ValueError:
-                raise EngineClosed(f"the engine sent {size_line[:40]!r} as a chunk size") from None
-            if size == 0:
-                while self.reader.readline(65537) not in (b"\r\n", b"\n", b""):
-                    pass
-                return
-            data = _read_exact(self.reader.read, size)
-            self.reader.readline(8)
-            if len(data) < size:
-                return
-            yield data
-
-    def usable(self) -> bool:
-        """Idle and still open: nothing to read (a closed socket reads as ready, with EOF)."""
-        poller = select.poll()  # not select(): a busy process may hold fds past FD_SETSIZE
-        poller.register(self.sock, select.POLLIN)
-        return not poller.poll(0)
-
-    def shutdown(self) -> None:
-        with contextlib.suppress(OSError):
-            self.sock.shutdown(socket.SHUT_RDWR)
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self.reader.close()
-        with contextlib.suppress(OSError):
-            self.sock.close()
-
-
-def _ssl_context(tls: TLSFiles) -> Any:
-    import ssl
-
-    if tls.verify:
-        context = ssl.create_default_context(cafile=str(tls.ca) if tls.ca else None)
-    else:
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    if tls.cert is not None and tls.key is not None:
-        context.load_cert_chain(str(tls.cert), str(tls.key))
-    return context
 
 
 Opener = Callable[[float | None], Connection]
@@ -318,7 +97,7 @@ def _opener(address: EngineAddress,
         secure = scheme == "https" or tls is not None
         host = parts.hostname or "localhost"
         port = parts.port or (2376 if secure else 2375)
-        context = _ssl_context(tls or TLSFiles(None, None, None, verify=True)) if secure else None
+        context = ssl_context(tls or TLSFiles(None, None, None, verify=True)) if secure else None
 
         def tcp(timeout: float | None) -> Connection:
             sock = socket.create_connection((host, port),
@@ -334,7 +113,7 @@ def _opener(address: EngineAddress,
 
         return tcp, f"{'https' if secure else 'http'}://{host}:{port}"
     if scheme == "ssh":
-        from .engine_ssh import ssh_opener, ssh_target
+        from .ssh import ssh_opener, ssh_target
 
         target = ssh_target(url)
         where = f"{target.user}@{target.host}" if target.user else target.host
@@ -350,95 +129,6 @@ def transport(base_url: str, tls: bool) -> str:
     scheme = base_url.partition("://")[0]
     return {"unix": "unix socket", "ssh": "ssh", "https": "tcp+tls"}.get(
         scheme, "tcp+tls" if tls else "tcp")
-
-
-# ---------------------------------------------------------------------------------------------
-# Streams
-
-
-class Stream(Generic[T]):
-    """Items read from a connection of their own; `close()` from any thread ends them."""
-
-    def __init__(self, connection: Connection, items: Iterator[T]) -> None:
-        self._connection = connection
-        self._items = items
-
-    def __iter__(self) -> Iterator[T]:
-        return self
-
-    def __next__(self) -> T:
-        return next(self._items)
-
-    def send(self, data: bytes) -> None:
-        """Write to the stream's stdin (an attach or exec made with stdin)."""
-        self._connection.sock.sendall(data)
-
-    def close(self) -> None:
-        self._connection.shutdown()
-        self._connection.close()
-
-
-def _read_exact(read: Callable[[int], bytes], size: int) -> bytes:
-    chunks: list[bytes] = []
-    left = size
-    while left > 0:
-        chunk = read(left)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        left -= len(chunk)
-    return b"".join(chunks)
-
-
-def read_frames(read: Callable[[int], bytes]) -> Iterator[tuple[int, bytes]]:
-    """The engine's multiplexed stdout/stderr stream (no TTY): (stream, payload) per frame."""
-    while True:
-        try:
-            header = _read_exact(read, 8)
-            if len(header) < 8:
-                return
-            payload = _read_exact(read, int.from_bytes(header[4:8], "big"))
-        except (OSError, ValueError):
-            return
-        yield header[0], payload
-
-
-def split_frames(data: bytes) -> Iterator[tuple[int, bytes]]:
-    """`read_frames` over bytes already read (a finished `logs`)."""
-    offset = 0
-
-    def read(size: int) -> bytes:
-        nonlocal offset
-        chunk = data[offset:offset + size]
-        offset += len(chunk)
-        return chunk
-
-    return read_frames(read)
-
-
-def _demux(frames: Iterator[tuple[int, bytes]]) -> Iterator[tuple[bytes | None, bytes | None]]:
-    for kind, payload in frames:
-        if kind == STDERR:
-            yield None, payload
-        elif kind == STDOUT:
-            yield payload, None
-
-
-def json_lines(chunks: Iterator[bytes]) -> Iterator[dict[str, Any]]:
-    """One JSON object per line, however the lines are split into chunks."""
-    pending = b""
-    try:
-        for chunk in chunks:
-            pending += chunk
-            *lines, pending = pending.split(b"\n")
-            for line in lines:
-                if line.strip():
-                    with contextlib.suppress(ValueError):
-                        item = json.loads(line)
-                        if isinstance(item, dict):
-                            yield item
-    except (OSError, ValueError):
-        return
 
 
 # ---------------------------------------------------------------------------------------------
@@ -597,7 +287,7 @@ class EngineAPI:
                   body: Any = None) -> Stream[tuple[bytes | None, bytes | None]]:
         """The raw stdout/stderr stream that follows an upgraded (or plain) response head."""
         connection, _ = self._stream(method, path, params=params, body=body, upgrade=True)
-        return Stream(connection, _demux(read_frames(connection.reader.read)))
+        return Stream(connection, demux(read_frames(connection.reader.read)))
 
     # -- the engine ------------------------------------------------------------------------
 

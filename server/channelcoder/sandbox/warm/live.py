@@ -36,14 +36,14 @@ from typing import Any
 
 import anyio
 
-from .. import hostfs
-from ..claude.argv import BASE_FLAGS, INTERRUPT, user_turn
-from ..errors import OutOfMemory, SandboxError
-from ..redact import redact
-from . import engine as eng
-from .containers import _Lifecycle
-from .streams import ThreadedIterator
-from .warm import WARM_MOUNT
+from ... import hostfs
+from ...claude.argv import BASE_FLAGS, INTERRUPT, user_turn
+from ...errors import OutOfMemory, SandboxError
+from ...redact import redact
+from .. import engine as eng
+from ..container.process import _Lifecycle
+from ..engine.streams import ThreadedIterator
+from .sandbox import WARM_MOUNT
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ..errors import UsageError
     from ..sandbox.diagnose import diagnose
-    from .image import workspace_docker_options
+    from .cmd_image import workspace_docker_options
 
     workspace = Path(args.cwd).resolve() if args.cwd else Path.cwd()
     if not workspace.is_dir():

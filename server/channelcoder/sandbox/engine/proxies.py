@@ -20,8 +20,8 @@ import os
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
-from ..redact import register_secret
-from .engine_api import docker_config_dir
+from ...redact import register_secret
+from .address import docker_config_dir
 
 PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "FTP_PROXY", "ALL_PROXY",
               "http_proxy", "https_proxy", "no_proxy", "ftp_proxy", "all_proxy")

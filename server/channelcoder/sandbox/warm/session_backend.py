@@ -23,16 +23,16 @@ from typing import Any
 
 import anyio
 
-from ..backend import ClaudeProcess
-from ..claude.events import Status
-from ..config import DockerOptions
-from ..errors import SandboxError
-from ..launch import LaunchSpec, PreparedLaunch
-from . import engine as eng
-from .labels import owner_label
+from ...backend import ClaudeProcess
+from ...claude.events import Status
+from ...config import DockerOptions
+from ...errors import SandboxError
+from ...launch import LaunchSpec, PreparedLaunch
+from ...owner import owner_label
+from .. import engine as eng
+from ..manager import PlannedContainer, PreparedSandbox, SandboxManager, sandbox_user
 from .live import LiveProcess, LiveTurn, LiveUnavailable, exec_line, split_argv
-from .manager import PlannedContainer, PreparedSandbox, SandboxManager, sandbox_user
-from .warm import IN_USE_MARGIN, Lease, WarmSandbox, container_key, housekeeping, warm_root
+from .sandbox import IN_USE_MARGIN, Lease, WarmSandbox, container_key, housekeeping, warm_root
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ class WarmBackend:
 
 def session_saved(name: str) -> bool:
     """A named session (the CLI's --session, session("x")), not an unsaved/automatic one."""
-    from .. import sessions
+    from ... import sessions
 
     state = sessions.load(name)
     return state is None or state.saved
@@ -117,7 +117,7 @@ def find_for_session(name: str, workspace: Path) -> WarmSandbox | None:
 
 def remove_for_session(name: str, workspace: Path | None = None) -> int:
     """Remove a session's warm sandboxes (`sessions.remove`). Blocking; never raises."""
-    from .warm import remove_blocking
+    from .sandbox import remove_blocking
 
     count = 0
     for directory in list(warm_root().iterdir()):
@@ -133,7 +133,7 @@ def remove_for_session(name: str, workspace: Path | None = None) -> int:
 
 def _record_in_session(name: str, warm: WarmSandbox | None, expires: float) -> None:
     """Show the warm sandbox in the session file (`warm`), when the session exists."""
-    from .. import sessions
+    from ... import sessions
 
     if not sessions.exists(name):
         return

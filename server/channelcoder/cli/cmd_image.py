@@ -78,9 +78,9 @@ def run_build(args: argparse.Namespace) -> int:
     import anyio
 
     from ..claude.events import Status
-    from ..cli import parse_data
-    from ..sandbox.images import ResolvedImage
+    from ..sandbox.image.resolve import ResolvedImage
     from ..sandbox.manager import SandboxManager
+    from .main import parse_data
 
     workspace = _workspace(args)
     flags: dict[str, Any] = {}
@@ -139,9 +139,9 @@ def run_ls(args: argparse.Namespace) -> int:
 
 
 def run_prune(args: argparse.Namespace) -> int:
-    from ..cli import parse_data
     from ..sandbox.engine import connect, translate
-    from ..sandbox.engine_api import EngineError
+    from ..sandbox.engine.api import EngineError
+    from .main import parse_data
 
     labels = parse_data(args.label, False)
     keep = None if args.all else _current_tag(_workspace(args))
@@ -191,8 +191,8 @@ def _managed_images(api: Any, labels: dict[str, Any]) -> list[dict[str, Any]]:
 def _current_tag(workspace: Path) -> str | None:
     """The tag a --docker run in this workspace would use (no engine needed)."""
     from ..errors import ChannelCoderError
-    from ..sandbox.cachekey import StatMemo
-    from ..sandbox.images import find_source, plan_build
+    from ..sandbox.image.cachekey import StatMemo
+    from ..sandbox.image.resolve import find_source, plan_build
     from ..trust import is_trusted
 
     try:

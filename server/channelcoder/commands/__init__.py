@@ -1,1 +1,0 @@
-"""Subcommands of the CLI beside `run`: one module each, with `register(subparsers)`."""

@@ -1,0 +1,1 @@
+"""The sandbox image: which Dockerfile, its content key, resolution and builds."""

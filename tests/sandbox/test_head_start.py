@@ -16,10 +16,10 @@ from typing import Any
 
 import anyio
 import pytest
-from channelcoder.sandbox.warm.head_start import HeadStart
 
 from channelcoder.claude.events import Result
 from channelcoder.jobs import Job
+from channelcoder.sandbox.warm.head_start import HeadStart
 from channelcoder.testing.fake_anthropic import Reply, ToolCall
 from tests.plugins.docker import RUN_ID, RUN_LABEL, docker_options
 

@@ -12,7 +12,7 @@ import pytest
 
 from channelcoder.config import DockerOptions
 from channelcoder.errors import ConfigError
-from channelcoder.sandbox import cachekey
+from channelcoder.sandbox.image import cachekey
 from channelcoder.sandbox.image.cachekey import StatMemo, compute_key, copy_sources, logical_lines
 from channelcoder.sandbox.image.resolve import (
     BUNDLED_DOCKERFILE,

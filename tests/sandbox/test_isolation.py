@@ -12,7 +12,7 @@ from typing import Any
 import anyio
 import pytest
 
-from channelcoder.claude.events import Error, Result, TextDelta
+from channelcoder.claude.events import Error, Result, Status, TextDelta
 from channelcoder.sandbox.manager import SandboxManager
 from channelcoder.testing.fake_anthropic import Reply, ToolCall, Turn
 from tests.plugins.docker import docker_options
@@ -116,11 +116,16 @@ async def _manager_still_works(manager: SandboxManager, scripted: Any, image: st
 
 
 async def test_network_none_cuts_the_sandbox_off(scripted: Any, sandbox_image: str,
-                                                 workspace: Path) -> None:
+                                                 workspace: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    # About the cut, not the CLI's retries of a refused connection (ten, over ~3 minutes;
+    # each is a 'retrying' status, tested in tests/claude): one retry shows them here.
+    monkeypatch.setenv("CLAUDE_CODE_MAX_RETRIES", "1")
     api = scripted([Reply("unreachable")])
     events = await collect(job("hi", workspace, docker_options(sandbox_image, network="none"),
                                idle_timeout=60))
     result = final(events)
+    assert [e for e in events if isinstance(e, Status) and e.phase == "retrying"]
     assert not api.agent_requests()
     assert isinstance(result, Result) and not result.ok
     assert "Unable to connect to API" in (result.error or "")

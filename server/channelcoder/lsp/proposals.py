@@ -40,7 +40,7 @@ class EditCaps:
     @classmethod
     def from_client(cls, caps: types.ClientCapabilities | None, encoding: str) -> EditCaps:
         edit = caps.workspace.workspace_edit if caps and caps.workspace else None
-        operations = frozenset(str(getattr(op, "value", op))
+        operations = frozenset(types.ResourceOperationKind(op).value
                                for op in (edit.resource_operations or [])) if edit else frozenset()
         return cls(
             encoding=encoding,

@@ -16,7 +16,7 @@ from typing import Any
 from ..owner import owner_alive
 from .container.process import force_remove
 from .labels import EXPIRES, MANAGED, OWNER, WARM
-from .warm.sandbox import lease_stale, read_lease
+from .warm.lease import lease_stale, read_lease
 
 log = logging.getLogger(__name__)
 

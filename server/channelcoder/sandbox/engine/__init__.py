@@ -23,7 +23,6 @@ from ...errors import DockerUnavailable, SandboxError
 from .address import DEFAULT_HOST, MAX_API_VERSION, EngineConfigError, engine_address, pinned_api_version
 from .api import EngineAPI, EngineError, NotFound, transport
 from .http import EngineClosed
-from .ssh import SSHFailed
 
 T = TypeVar("T")
 CALL_TIMEOUT = 60
@@ -85,6 +84,8 @@ class Engine:
 def unreachable(reason: object) -> DockerUnavailable:
     host = os.environ.get("DOCKER_HOST")
     where = f"DOCKER_HOST={host}" if host else f"the default socket {DEFAULT_HOST} (DOCKER_HOST is not set)"
+    from .ssh import SSHFailed  # here: ssh's imports are not every run's
+
     if isinstance(reason, SSHFailed):
         return DockerUnavailable(f"cannot reach the Docker engine at {where}: {reason}",
                                  hint=reason.hint)

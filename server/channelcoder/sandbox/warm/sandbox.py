@@ -48,12 +48,12 @@ from typing import Any
 
 import anyio
 
-from ...owner import owner_alive
-from ...state import HeldLock, atomic_write, read_json, subdir, try_lock, write_json
+from ...state import HeldLock, read_json, subdir, try_lock, write_json
 from .. import engine as eng
 from ..container.mounts import Mount
 from ..container.process import ContainerSpec, create_args, force_remove, run_line
 from ..labels import EXPIRES, OWNER, WARM
+from .lease import Lease, write_lease
 
 log = logging.getLogger(__name__)
 
@@ -97,38 +97,6 @@ def container_key(container: ContainerSpec, image_id: str) -> str:
 
 # ---------------------------------------------------------------------------------------------
 # Leases
-
-
-@dataclass(frozen=True)
-class Lease:
-    expires: float
-    owner: str | None = None
-
-
-def write_lease(directory: Path, lease: Lease) -> None:
-    atomic_write(directory / "clock" / "expires", f"{int(lease.expires)}\n", mode=0o644)
-    write_json(directory / "lease.json", {"expires": lease.expires, "owner": lease.owner})
-
-
-def read_lease(directory: Path) -> Lease | None:
-    data = read_json(directory / "lease.json", None)
-    if not isinstance(data, Mapping):
-        return None
-    try:
-        return Lease(float(data["expires"]), data.get("owner") or None)
-    except (KeyError, TypeError, ValueError):
-        return None
-
-
-def lease_stale(labels: Mapping[str, str], now: float) -> bool:
-    """For `reap_orphans`: is this warm container past its lease (or its holder gone)?"""
-    lease = read_lease(Path(labels.get(WARM, "")))
-    if lease is None:
-        try:
-            return float(labels.get(EXPIRES, "0")) < now
-        except ValueError:
-            return True
-    return lease.expires < now or (lease.owner is not None and not owner_alive(lease.owner))
 
 
 # ---------------------------------------------------------------------------------------------

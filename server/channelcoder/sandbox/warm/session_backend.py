@@ -31,8 +31,9 @@ from ...launch import LaunchSpec, PreparedLaunch
 from ...owner import owner_label
 from .. import engine as eng
 from ..manager import PlannedContainer, PreparedSandbox, SandboxManager, sandbox_user
+from .lease import Lease
 from .live import LiveProcess, LiveTurn, LiveUnavailable, exec_line, split_argv
-from .sandbox import IN_USE_MARGIN, Lease, WarmSandbox, container_key, housekeeping, warm_root
+from .sandbox import IN_USE_MARGIN, WarmSandbox, container_key, housekeeping, warm_root
 
 log = logging.getLogger(__name__)
 

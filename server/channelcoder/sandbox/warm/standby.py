@@ -42,8 +42,9 @@ from .. import engine as eng
 from ..container.claude_config import USER_FILES, config_dir_for, host_claude_dir
 from ..labels import STANDBY
 from ..manager import PlannedContainer, PreparedSandbox, SandboxManager, sandbox_user
+from .lease import Lease
 from .live import LiveArgv, LiveProcess, LiveTurn, LiveUnavailable, exec_line, split_argv
-from .sandbox import IN_USE_MARGIN, Lease, WarmSandbox, container_key, housekeeping
+from .sandbox import IN_USE_MARGIN, WarmSandbox, container_key, housekeeping
 
 log = logging.getLogger(__name__)
 

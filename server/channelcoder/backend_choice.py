@@ -23,9 +23,10 @@ log = logging.getLogger(__name__)
 
 
 class StandbySource(Protocol):
-    def take(self, request: Request, *, cold: Backend) -> Backend | None:
+    def take(self, request: Request, *, cold: Backend, saved_session: bool) -> Backend | None:
         """A backend serving `request` from a sandbox started ahead of time, or None. `cold`
-        is the backend the job would get otherwise (the standby falls back to it)."""
+        is the backend the job would get otherwise (the standby falls back to it);
+        `saved_session` as for `choose_backend`."""
 
 
 def choose_backend(request: Request, *, saved_session: bool = False,
@@ -47,7 +48,7 @@ def choose_backend(request: Request, *, saved_session: bool = False,
         cold = WarmBackend(manager)
     if standby is not None:
         try:
-            taken = standby.take(request, cold=cold)
+            taken = standby.take(request, cold=cold, saved_session=saved_session)
         except Exception:
             log.exception("the standby sandbox could not be taken; starting cold")
             taken = None

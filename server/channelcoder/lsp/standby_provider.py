@@ -57,10 +57,10 @@ class SandboxStandby:
         if self._pool is not None:
             self._pool.stop()
 
-    def take(self, request: Request, *, cold: Backend) -> Backend | None:
+    def take(self, request: Request, *, cold: Backend, saved_session: bool) -> Backend | None:
         if self._pool is None or request.options.docker is None:
             return None
-        return self._pool.take(request, cold=cold)
+        return self._pool.take(request, cold=cold, saved_session=saved_session)
 
     async def aclose(self) -> None:
         if self._pool is not None:

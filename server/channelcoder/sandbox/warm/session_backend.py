@@ -96,14 +96,6 @@ class WarmBackend:
 # Sessions
 
 
-def session_saved(name: str) -> bool:
-    """A named session (the CLI's --session, session("x")), not an unsaved/automatic one."""
-    from ... import sessions
-
-    state = sessions.load(name)
-    return state is None or state.saved
-
-
 def find_for_session(name: str, workspace: Path) -> WarmSandbox | None:
     """The session's warm sandbox, from the warm directories' meta files. Blocking."""
     found: list[WarmSandbox] = []

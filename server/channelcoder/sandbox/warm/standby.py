@@ -178,8 +178,10 @@ class StandbyPool:
         self._cancel_task()
         self._background(self._drop(self.standby))
 
-    def take(self, request: Any, *, cold: Backend) -> StandbyBackend | None:
-        """The standby for `request` when it matches; `cold`: the job's backend without it."""
+    def take(self, request: Any, *, cold: Backend,
+             saved_session: bool) -> StandbyBackend | None:
+        """The standby for `request` when it matches; `cold`: the job's backend without it;
+        `saved_session`: the job is a turn of a saved named session (kept warm after it)."""
         standby = self.standby
         if standby is None:
             if self._attempting():
@@ -189,7 +191,7 @@ class StandbyPool:
         if standby is None or not self._matches(standby, request):
             return None
         self.standby = None
-        return StandbyBackend(self, standby, cold)
+        return StandbyBackend(self, standby, cold, keep_warm=saved_session)
 
     def give_back(self, standby: Standby) -> None:
         """A standby a job took but did not use: ready again, unless another took its place."""
@@ -408,14 +410,15 @@ class StandbyPool:
             return why
         return Match(planned, argv)
 
-    async def serve(self, standby: Standby, spec: LaunchSpec, match: Match) -> LiveTurn:
-        """Send the job's turn to the standby's idle claude (after `check`)."""
+    async def serve(self, standby: Standby, spec: LaunchSpec, match: Match, *,
+                    saved_session: bool) -> LiveTurn:
+        """Send the job's turn to the standby's idle claude (after `check`); a saved
+        session's sandbox stays warm after it."""
         planned, argv = match.planned, match.argv
         engine = await self.manager.engine()
         warm = standby.warm
         options = spec.options.docker or DockerOptions()
-        saved = bool(spec.session) and await anyio.to_thread.run_sync(_saved, spec.session or "")
-        keep = options.keep_warm if saved else 0.0
+        keep = options.keep_warm if saved_session and spec.session else 0.0
         warm.meta.update(standby=None, session=spec.session if keep else None,
                          workspace=str(spec.workspace.resolve()))
         warm.lock()
@@ -444,12 +447,6 @@ def _discard(snapshot: Any) -> None:
     snapshot.discard()
 
 
-def _saved(name: str) -> bool:
-    from .session_backend import session_saved
-
-    return session_saved(name)
-
-
 def _adopt_config(standby: Standby, spec: LaunchSpec, planned: PlannedContainer) -> str | None:
     """Give the standby's config dir (the transcript) to the job's session, so a later cold
     `--resume` of the session finds it. The container's bind mount follows the renamed dir."""
@@ -474,10 +471,12 @@ class StandbyBackend:
     """The `Backend` of a job that took the standby (`StandbyPool.take`). It owns the standby
     until it serves the job with it, drops it, or gives it back unused."""
 
-    def __init__(self, pool: StandbyPool, standby: Standby, cold: Backend) -> None:
+    def __init__(self, pool: StandbyPool, standby: Standby, cold: Backend, *,
+                 keep_warm: bool) -> None:
         self.pool = pool
         self.standby = standby
         self.cold = cold
+        self.keep_warm = keep_warm
         self._match: Match | str | None = None
         self._owned = True
         self._released = False
@@ -514,7 +513,8 @@ class StandbyBackend:
         if isinstance(self._match, Match):
             self._owned = False
             try:
-                return await self.pool.serve(self.standby, spec, self._match)
+                return await self.pool.serve(self.standby, spec, self._match,
+                                             saved_session=self.keep_warm)
             except (LiveUnavailable, OSError) as exc:
                 log.warning("the standby sandbox failed (%s); starting cold", exc)
                 await self.pool._drop(self.standby, keep_snapshot=True)

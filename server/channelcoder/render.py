@@ -17,6 +17,7 @@ from .claude.events import (
     Error,
     Init,
     Result,
+    SecurityEvent,
     Status,
     Text,
     TextDelta,
@@ -40,6 +41,7 @@ class TerminalRenderer:
         self._color = _color(self.err)
         self._mid_line = False
         self._cwd = ""
+        self._security = 0
 
     def _style(self, text: str, code: str) -> str:
         return f"\033[{code}m{text}\033[0m" if self._color else text
@@ -82,6 +84,9 @@ class TerminalRenderer:
             self._changes(event)
         elif isinstance(event, Result):
             self._result(event)
+        elif isinstance(event, SecurityEvent):
+            self._security += 1
+            self._note(f"security: {event.describe()}", "31")
         elif isinstance(event, Error):
             self._note(f"error: {event.message}", "31")
             if event.hint:
@@ -130,6 +135,8 @@ class TerminalRenderer:
                  f"${event.cost_usd:.4f}"]
         if event.session_id:
             parts.append(f"session {event.session_id}")
+        if self._security:
+            parts.append(f"{self._security} security event(s)")
         self._note("── " + " · ".join(parts))
         if not event.ok:
             self._note(f"error: {event.error or 'the run failed'}", "31")

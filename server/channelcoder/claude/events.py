@@ -184,5 +184,19 @@ class ApiRetry(Event):
                 f"in {self.delay_s:.1f} s")
 
 
+@dataclass(frozen=True)
+class SecurityEvent(Event):
+    """Something a job did that would make the host run code later, and what channelcoder did
+    about it. `path` is relative to the workspace (".git/config", "sub/.git")."""
+
+    type: ClassVar[str] = "security"
+    path: str
+    change: str
+    outcome: str
+
+    def describe(self) -> str:
+        return f"{self.path}: {self.change} ({self.outcome})"
+
+
 ClaudeEvent = Init | TextDelta | Text | ToolUse | ToolResult | Result | ApiRetry
-AnyEvent = Status | ClaudeEvent | Changes | Error
+AnyEvent = Status | ClaudeEvent | Changes | SecurityEvent | Error

@@ -19,7 +19,17 @@ import anyio
 
 from .backend import Backend, ClaudeProcess
 from .backend_choice import StandbySource, choose_backend
-from .claude.events import AnyEvent, ApiRetry, Changes, Error, Result, Status, Text, TextDelta
+from .claude.events import (
+    AnyEvent,
+    ApiRetry,
+    Changes,
+    Error,
+    Result,
+    SecurityEvent,
+    Status,
+    Text,
+    TextDelta,
+)
 from .claude.parse import StreamParser
 from .errors import (
     AuthenticationFailed,
@@ -32,7 +42,7 @@ from .errors import (
 )
 from .launch import LaunchSpec, PreparedLaunch, build_launch
 from .request import Request
-from .workspace.workplace import Workplace
+from .workspace.workplace import AfterJob, Workplace
 
 if TYPE_CHECKING:
     from .sessions import SessionTurn
@@ -67,6 +77,7 @@ class Job:
         self.result: Result | None = None
         self.error: Error | None = None
         self.changes: Changes | None = None
+        self.security_events: list[SecurityEvent] = []
         self.session_id: str | None = None
         self.text_parts: list[str] = []
         self._backend = backend
@@ -135,6 +146,8 @@ class Job:
             for status in self._workplace_status():
                 yield self._note(status)
             workplace = await self._guard(self._prepare_workplace(turn, backend), deadline)
+            for checked in self._checked(workplace.before_job):
+                yield self._note(checked)
             spec = await anyio.to_thread.run_sync(self.launch_spec, workplace, turn)
             prepared: PreparedLaunch | None = None
             async for item in self._guarded_iter(backend.prepare(spec), deadline):
@@ -170,6 +183,8 @@ class Job:
                 if changes is not None:
                     self.changes = changes
                     yield changes
+            for checked in await self._after_job(workplace):
+                yield self._note(checked)
             notice = await self._release(workplace)
             if notice:
                 yield self._note(Status("collecting-changes", notice))
@@ -181,6 +196,9 @@ class Job:
         except ChannelCoderError as exc:
             if process is not None:
                 await process.terminate()
+            if workplace is not None and process is not None:
+                for checked in await self._after_job(workplace):
+                    yield self._note(checked)
             yield self._note(self._error_event(exc))
         except Exception as exc:  # a bug must still end the stream properly
             log.exception("job %s failed unexpectedly", self.id)
@@ -244,6 +262,23 @@ class Job:
             out.append(Status("preparing-snapshot", "snapshot of the workspace"))
         return out
 
+    async def _after_job(self, workplace: Workplace) -> list[SecurityEvent | Status]:
+        """The host-side check after the job's process ended (once; shielded)."""
+        check, workplace.after_job = workplace.after_job, None
+        if check is None:
+            return []
+        try:
+            with anyio.CancelScope(shield=True):
+                found = await anyio.to_thread.run_sync(check)
+        except ChannelCoderError as exc:
+            return [Status("collecting-changes", f"notice: {exc.describe()}")]
+        return self._checked(found)
+
+    def _checked(self, found: AfterJob) -> list[SecurityEvent | Status]:
+        self.security_events += found.events
+        return [*found.events,
+                *(Status("collecting-changes", f"notice: {n}") for n in found.notices)]
+
     async def _release(self, workplace: Workplace) -> str | None:
         """Run the workplace's clean-up once, off the event loop, shielded from cancellation."""
         release, workplace.release = workplace.release, None
@@ -269,8 +304,7 @@ class Job:
         return build_launch(self.request.options, self.request.prompt,
                             workspace=self.request.workspace, cwd=workplace.cwd, job_id=self.id,
                             env=self.request.env, resume=turn.resume_id if turn else None,
-                            extra_mounts=workplace.extra_mounts,
-                            read_only_mounts=workplace.read_only_mounts)
+                            mounts=workplace.mounts)
 
     async def _read(self, process: ClaudeProcess, deadline: float) -> AsyncIterator[AnyEvent]:
         parser = StreamParser()

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from .claude.argv import build_argv
 from .config import RunOptions, resolve_text_or_file
+from .workspace.workplace import PlaceMount
 
 
 @dataclass
@@ -33,9 +34,8 @@ class LaunchSpec:
     env: Mapping[str, str] = field(default_factory=dict)
     session: str | None = None
     config_dir: Path | None = None
-    extra_mounts: tuple[Path, ...] = ()
-    # Host paths mounted read-only at the same path (a snapshot's borrowed git object store).
-    read_only_mounts: tuple[Path, ...] = ()
+    # What the sandbox mounts beside the job's directory (its git dir, the user's objects).
+    mounts: tuple[PlaceMount, ...] = ()
 
 
 @dataclass
@@ -47,8 +47,7 @@ class PreparedLaunch:
 
 def build_launch(options: RunOptions, prompt: str, *, workspace: Path, cwd: Path, job_id: str,
                  env: Mapping[str, str] | None = None, resume: str | None = None,
-                 extra_mounts: tuple[Path, ...] = (),
-                 read_only_mounts: tuple[Path, ...] = ()) -> LaunchSpec:
+                 mounts: tuple[PlaceMount, ...] = ()) -> LaunchSpec:
     """The claude run for `prompt` with `options`, working in `cwd` (blocking: a system prompt
     may name a file of the workspace)."""
     argv = build_argv(
@@ -60,5 +59,4 @@ def build_launch(options: RunOptions, prompt: str, *, workspace: Path, cwd: Path
         resume=options.resume or resume,
     )
     return LaunchSpec(argv=argv, cwd=cwd, workspace=workspace, options=options, job_id=job_id,
-                      env=dict(env or {}), session=options.session, extra_mounts=extra_mounts,
-                      read_only_mounts=read_only_mounts)
+                      env=dict(env or {}), session=options.session, mounts=mounts)

@@ -13,6 +13,7 @@ import atexit
 import contextlib
 import logging
 import os
+import posixpath
 import threading
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
@@ -246,9 +247,8 @@ class SandboxManager:
                                      resume=spec.options.resume, explicit=spec.config_dir)
         config = prepare_config_dir(config_path, uid=uid, gid=gid, env=env)
         mounts = [Mount(spec.cwd.resolve(), WORKSPACE),
-                  *(Mount(p.resolve(), str(p.resolve())) for p in spec.extra_mounts),
-                  *(Mount(p.resolve(), str(p.resolve()), read_only=True)
-                    for p in spec.read_only_mounts),
+                  *(Mount(m.host.resolve(), posixpath.join(WORKSPACE, m.target), m.read_only)
+                    for m in spec.mounts),
                   Mount(config_path.resolve(), CONFIG_DIR)]
         if ca is not None:
             mounts.append(Mount(ca.resolve(), CA_FILE, read_only=True))

@@ -1,8 +1,9 @@
 """Where a job runs: the workspace itself, a git worktree, or a private snapshot.
 
-- direct (default): the workspace, edited in place.
-- `worktree`: a git worktree beside the repository (`worktrees.py`); its common git dir is an
-  extra mount so git works inside the sandbox. Kept unless `keep=False` (and clean).
+- direct (default): the workspace, edited in place. In a sandbox, the job's git dir is a mirror
+  of the user's (`mirror.py`), checked and brought back after the job.
+- `worktree`: a git worktree beside the repository (`worktrees.py`), with a mirror the same way.
+  Kept unless `keep=False` (and clean).
 - `apply="propose"`: a snapshot of the workspace (or of the worktree) under the state dir
   (`snapshot/`); its edits come back as a `Changes` event. A session passes the id of its
   previous snapshot so the next turn runs on the same path.
@@ -10,6 +11,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from functools import partial
 from pathlib import Path
@@ -20,7 +22,10 @@ import anyio
 from ..claude.events import Changes
 from ..config import WorktreeOptions
 from ..errors import WorkspaceError
-from .workplace import Workplace
+from .mirror import mirror_key
+from .workplace import AfterJob, Workplace
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from ..request import Request
@@ -61,9 +66,56 @@ async def prepare_workplace(request: Request, job_id: str, *,
                 snap.discard()
             return changes
 
-        place = Workplace(cwd=snap.cwd, kind="snapshot", read_only_mounts=snap.extra_mounts,
-                          collect=collect, release=release, ref=snap.id)
+        def after_job() -> AfterJob:
+            return AfterJob(events=list(snap.security_events))
+
+        place = Workplace(cwd=snap.cwd, kind="snapshot", mounts=snap.mounts, collect=collect,
+                          after_job=after_job, release=release, ref=snap.id)
+    elif options.docker is not None:
+        guard = partial(_with_mirror, place, key=mirror_key(job_id, options.session, workspace),
+                        keep=bool(options.session), workspace=workspace)
+        place = await anyio.to_thread.run_sync(guard)
     return place
+
+
+def _with_mirror(place: Workplace, *, key: str, keep: bool, workspace: Path) -> Workplace:
+    """The job works in the user's repository: its sandbox gets a git dir of its own."""
+    from .mirror import open_mirror, recover
+
+    before = recover(place.cwd.resolve())
+    mirror = open_mirror(place.cwd, key, keep=keep, workspace=workspace)
+    if mirror is None:
+        place.before_job = before
+        return place
+    try:
+        before.events += mirror.fill()
+    except BaseException:
+        mirror.release()
+        raise
+    checked: list[AfterJob] = []
+    outer_release = place.release
+
+    def after_job() -> AfterJob:
+        if checked:
+            return AfterJob()
+        checked.append(mirror.bring_back())
+        return checked[0]
+
+    def release() -> str | None:
+        notices: list[str] = []
+        try:
+            if not checked:
+                late = after_job()
+                for event in late.events:
+                    log.warning("security: %s", event.describe())
+                notices += [f"security: {e.describe()}" for e in late.events] + late.notices
+        finally:
+            mirror.release()
+        outer = outer_release() if outer_release is not None else None
+        return "; ".join([*notices, *([outer] if outer else [])]) or None
+
+    return Workplace(cwd=place.cwd, kind=place.kind, mounts=mirror.mounts(),
+                     after_job=after_job, before_job=before, release=release, ref=place.ref)
 
 
 def _worktree_place(workspace: Path, options: WorktreeOptions) -> Workplace:
@@ -74,5 +126,4 @@ def _worktree_place(workspace: Path, options: WorktreeOptions) -> Workplace:
     prefix = os.path.relpath(workspace, repo.top) if workspace != repo.top else ""
     cwd = tree.path / prefix if prefix else tree.path
     release = None if options.keep else partial(release_worktree, workspace, tree)
-    return Workplace(cwd=cwd, kind="worktree", extra_mounts=(repo.common_dir,),
-                     release=release, ref=str(tree.path))
+    return Workplace(cwd=cwd, kind="worktree", release=release, ref=str(tree.path))

@@ -325,7 +325,7 @@ class StandbyPool:
         try:
             marks = await anyio.to_thread.run_sync(fingerprint, snapshot.cwd, snapshot.root)
             spec = build_launch(options, "standby", workspace=workspace, cwd=snapshot.cwd,
-                                job_id=standby_id, read_only_mounts=snapshot.extra_mounts)
+                                job_id=standby_id, mounts=snapshot.mounts)
             prepared: PreparedSandbox | None = None
             async for item in self.manager.prepare_sandbox(spec):
                 if isinstance(item, PreparedSandbox):

@@ -21,7 +21,7 @@ from ... import hostfs
 from ...errors import WorkspaceError
 from ...state import HeldLock, write_json
 from ..gitcmd import ZERO, Repo, find_repo, git_text, run_git, split_z
-from .gitdir import BASE_REF, extra_mounts, init_borrowing, point_head
+from ..gitdir import BASE_REF, init_borrowing, object_mounts, point_head
 from .model import Snapshot, from_meta
 from .spares import claim_spare, mark_ready, ready_spare, spares_enabled, try_builder
 from .store import (
@@ -144,7 +144,7 @@ def _create(snap_id: str, root: Path, workspace: Path, repo: Repo | None,
         _user_index(git_dir, collect_index, state)
     snap = Snapshot(id=snap_id, root=root, tree=tree, workspace=workspace, git_dir=git_dir,
                     base=base, kind="git" if repo is not None else "copy", prefix=prefix,
-                    extra_mounts=extra_mounts(repo))
+                    extra_mounts=object_mounts(repo))
     write_json(root / "meta.json", {
         "id": snap_id, "workspace": str(workspace), "kind": snap.kind, "prefix": prefix,
         "base": base, "gitDir": str(git_dir), "created": time.time(), "lastUsed": time.time(),
@@ -193,7 +193,7 @@ def _refresh(snap: Snapshot, repo: Repo | None, buffers: Mapping[str, str],
                     stdin=b"".join(state.staged))
         run_git(["update-index", "-q", "--refresh"], git_dir=snap.git_dir, work_tree=snap.tree,
                 cwd=snap.tree, check=False)
-    snap.extra_mounts = extra_mounts(repo)
+    snap.extra_mounts = object_mounts(repo)
     touch_meta(snap.root, base=snap.base, lastUsed=time.time(),
                extraMounts=[str(p) for p in snap.extra_mounts])
 

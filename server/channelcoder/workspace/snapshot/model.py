@@ -11,11 +11,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ...claude.events import Changes
+from ...claude.events import Changes, SecurityEvent
 from ...state import HeldLock
 from ..gitcmd import git_text, run_git
+from ..gitdir import BASE_REF, reclaim
+from ..workplace import PlaceMount
 from .changes import as_text, read_changes, write_tree
-from .gitdir import BASE_REF, reclaim
 from .store import discard, read_meta, snapshots_dir, touch_meta
 
 
@@ -30,7 +31,13 @@ class Snapshot:
     kind: str = "git"
     prefix: str = ""
     extra_mounts: tuple[Path, ...] = ()
+    security_events: list[SecurityEvent] = field(default_factory=list)
     _lock: HeldLock | None = field(default=None, repr=False)
+
+    @property
+    def mounts(self) -> tuple[PlaceMount, ...]:
+        """The user's object stores its git dir borrows, read-only at their own paths."""
+        return tuple(PlaceMount(p, str(p), read_only=True) for p in self.extra_mounts)
 
     @property
     def cwd(self) -> Path:
@@ -40,8 +47,9 @@ class Snapshot:
     # -- after the job ---------------------------------------------------------------------
 
     def collect(self) -> Changes:
-        """The job's edits against the base, with per-file old/new text and a unified diff."""
-        self._reclaim()
+        """The job's edits against the base, with per-file old/new text and a unified diff.
+        What the job changed in the snapshot's git dir is undone and kept in `security_events`."""
+        self.security_events = self._reclaim()
         final = write_tree(self.root, self.tree, self.git_dir)
         files, diff, patch = read_changes(self.git_dir, self.base, final, self.prefix)
         with contextlib.suppress(OSError):
@@ -82,9 +90,8 @@ class Snapshot:
         self.release()
         return discard(self.id)
 
-    def _reclaim(self) -> None:
-        if self.kind == "git":
-            reclaim(self.git_dir)
+    def _reclaim(self) -> list[SecurityEvent]:
+        return reclaim(self.git_dir) if self.kind == "git" else []
 
 
 def open_snapshot(snapshot_id: str) -> Snapshot | None:

@@ -1,0 +1,409 @@
+"""The sandbox's own git dir for a job that works in the user's repository (in place, a worktree).
+
+The user's git dir never enters the sandbox. Instead a *mirror* — a git dir channelcoder writes
+under the state dir — is mounted where the job's git looks (over `/workspace/.git`, or behind a
+read-only `.git` file for a linked worktree). It has channelcoder's own config (a few harmless
+settings copied from the user's), the user's refs, HEAD and index, and borrows their objects
+read-only (alternates). Git works normally inside: status, diff, add, commit, branch, stash.
+
+After the job, on the host: the mirror is reclaimed (`gitdir.reclaim`: whatever the job changed
+in its control files is undone and reported), then what git work the job did comes back — new
+commits and other objects are fetched with fsck on, moved refs are compare-and-swapped (a branch
+the user moved meanwhile is not overwritten: Claude's tip is kept beside it), HEAD follows, and
+the staged tree is read into the user's index with its stat data kept. Every host git call runs
+under `gitcmd.run_git`, which disables the programs a repository's configuration names.
+
+A mirror is locked while its job runs; a mirror left active by a process that died is brought
+back the next time a job starts in that repository (`recover`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import shutil
+import stat
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .. import hostfs
+from ..claude.events import SecurityEvent
+from ..errors import ChannelCoderError, GitError
+from ..state import HeldLock, read_json, subdir, try_lock, write_json
+from .gitcmd import ZERO, Repo, find_repo, git_text, run_git
+from .gitdir import alternates_for, object_mounts, reclaim
+from .workplace import AfterJob, PlaceMount
+
+CONTAINER_GIT = "/channelcoder/git"
+POINTER = b"gitdir: " + CONTAINER_GIT.encode() + b"\n"
+BROUGHT_BACK = re.compile(r"^refs/(heads|tags|notes)/|^refs/stash$")
+_COPIED_SETTINGS = re.compile(
+    r"^(user\.(name|email)|core\.(filemode|ignorecase|precomposeunicode|symlinks|autocrlf|eol|"
+    r"safecrlf|quotepath|checkstat|trustctime)|extensions\.objectformat|i18n\.[a-z]+|"
+    r"init\.defaultbranch|branch\..+\.(remote|merge|rebase)|remote\..+\.fetch|"
+    r"diff\.(renames|algorithm)|status\.[a-z]+|merge\.conflictstyle)$")
+_REFLOG = "channelcoder: from the sandbox"
+_STATE_LIMIT = 1 << 16
+
+
+def mirrors_dir() -> Path:
+    return subdir("gitmirrors")
+
+
+@dataclass
+class Mirror:
+    """A job's git dir in the sandbox, for the user's repository `repo`."""
+
+    root: Path
+    repo: Repo
+    workspace: Path
+    keep: bool = False
+    _lock: HeldLock | None = field(default=None, repr=False)
+
+    @property
+    def git_dir(self) -> Path:
+        return self.root / "git"
+
+    @property
+    def config(self) -> bytes:
+        return hostfs.read_regular(self.root / "config", _STATE_LIMIT)
+
+    def mounts(self) -> tuple[PlaceMount, ...]:
+        """The mirror where the job's git finds it, and the user's objects read-only."""
+        objects = tuple(PlaceMount(p, str(p), read_only=True) for p in object_mounts(self.repo))
+        if (self.repo.top / ".git").is_dir():
+            return (PlaceMount(self.git_dir, ".git"), *objects)
+        return (PlaceMount(self.root / "dotgit", ".git", read_only=True),
+                PlaceMount(self.git_dir, CONTAINER_GIT), *objects)
+
+    # -- before the job ----------------------------------------------------------------------
+
+    def fill(self) -> list[SecurityEvent]:
+        """Make the mirror say what the user's repository says now; what a job left in it since
+        the last bring-back (a session's warm sandbox) is undone and returned."""
+        repo = self.repo
+        config = _mirror_config(repo)
+        existed = (self.git_dir / "HEAD").exists()
+        self.git_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.git_dir, hostfs.DIRECTORY)
+        try:
+            if not existed:
+                hostfs.replace_in(fd, "HEAD", b"ref: refs/heads/main\n", 0o644)
+                hostfs.replace_in(fd, "config", config, 0o644)
+        finally:
+            os.close(fd)
+        old_config = (self.root / "config").read_bytes() if (self.root / "config").is_file() \
+            else config
+        events = reclaim(self.git_dir, old_config, alternates=alternates_for(repo))
+        if not existed:
+            events = []
+        (self.root / "config").write_bytes(config)
+        (self.root / "dotgit").write_bytes(POINTER)
+        fd = os.open(self.git_dir, hostfs.DIRECTORY)
+        try:
+            hostfs.replace_in(fd, "config", config, 0o644)
+            refs = _user_refs(repo)
+            _write_refs(fd, refs)
+            head = _head_of(repo)
+            hostfs.replace_in(fd, "HEAD", head.encode() + b"\n", 0o644)
+            _copy_into(fd, repo.common_dir / "shallow", "shallow")
+            _copy_into(fd, repo.common_dir / "logs" / "refs" / "stash", "logs/refs/stash")
+            _copy_into(fd, repo.common_dir / "info" / "exclude", "info/exclude")
+            index = _read_optional(repo.git_dir / "index")
+            if index is not None and not _split_index(repo):
+                hostfs.replace_in(fd, "index", index, 0o644)
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink("index", dir_fd=fd)
+        finally:
+            os.close(fd)
+        if index is not None and _split_index(repo):
+            run_git(["read-tree", repo.head or "--empty"], git_dir=self.git_dir, check=False)
+        tree = _write_tree(self.git_dir)
+        write_json(self.root / "start.json", {
+            "active": True, "workspace": str(self.workspace), "top": str(repo.top),
+            "refs": refs, "head": head, "tree": tree, "keep": self.keep,
+            "index": _digest(index), "started": time.time()})
+        return events
+
+    # -- after the job -----------------------------------------------------------------------
+
+    def bring_back(self) -> AfterJob:
+        """Undo what the job changed in the mirror's control files (reported), and bring the
+        git work it did into the user's repository (said in `notices`)."""
+        start = read_json(self.root / "start.json", None)
+        if not isinstance(start, dict) or not start.get("active"):
+            return AfterJob()
+        events = reclaim(self.git_dir, self.config, alternates=alternates_for(self.repo))
+        after = AfterJob(events=events)
+        try:
+            after.notices += _bring_back(self.git_dir, self.repo, start)
+        except ChannelCoderError as exc:
+            after.notices.append(f"could not bring the sandbox's git work back: {exc.message}")
+        start["active"] = False
+        write_json(self.root / "start.json", start)
+        return after
+
+    def release(self) -> None:
+        if not self.keep:
+            with contextlib.suppress(OSError):
+                shutil.rmtree(self.root)
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+
+def open_mirror(cwd: Path, key: str, *, keep: bool, workspace: Path | None = None) -> Mirror | None:
+    """The mirror for a job in `cwd`, locked and filled; None when `cwd` is not the top of a
+    repository's work tree (the sandbox then sees no git dir at all)."""
+    if not (cwd / ".git").exists():
+        return None
+    repo = find_repo(cwd)
+    if repo is None or repo.top.resolve() != cwd.resolve():
+        return None
+    root = mirrors_dir() / key
+    root.mkdir(parents=True, exist_ok=True)
+    lock = try_lock(root / "lock")
+    if lock is None:
+        raise GitError(f"another job is using the sandbox git dir {root}",
+                       hint="wait for it to finish, or give this job its own session")
+    mirror = Mirror(root=root, repo=repo, workspace=workspace or cwd, keep=keep, _lock=lock)
+    return mirror
+
+
+def mirror_key(job_id: str, session: str | None, workspace: Path) -> str:
+    if not session:
+        return f"job-{job_id}"
+    digest = hashlib.sha256(f"{session}\0{workspace}".encode()).hexdigest()[:16]
+    return f"session-{digest}"
+
+
+def recover(top: Path) -> AfterJob:
+    """Bring back the mirrors of `top`'s repository whose job's process died mid-run."""
+    found = AfterJob()
+    try:
+        roots = sorted(mirrors_dir().iterdir())
+    except OSError:
+        return found
+    for root in roots:
+        start = read_json(root / "start.json", None)
+        if not isinstance(start, dict) or not start.get("active") or start.get("top") != str(top):
+            continue
+        lock = try_lock(root / "lock")
+        if lock is None:
+            continue  # its job is still running
+        repo = find_repo(top)
+        if repo is None:
+            lock.release()
+            continue
+        mirror = Mirror(root=root, repo=repo, workspace=Path(start.get("workspace", top)),
+                        keep=bool(start.get("keep")), _lock=lock)
+        after = mirror.bring_back()
+        found.events += after.events
+        found.notices.append("a job in this repository ended without cleaning up; "
+                             "what it did in git was checked now")
+        found.notices += after.notices
+        mirror.release()
+    return found
+
+
+def _mirror_config(repo: Repo) -> bytes:
+    """The mirror's own config: a few settings of the user's that change how git behaves
+    inside (identity, line endings, upstreams), none that runs a program or holds a secret."""
+    proc = run_git(["config", "-z", "--list"], cwd=repo.top, check=False)
+    settings: dict[str, str] = {}
+    for item in proc.stdout.decode("utf-8", "surrogateescape").split("\0"):
+        key, _, value = item.partition("\n")
+        if _COPIED_SETTINGS.match(key) and "\n" not in value:
+            settings[key] = value
+    version = "1" if "extensions.objectformat" in settings else "0"
+    lines = ["[core]", f"\trepositoryformatversion = {version}", "\tbare = false",
+             "\tlogallrefupdates = true"]
+    for key, value in settings.items():
+        section, _, rest = key.partition(".")
+        subsection, _, name = rest.rpartition(".")
+        header = f'[{section} "{_quote(subsection)}"]' if subsection else f"[{section}]"
+        lines += [header, f'\t{name} = "{_quote(value)}"']
+    return ("\n".join(lines) + "\n").encode("utf-8", "surrogateescape")
+
+
+def _quote(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def _user_refs(repo: Repo) -> dict[str, str]:
+    proc = run_git(["for-each-ref", "--format=%(objectname) %(refname)"], cwd=repo.top)
+    return _parse_refs(proc.stdout)
+
+
+def _parse_refs(data: bytes) -> dict[str, str]:
+    refs = {}
+    for line in data.decode("utf-8", "surrogateescape").splitlines():
+        sha, _, name = line.partition(" ")
+        if name and not name.startswith("refs/channelcoder/"):
+            refs[name] = sha
+    return refs
+
+
+def _head_of(repo: Repo) -> str:
+    """HEAD as its file says it: `ref: refs/heads/x` or a commit id."""
+    proc = run_git(["symbolic-ref", "-q", "HEAD"], cwd=repo.top, check=False)
+    if proc.returncode == 0:
+        return f"ref: {git_text(proc)}"
+    return repo.head or ZERO
+
+
+def _write_refs(fd: int, refs: dict[str, str]) -> None:
+    """All the user's refs as the mirror's packed refs (its loose refs go)."""
+    with contextlib.suppress(FileNotFoundError):
+        if stat.S_ISDIR(os.stat("refs", dir_fd=fd, follow_symlinks=False).st_mode):
+            shutil.rmtree("refs", dir_fd=fd)
+        else:
+            os.unlink("refs", dir_fd=fd)
+    refs_fd = hostfs.subdir(fd, "refs")
+    try:
+        for name in ("heads", "tags"):
+            os.close(hostfs.subdir(refs_fd, name))
+    finally:
+        os.close(refs_fd)
+    body = "".join(f"{sha} {name}\n" for name, sha in sorted(refs.items()))
+    hostfs.replace_in(fd, "packed-refs", f"# pack-refs with: sorted \n{body}".encode(
+        "utf-8", "surrogateescape"), 0o644)
+    logs = hostfs.subdir(fd, "logs")
+    try:
+        with contextlib.suppress(OSError):
+            shutil.rmtree("refs", dir_fd=logs)
+    finally:
+        os.close(logs)
+
+
+def _copy_into(fd: int, source: Path, name: str) -> None:
+    """Copy a file of the user's git dir into the mirror (or remove the mirror's, if none)."""
+    *parents, leaf = name.split("/")
+    opened = [fd]
+    try:
+        for part in parents:
+            opened.append(hostfs.subdir(opened[-1], part))
+        data = _read_optional(source)
+        if data is None:
+            with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+                os.unlink(leaf, dir_fd=opened[-1])
+        else:
+            hostfs.replace_in(opened[-1], leaf, data, 0o644)
+    finally:
+        for extra in opened[1:]:
+            os.close(extra)
+
+
+def _read_optional(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        return None
+
+
+def _split_index(repo: Repo) -> bool:
+    try:
+        return any(name.startswith("sharedindex.") for name in os.listdir(repo.git_dir))
+    except OSError:
+        return False
+
+
+def _digest(data: bytes | None) -> str | None:
+    return hashlib.sha256(data).hexdigest() if data is not None else None
+
+
+def _write_tree(git_dir: Path) -> str | None:
+    """The staged tree of a git dir's index (None with conflicts or no index)."""
+    proc = run_git(["write-tree"], git_dir=git_dir, check=False)
+    return git_text(proc) if proc.returncode == 0 else None
+
+
+def _bring_back(git_dir: Path, repo: Repo, start: dict[str, Any]) -> list[str]:
+    before: dict[str, str] = dict(start.get("refs") or {})
+    after = _parse_refs(run_git(["for-each-ref", "--format=%(objectname) %(refname)"],
+                                git_dir=git_dir).stdout)
+    head = hostfs.read_regular(git_dir / "HEAD", 4096).decode("utf-8", "replace").strip()
+    tree = _write_tree(git_dir)
+    moved = {name: (before.get(name), after.get(name)) for name in {*before, *after}
+             if BROUGHT_BACK.match(name) and before.get(name) != after.get(name)}
+    head_moved = head != start.get("head")
+    staged = tree is not None and tree != start.get("tree")
+    wants = {new for _, new in moved.values() if new}
+    if head_moved and not head.startswith("ref: "):
+        wants.add(head)
+    if staged and tree:
+        wants.add(tree)
+    if not wants and not moved and not head_moved:
+        return []
+    notices: list[str] = []
+    if wants:
+        run_git(["-c", "uploadpack.allowAnySHA1InWant=true", "-c", "fetch.fsckObjects=true",
+                 "-c", "transfer.fsckObjects=true", "fetch", "--quiet", "--no-tags",
+                 "--no-write-fetch-head", "--no-recurse-submodules", str(git_dir),
+                 *sorted(wants)], cwd=repo.top)
+    for name, (old, new) in sorted(moved.items()):
+        notices.append(_move_ref(repo, name, old, new))
+    if head_moved:
+        notices.append(_move_head(repo, str(start.get("head")), head))
+    if staged and tree:
+        notices += _stage(repo, tree, start.get("index"))
+    return [n for n in notices if n]
+
+
+def _move_ref(repo: Repo, name: str, old: str | None, new: str | None) -> str:
+    short = name.removeprefix("refs/heads/").removeprefix("refs/tags/")
+    if new is None:
+        return (f"the job deleted {short} inside the sandbox; it is kept here "
+                f"(delete it with git if you agree)")
+    message = _REFLOG
+    if name == "refs/stash":  # `git stash list` shows the reflog's messages
+        short = "stash"
+        message = git_text(run_git(["log", "-1", "--format=%s", new], cwd=repo.top,
+                                   check=False)) or _REFLOG
+    done = run_git(["update-ref", "--create-reflog", "-m", message, name, new, old or ZERO],
+                   cwd=repo.top, check=False)
+    if done.returncode == 0:
+        return f"from the sandbox: {short} → {_describe(repo, new)}"
+    beside = f"{name}-claude" if name.startswith("refs/heads/") else \
+        f"refs/channelcoder/kept/{name.removeprefix('refs/')}"
+    run_git(["update-ref", "-m", _REFLOG, beside, new], cwd=repo.top, check=False)
+    return (f"{short} moved here while the job ran; Claude's {short} is kept as "
+            f"{beside.removeprefix('refs/heads/')} ({_describe(repo, new)})")
+
+
+def _move_head(repo: Repo, was: str, now: str) -> str:
+    current = _head_of(repo)
+    if current != was:
+        return "HEAD moved here while the job ran; the job's checkout was not brought back"
+    if now.startswith("ref: "):
+        ref = now.removeprefix("ref: ")
+        done = run_git(["symbolic-ref", "-m", _REFLOG, "HEAD", ref], cwd=repo.top, check=False)
+        return f"checked out {ref.removeprefix('refs/heads/')}" if done.returncode == 0 else \
+            f"could not check out {ref} here: {done.stderr.decode(errors='replace').strip()}"
+    done = run_git(["update-ref", "--no-deref", "-m", _REFLOG, "HEAD", now], cwd=repo.top,
+                   check=False)
+    return f"HEAD detached at {now[:12]}" if done.returncode == 0 else \
+        "could not move HEAD as the job did"
+
+
+def _stage(repo: Repo, tree: str, index_digest: Any) -> list[str]:
+    """Read the job's staged tree into the user's index (stat data of unchanged entries kept),
+    unless the user's index changed while the job ran."""
+    if _digest(_read_optional(repo.git_dir / "index")) != index_digest:
+        return ["your index changed while the job ran; the job's staged changes were not "
+                "brought back"]
+    done = run_git(["read-tree", "--reset", tree], cwd=repo.top, check=False)
+    if done.returncode != 0:
+        return ["could not bring the job's staged changes back: "
+                f"{done.stderr.decode(errors='replace').strip()}"]
+    return []
+
+
+def _describe(repo: Repo, sha: str) -> str:
+    proc = run_git(["log", "-1", "--format=%h %s", sha], cwd=repo.top, check=False)
+    return git_text(proc) or sha[:12]

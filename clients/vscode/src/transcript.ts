@@ -64,6 +64,8 @@ export class TranscriptFormatter {
         const names = event.files.map((file) => `${file.status[0]?.toUpperCase() ?? "?"} ${file.path}`);
         return this.line(`changed: ${names.join(", ")}`);
       }
+      case "security":
+        return this.line(`⚠ security: ${event.path}: ${event.change} (${event.outcome})`);
       case "result":
         return this.line(footer(event));
       case "error":

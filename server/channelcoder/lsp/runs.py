@@ -18,7 +18,16 @@ import anyio
 from lsprotocol import types
 
 from ..backend_choice import StandbySource
-from ..claude.events import AnyEvent, Changes, Error, Result, Status, Text, TextDelta
+from ..claude.events import (
+    AnyEvent,
+    Changes,
+    Error,
+    Result,
+    SecurityEvent,
+    Status,
+    Text,
+    TextDelta,
+)
 from ..jobs import Job, JobState
 from ..redact import redact
 from .describe import Describer, end_message
@@ -184,6 +193,9 @@ class Runs:
         return False
 
     def _emit(self, run: LspJob, event: AnyEvent) -> None:
+        if isinstance(event, SecurityEvent):
+            self._server.show(types.MessageType.Warning,
+                              f"Security, in Claude's sandbox: {event.describe()}")
         if not self._server.settings.server.stream_events:
             return
         payload = event.to_json()
@@ -224,6 +236,7 @@ class Runs:
             "durationMs": (result.duration_ms or elapsed_ms) if result else elapsed_ms,
             "numTurns": result.num_turns if result else 0,
             "changes": files,
+            "security": [event.to_json() for event in job.security_events],
             "error": failure,
         }
 

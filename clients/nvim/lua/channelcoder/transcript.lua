@@ -190,6 +190,9 @@ local function render(job, event, s)
       table.insert(lines, string.format('  %s %s', marks[file.status] or '?', file.path))
     end
     append(s, lines)
+  elseif kind == 'security' then
+    append(s, { string.format('⚠ security: %s: %s (%s)', tostring(event.path), tostring(event.change),
+      tostring(event.outcome)) })
   elseif kind == 'result' then
     append(s, footer(job, event))
   elseif kind == 'error' then

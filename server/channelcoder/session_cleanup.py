@@ -16,6 +16,7 @@ def remove_session(name: str) -> bool:
     from . import sessions
     from .sandbox.container.claude_config import config_dir_for
     from .sandbox.warm.session_backend import remove_for_session
+    from .workspace.mirror import mirror_key, remove_mirror
 
     removed = sessions.remove(name)
     if removed is None:
@@ -24,5 +25,6 @@ def remove_session(name: str) -> bool:
         path = config_dir_for(session=name, workspace=removed.workspace, job_id="", resume=None)
         if path.is_dir():
             shutil.rmtree(path, ignore_errors=True)
+        remove_mirror(mirror_key("", name, removed.workspace))
     remove_for_session(name, removed.workspace)
     return True

@@ -182,6 +182,21 @@ def mirror_key(job_id: str, session: str | None, workspace: Path) -> str:
     return f"session-{digest}"
 
 
+def remove_mirror(key: str) -> None:
+    """Remove a session's mirror (unless a job is using it: it goes with that job's end)."""
+    root = mirrors_dir() / key
+    lock = try_lock(root / "lock") if root.is_dir() else None
+    if lock is None:
+        return
+    try:
+        start = read_json(root / "start.json", None)
+        if isinstance(start, dict) and start.get("active"):
+            return  # left by a process that died: the next job here brings it back first
+        shutil.rmtree(root, ignore_errors=True)
+    finally:
+        lock.release()
+
+
 def recover(top: Path) -> AfterJob:
     """Bring back the mirrors of `top`'s repository whose job's process died mid-run."""
     found = AfterJob()

@@ -80,12 +80,14 @@ async def prepare_workplace(request: Request, job_id: str, *,
 
 def _with_mirror(place: Workplace, *, key: str, keep: bool, workspace: Path) -> Workplace:
     """The job works in the user's repository: its sandbox gets a git dir of its own."""
-    from .mirror import open_mirror, recover
+    from .mirror import check_new_repository, open_mirror, recover
 
     before = recover(place.cwd.resolve())
     mirror = open_mirror(place.cwd, key, keep=keep, workspace=workspace)
     if mirror is None:
         place.before_job = before
+        if not os.path.lexists(place.cwd / ".git"):
+            place.after_job = partial(check_new_repository, place.cwd)
         return place
     try:
         before.events += mirror.fill()

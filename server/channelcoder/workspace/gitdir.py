@@ -62,7 +62,7 @@ def point_head(git_dir: Path, repo: Repo) -> None:
 
 
 def reclaim(git_dir: Path, config: bytes = SNAPSHOT_GIT_CONFIG, *, alternates: bytes | None = None,
-            shown_as: str = ".git") -> list[SecurityEvent]:
+            shown_as: str = ".git", outcome: str = NOT_BROUGHT_BACK) -> list[SecurityEvent]:
     """Make a git dir a job could write safe for git on the host again, and say what the job
     had changed: `config` is rewritten, hooks and pointer files removed, `info/` keeps only
     `exclude`, `objects` and `refs` must be real directories, `HEAD` a regular file."""
@@ -75,7 +75,7 @@ def reclaim(git_dir: Path, config: bytes = SNAPSHOT_GIT_CONFIG, *, alternates: b
     events: list[SecurityEvent] = []
 
     def found(name: str, change: str) -> None:
-        events.append(SecurityEvent(f"{shown_as}/{name}", change, NOT_BROUGHT_BACK))
+        events.append(SecurityEvent(f"{shown_as}/{name}", change, outcome))
 
     try:
         _reclaim_config(fd, config, found)
@@ -84,13 +84,13 @@ def reclaim(git_dir: Path, config: bytes = SNAPSHOT_GIT_CONFIG, *, alternates: b
             if kind is not None:
                 found(name, f"created ({_preview(fd, name)})" if kind == "file"
                       else f"created as a {kind}")
-                _remove(fd, name)
+                remove_entry(fd, name)
         _reclaim_hooks(fd, found)
         _reclaim_info(fd, found)
         for name in ("objects", "refs"):
             if _kind(fd, name) not in ("directory", None):
                 found(name, f"replaced by a {_kind(fd, name)}")
-                _remove(fd, name)
+                remove_entry(fd, name)
         objects = hostfs.subdir(fd, "objects")
         try:
             if alternates is not None:
@@ -98,7 +98,7 @@ def reclaim(git_dir: Path, config: bytes = SNAPSHOT_GIT_CONFIG, *, alternates: b
                 try:
                     if _read(info, "alternates") != alternates:
                         found("objects/info/alternates", "changed where git reads objects from")
-                        _remove(info, "alternates")
+                        remove_entry(info, "alternates")
                         hostfs.replace_in(info, "alternates", alternates, 0o644)
                 finally:
                     os.close(info)
@@ -125,7 +125,7 @@ def _reclaim_config(fd: int, config: bytes, found: _Found) -> None:
     current = _read(fd, "config") if kind == "file" else None
     if kind not in ("file", None):
         found("config", f"replaced by a {kind}")
-        _remove(fd, "config")
+        remove_entry(fd, "config")
     elif current != config:
         found("config", describe_config_change(config, current or b""))
     if current != config:
@@ -149,7 +149,7 @@ def _reclaim_hooks(fd: int, found: _Found) -> None:
             return
     else:
         found("hooks", f"created as a {kind}")
-    _remove(fd, "hooks")
+    remove_entry(fd, "hooks")
 
 
 def _reclaim_info(fd: int, found: _Found) -> None:
@@ -159,7 +159,7 @@ def _reclaim_info(fd: int, found: _Found) -> None:
         return
     if kind != "directory":
         found("info", f"replaced by a {kind}")
-        _remove(fd, "info")
+        remove_entry(fd, "info")
         return
     info = os.open("info", hostfs.DIRECTORY, dir_fd=fd)
     try:
@@ -167,7 +167,7 @@ def _reclaim_info(fd: int, found: _Found) -> None:
             if name == "exclude" and _kind(info, name) == "file":
                 continue
             found(f"info/{name}", "created")
-            _remove(info, name)
+            remove_entry(info, name)
     finally:
         os.close(info)
 
@@ -230,7 +230,7 @@ def _preview(dir_fd: int, name: str) -> str:
     return f"says {first[:80]!r}" if first else "empty"
 
 
-def _remove(dir_fd: int, name: str) -> None:
+def remove_entry(dir_fd: int, name: str) -> None:
     """Remove an entry of any type without following it."""
     try:
         mode = os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode

@@ -34,8 +34,8 @@ from .. import hostfs
 from ..claude.events import SecurityEvent
 from ..errors import ChannelCoderError, GitError
 from ..state import HeldLock, read_json, subdir, try_lock, write_json
-from .gitcmd import ZERO, Repo, find_repo, git_text, run_git
-from .gitdir import alternates_for, object_mounts, reclaim
+from .gitcmd import ZERO, Repo, find_repo, git_text, run_git, split_z
+from .gitdir import SNAPSHOT_GIT_CONFIG, alternates_for, object_mounts, reclaim, remove_entry
 from .workplace import AfterJob, PlaceMount
 
 CONTAINER_GIT = "/channelcoder/git"
@@ -62,21 +62,39 @@ class Mirror:
     repo: Repo
     workspace: Path
     keep: bool = False
+    # A submodule's mirror sits in its superproject's (`modules/<name>`); `rel` is its work
+    # tree below the job's directory, `inside` its git dir's path in the sandbox.
+    git_dir: Path = Path()
+    rel: str = ""
+    inside: str = "/workspace/.git"
+    pointer: bytes = b""
+    children: list[Mirror] = field(default_factory=list)
     _lock: HeldLock | None = field(default=None, repr=False)
 
+    def __post_init__(self) -> None:
+        if self.git_dir == Path():
+            self.git_dir = self.root / "git"
+        if not self.rel and (self.repo.top / ".git").is_dir():
+            self.children = _submodules(self)
+
     @property
-    def git_dir(self) -> Path:
-        return self.root / "git"
+    def shown_as(self) -> str:
+        return ".git" + self.inside.removeprefix("/workspace/.git")
 
     @property
     def config(self) -> bytes:
         return hostfs.read_regular(self.root / "config", _STATE_LIMIT)
 
     def mounts(self) -> tuple[PlaceMount, ...]:
-        """The mirror where the job's git finds it, and the user's objects read-only."""
+        """The mirror where the job's git finds it, and the user's objects read-only; each
+        submodule's `.git` file read-only, pointing at its mirror."""
         objects = tuple(PlaceMount(p, str(p), read_only=True) for p in object_mounts(self.repo))
+        nested = tuple(m for child in self.children for m in child.mounts())
+        if self.rel:
+            return (PlaceMount(self.root / "dotgit", f"{self.rel}/.git", read_only=True),
+                    *objects, *nested)
         if (self.repo.top / ".git").is_dir():
-            return (PlaceMount(self.git_dir, ".git"), *objects)
+            return (PlaceMount(self.git_dir, ".git"), *objects, *nested)
         return (PlaceMount(self.root / "dotgit", ".git", read_only=True),
                 PlaceMount(self.git_dir, CONTAINER_GIT), *objects)
 
@@ -102,7 +120,8 @@ class Mirror:
         if not existed:
             events = []
         (self.root / "config").write_bytes(config)
-        (self.root / "dotgit").write_bytes(POINTER)
+        (self.root / "dotgit").write_bytes(
+            f"gitdir: {self.inside}\n".encode() if self.rel else POINTER)
         fd = os.open(self.git_dir, hostfs.DIRECTORY)
         try:
             hostfs.replace_in(fd, "config", config, 0o644)
@@ -128,6 +147,8 @@ class Mirror:
             "active": True, "workspace": str(self.workspace), "top": str(repo.top),
             "refs": refs, "head": head, "tree": tree, "keep": self.keep,
             "index": _digest(index), "started": time.time()})
+        for child in self.children:
+            events += child.fill()
         return events
 
     # -- after the job -----------------------------------------------------------------------
@@ -138,8 +159,14 @@ class Mirror:
         start = read_json(self.root / "start.json", None)
         if not isinstance(start, dict) or not start.get("active"):
             return AfterJob()
-        events = reclaim(self.git_dir, self.config, alternates=alternates_for(self.repo))
+        events = reclaim(self.git_dir, self.config, alternates=alternates_for(self.repo),
+                         shown_as=self.shown_as)
         after = AfterJob(events=events)
+        for child in self.children:
+            after.events += child.check_pointer(self.repo.top)
+            found = child.bring_back()
+            after.events += found.events
+            after.notices += [f"{child.rel}: {n}" for n in found.notices]
         try:
             after.notices += _bring_back(self.git_dir, self.repo, start)
         except ChannelCoderError as exc:
@@ -147,6 +174,34 @@ class Mirror:
         start["active"] = False
         write_json(self.root / "start.json", start)
         return after
+
+    def check_pointer(self, top: Path) -> list[SecurityEvent]:
+        """A submodule's `.git` file (mounted read-only, but its directory could be renamed
+        away): put back as it was, if the job left something else at its place."""
+        path = f"{self.rel}/.git"
+        *parents, _ = path.split("/")
+        fd = os.open(top, hostfs.DIRECTORY)
+        try:
+            for part in parents:
+                below = os.open(part, hostfs.DIRECTORY, dir_fd=fd)
+                os.close(fd)
+                fd = below
+        except OSError:
+            os.close(fd)
+            return [SecurityEvent(path, "its directory was replaced by something else",
+                                  "check it before you run git there")]
+        try:
+            with contextlib.suppress(OSError):
+                current = os.stat(".git", dir_fd=fd, follow_symlinks=False)
+                if stat.S_ISREG(current.st_mode) and \
+                        hostfs.read_regular(top / path, _STATE_LIMIT) == self.pointer:
+                    return []
+            if os.path.lexists(top / path):
+                remove_entry(fd, ".git")
+            hostfs.replace_in(fd, ".git", self.pointer, 0o644)
+            return [SecurityEvent(path, "replaced the submodule's .git file", "restored")]
+        finally:
+            os.close(fd)
 
     def release(self) -> None:
         if not self.keep:
@@ -180,6 +235,29 @@ def mirror_key(job_id: str, session: str | None, workspace: Path) -> str:
         return f"job-{job_id}"
     digest = hashlib.sha256(f"{session}\0{workspace}".encode()).hexdigest()[:16]
     return f"session-{digest}"
+
+
+def check_new_repository(cwd: Path) -> AfterJob:
+    """A job in a directory without `.git` made one: a repository of its own whose hooks or
+    configuration git would run the day the user runs git there. Its config goes back to what
+    `git init` writes, its hooks go (its commits stay); a `.git` file pointing elsewhere goes."""
+    dotgit = cwd / ".git"
+    if not os.path.lexists(dotgit):
+        return AfterJob()
+    fd = os.open(cwd, hostfs.DIRECTORY)
+    try:
+        kind = os.stat(".git", dir_fd=fd, follow_symlinks=False).st_mode
+        if not stat.S_ISDIR(kind):
+            remove_entry(fd, ".git")
+            return AfterJob(events=[SecurityEvent(
+                ".git", "created a .git that points git at another directory", "removed")])
+    finally:
+        os.close(fd)
+    found = reclaim(dotgit, SNAPSHOT_GIT_CONFIG, outcome="reset to what git init writes")
+    events = [e for e in found if e.path != ".git/config" or not e.change.startswith("removes")]
+    return AfterJob(events=events, notices=[
+        "the job made a new git repository here (.git); its hooks and configuration were reset"]
+        if events else [])
 
 
 def remove_mirror(key: str) -> None:
@@ -223,6 +301,46 @@ def recover(top: Path) -> AfterJob:
                              "what it did in git was checked now")
         found.notices += after.notices
         mirror.release()
+    return found
+
+
+def _submodules(parent: Mirror) -> list[Mirror]:
+    """Mirrors of the submodules checked out in `parent`'s work tree whose git dirs are in
+    its `modules/` (the layout git gives them), recursively."""
+    repo = parent.repo
+    if not (repo.top / ".gitmodules").is_file():
+        return []
+    listed = run_git(["config", "-f", str(repo.top / ".gitmodules"), "-z", "--get-regexp",
+                      r"^submodule\..*\.path$"], check=False)
+    found = []
+    for item in split_z(listed.stdout):
+        path = item.partition("\n")[2].strip("/")
+        if not path or ".." in path.split("/"):
+            continue
+        try:
+            pointer = hostfs.read_regular(repo.top / path / ".git", 4096)
+        except OSError:
+            continue
+        text = pointer.decode("utf-8", "replace").strip()
+        if not text.startswith("gitdir: "):
+            continue
+        target = Path(os.path.normpath(repo.top / path / text.removeprefix("gitdir: ")))
+        try:
+            name = target.relative_to(repo.common_dir / "modules").as_posix()
+        except ValueError:
+            continue
+        sub_repo = find_repo(repo.top / path)
+        if sub_repo is None or sub_repo.top != repo.top / path:
+            continue
+        key = hashlib.sha256(name.encode()).hexdigest()[:12]
+        child = Mirror(root=parent.root / "modules" / key, repo=sub_repo,
+                       workspace=parent.workspace, keep=True,
+                       git_dir=parent.git_dir / "modules" / name,
+                       rel=f"{parent.rel}/{path}".strip("/"),
+                       inside=f"{parent.inside}/modules/{name}", pointer=pointer)
+        child.root.mkdir(parents=True, exist_ok=True)
+        child.children = _submodules(child)
+        found.append(child)
     return found
 
 

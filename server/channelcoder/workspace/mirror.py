@@ -127,7 +127,7 @@ class Mirror:
             hostfs.replace_in(fd, "config", config, 0o644)
             refs = _user_refs(repo)
             _write_refs(fd, refs)
-            head = _head_of(repo)
+            head = f"ref: refs/heads/{repo.branch}" if repo.branch else (repo.head or ZERO)
             hostfs.replace_in(fd, "HEAD", head.encode() + b"\n", 0o644)
             _copy_into(fd, repo.common_dir / "shallow", "shallow")
             _copy_into(fd, repo.common_dir / "logs" / "refs" / "stash", "logs/refs/stash")
@@ -142,11 +142,15 @@ class Mirror:
             os.close(fd)
         if index is not None and _split_index(repo):
             run_git(["read-tree", repo.head or "--empty"], git_dir=self.git_dir, check=False)
-        tree = _write_tree(self.git_dir)
+        given = _read_optional(self.git_dir / "index")
+        if given is None:
+            (self.root / "index.start").unlink(missing_ok=True)
+        else:
+            (self.root / "index.start").write_bytes(given)
         write_json(self.root / "start.json", {
             "active": True, "workspace": str(self.workspace), "top": str(repo.top),
-            "refs": refs, "head": head, "tree": tree, "keep": self.keep,
-            "index": _digest(index), "started": time.time()})
+            "refs": refs, "head": head, "keep": self.keep, "index": _digest(index),
+            "given": _digest(given), "started": time.time()})
         for child in self.children:
             events += child.fill()
         return events
@@ -168,7 +172,7 @@ class Mirror:
             after.events += found.events
             after.notices += [f"{child.rel}: {n}" for n in found.notices]
         try:
-            after.notices += _bring_back(self.git_dir, self.repo, start)
+            after.notices += _bring_back(self.git_dir, self.repo, start, self.root / "index.start")
         except ChannelCoderError as exc:
             after.notices.append(f"could not bring the sandbox's git work back: {exc.message}")
         start["active"] = False
@@ -450,22 +454,36 @@ def _digest(data: bytes | None) -> str | None:
     return hashlib.sha256(data).hexdigest() if data is not None else None
 
 
-def _write_tree(git_dir: Path) -> str | None:
+def _write_tree(git_dir: Path, index: Path | None = None) -> str | None:
     """The staged tree of a git dir's index (None with conflicts or no index)."""
-    proc = run_git(["write-tree"], git_dir=git_dir, check=False)
+    if index is not None and not index.is_file():
+        return None
+    proc = run_git(["write-tree"], git_dir=git_dir, index=index, check=False)
     return git_text(proc) if proc.returncode == 0 else None
 
 
-def _bring_back(git_dir: Path, repo: Repo, start: dict[str, Any]) -> list[str]:
+def _staged_tree(git_dir: Path, start: dict[str, Any], given: Path) -> str | None:
+    """The tree the job staged, when it differs from the one it was given (else None)."""
+    try:
+        now = hostfs.read_regular(git_dir / "index", 1 << 31)
+    except OSError:
+        return None
+    if _digest(now) == start.get("given"):
+        return None  # untouched: the common case costs no git call
+    tree = _write_tree(git_dir)
+    return tree if tree is not None and tree != _write_tree(git_dir, given) else None
+
+
+def _bring_back(git_dir: Path, repo: Repo, start: dict[str, Any], given: Path) -> list[str]:
     before: dict[str, str] = dict(start.get("refs") or {})
     after = _parse_refs(run_git(["for-each-ref", "--format=%(objectname) %(refname)"],
                                 git_dir=git_dir).stdout)
     head = hostfs.read_regular(git_dir / "HEAD", 4096).decode("utf-8", "replace").strip()
-    tree = _write_tree(git_dir)
+    tree = _staged_tree(git_dir, start, given)
     moved = {name: (before.get(name), after.get(name)) for name in {*before, *after}
              if BROUGHT_BACK.match(name) and before.get(name) != after.get(name)}
     head_moved = head != start.get("head")
-    staged = tree is not None and tree != start.get("tree")
+    staged = tree is not None
     wants = {new for _, new in moved.values() if new}
     if head_moved and not head.startswith("ref: "):
         wants.add(head)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -76,6 +77,31 @@ def make_repo(repo: Path, files: dict[str, str]) -> Path:
     git(repo, "add", ".")
     git(repo, "commit", "-q", "-m", "initial")
     return repo
+
+
+DIE_MID_JOB = """
+import os, subprocess, sys
+from pathlib import Path
+from channelcoder.workspace.mirror import open_mirror
+repo, fsmonitor = Path(sys.argv[1]), sys.argv[2]
+mirror = open_mirror(repo, "job-died", keep=False)
+mirror.fill()
+env = {**os.environ, "GIT_DIR": str(mirror.git_dir), "GIT_WORK_TREE": str(repo)}
+(repo / "late.py").write_text("LATE = 1\\n")
+subprocess.run(["git", "add", "late.py"], cwd=repo, env=env, check=True)
+subprocess.run(["git", "commit", "-qm", "made before the crash"], cwd=repo, env=env, check=True)
+subprocess.run(["git", "config", "core.fsmonitor", fsmonitor], cwd=repo, env=env, check=True)
+os._exit(9)
+"""
+
+
+def die_mid_job(repo: Path, fsmonitor: str) -> None:
+    """A sandboxed job's process that dies mid-run: its git mirror holds a commit and a planted
+    `core.fsmonitor`, and nothing was brought back (its lock goes with the process)."""
+    died = subprocess.run([sys.executable, "-c", DIE_MID_JOB, str(repo), fsmonitor],
+                          capture_output=True, text=True)
+    assert died.returncode == 9, died.stderr
+    assert git(repo, "log", "-1", "--format=%s") == "initial\n"
 
 
 def processes_with(marker: str) -> list[int]:

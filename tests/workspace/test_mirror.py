@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 from channelcoder.workspace.mirror import Mirror, open_mirror, recover
-from tests.conftest import git
+from tests.conftest import die_mid_job, git
 
 
 def job_git(mirror: Mirror, repo: Path, *args: str) -> str:
@@ -91,23 +90,7 @@ def test_control_files_the_job_changed_never_reach_the_users_repository(
 def test_a_job_whose_process_died_is_brought_back_by_the_next_one(
         git_repo: Path, tmp_path: Path) -> None:
     marker = tmp_path / "ran-on-the-host"
-    script = f"""
-import os, subprocess, sys
-from pathlib import Path
-from channelcoder.workspace.mirror import open_mirror
-repo = Path({str(git_repo)!r})
-mirror = open_mirror(repo, "job-died", keep=False)
-mirror.fill()
-env = {{**os.environ, "GIT_DIR": str(mirror.git_dir), "GIT_WORK_TREE": str(repo)}}
-(repo / "late.py").write_text("LATE = 1\\n")
-subprocess.run(["git", "add", "late.py"], cwd=repo, env=env, check=True)
-subprocess.run(["git", "commit", "-qm", "made before the crash"], cwd=repo, env=env, check=True)
-subprocess.run(["git", "config", "core.fsmonitor", "touch {marker}; false"], cwd=repo, env=env,
-               check=True)
-os._exit(9)  # the process dies: no bring-back, its lock goes with it
-"""
-    died = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
-    assert died.returncode == 9, died.stderr
+    die_mid_job(git_repo, f"touch {marker}; false")
     assert git(git_repo, "log", "-1", "--format=%s") == "initial\n"
     found = recover(git_repo.resolve())
     assert [e.path for e in found.events] == [".git/config"]

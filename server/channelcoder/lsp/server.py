@@ -392,7 +392,19 @@ async def _after_initialized(ls: ChannelCoderServer) -> None:
         ls.standby.start(root, ls.settings.layer)
     ls.spawn(ls.offers.expire)
     if root is not None:
+        ls.spawn(lambda: _recover_git(ls, root))
         await ask_once(ls, root)
+
+
+async def _recover_git(ls: ChannelCoderServer, root: Path) -> None:
+    """A sandboxed job here whose process died left its git mirror: check and bring it back."""
+    from ..workspace.mirror import recover
+
+    found = await anyio.to_thread.run_sync(recover, root)
+    for event in found.events:
+        ls.show(types.MessageType.Warning, f"Security, in Claude's sandbox: {event.describe()}")
+    for notice in found.notices:
+        ls.log_to_editor(types.MessageType.Info, f"channelcoder: {notice}")
 
 
 async def _register_watchers(ls: ChannelCoderServer) -> None:

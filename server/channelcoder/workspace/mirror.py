@@ -281,6 +281,7 @@ def remove_mirror(key: str) -> None:
 
 def recover(top: Path) -> AfterJob:
     """Bring back the mirrors of `top`'s repository whose job's process died mid-run."""
+    top = top.resolve()
     found = AfterJob()
     try:
         roots = sorted(mirrors_dir().iterdir())

@@ -198,5 +198,18 @@ class SecurityEvent(Event):
         return f"{self.path}: {self.change} ({self.outcome})"
 
 
+@dataclass(frozen=True)
+class NetworkBlocked(Event):
+    """A connection the sandbox's egress proxy refused: where to, and why."""
+
+    type: ClassVar[str] = "networkBlocked"
+    host: str
+    port: int
+    reason: str
+
+    def describe(self) -> str:
+        return f"{self.host}:{self.port} ({self.reason})"
+
+
 ClaudeEvent = Init | TextDelta | Text | ToolUse | ToolResult | Result | ApiRetry
-AnyEvent = Status | ClaudeEvent | Changes | SecurityEvent | Error
+AnyEvent = Status | ClaudeEvent | Changes | SecurityEvent | NetworkBlocked | Error

@@ -20,7 +20,8 @@ from .errors import ConfigError
 
 PermissionMode = Literal["default", "acceptEdits", "plan", "bypassPermissions", "dontAsk"]
 PERMISSION_MODES: tuple[str, ...] = ("default", "acceptEdits", "plan", "bypassPermissions", "dontAsk")
-NETWORK_MODES = ("bridge", "none", "host")
+NETWORK_MODES = ("proxy", "open", "none", "host")
+NETWORK_ALIASES = {"bridge": "open"}  # the name of `open` before there was a proxy
 APPLY_MODES = ("direct", "propose")
 PULL_POLICIES = ("missing", "never", "always")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -37,7 +38,9 @@ class DockerOptions:
     dockerfile: str | None = None
     mounts: tuple[str, ...] = ()
     env: Mapping[str, str] = field(default_factory=dict)
-    network: str = "bridge"
+    network: str = "open"
+    network_allow: tuple[str, ...] = ()
+    network_ask: bool = True
     memory: str = "4g"
     cpus: float = 2.0
     pids_limit: int = 512
@@ -112,8 +115,8 @@ WORKTREE_KEYS = {f.name for f in dataclasses.fields(WorktreeOptions)}
 
 # Keys a file in an untrusted workspace may not set.
 UNTRUSTED_RUN_KEYS = {"mcp_config", "claude_path", "add_dirs"}
-UNTRUSTED_DOCKER_KEYS = {"mounts", "env", "network", "dockerfile", "image", "auto", "user",
-                         "build_args", "ca_certificates"}
+UNTRUSTED_DOCKER_KEYS = {"mounts", "env", "network", "network_allow", "network_ask", "dockerfile",
+                         "image", "auto", "user", "build_args", "ca_certificates"}
 
 
 def snake(name: str) -> str:
@@ -297,6 +300,10 @@ def _non_negative_float(value: Any, key: str) -> float:
     return _positive_float(value, key)
 
 
+def _network(value: Any, key: str) -> str:
+    return _choice(NETWORK_MODES)(NETWORK_ALIASES.get(value, value), key)
+
+
 def _choice(choices: Iterable[str]) -> Callable[[Any, str], str]:
     options = tuple(choices)
 
@@ -460,7 +467,9 @@ _DOCKER_VALIDATORS: dict[str, Callable[[Any, str], Any]] = {
     "dockerfile": _str,
     "mounts": _str_tuple,
     "env": _env,
-    "network": _choice(NETWORK_MODES),
+    "network": _network,
+    "network_allow": _str_tuple,
+    "network_ask": _bool,
     "memory": _memory,
     "cpus": _positive_float,
     "pids_limit": _positive_int,

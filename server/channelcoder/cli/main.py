@@ -99,7 +99,12 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     dk.add_argument("--dockerfile", metavar="PATH")
     dk.add_argument("--docker-mount", action="append", metavar="HOST:CONTAINER[:ro|rw]")
     dk.add_argument("--docker-env", action="append", metavar="NAME=VALUE")
-    dk.add_argument("--network", choices=["bridge", "none", "host"])
+    dk.add_argument("--network", choices=["proxy", "open", "none", "host", "bridge"],
+                    help="proxy: only through channelcoder's egress proxy (allowlist); open: "
+                         "Docker's bridge; none: no network; host: the host's network")
+    dk.add_argument("--allow-host", action="append", metavar="PATTERN",
+                    help="let the egress proxy reach this host (api.example.com, *.pypi.org, "
+                         "host:port, or the preset 'registries'); repeatable")
     dk.add_argument("--memory", metavar="SIZE")
     dk.add_argument("--cpus", type=_positive_float("--cpus"))
     dk.add_argument("--no-cache", action="store_true", default=None, help="force an image rebuild")
@@ -153,6 +158,8 @@ def run_layer(args: argparse.Namespace) -> dict[str, Any]:
         docker["mounts"] = list(args.docker_mount)
     if args.docker_env:
         docker["env"] = list(args.docker_env)
+    if args.allow_host:
+        docker["network_allow"] = list(args.allow_host)
     for key in ("network", "memory", "cpus", "no_cache", "keep_warm", "pull"):
         if getattr(args, key) is not None:
             docker[key] = getattr(args, key)

@@ -47,6 +47,8 @@ from .labels import JOB, MANAGED, OWNER, SESSION, WORKSPACE_LABEL
 from .reaping import reap_orphans, remove_owned
 
 log = logging.getLogger(__name__)
+# A network mode as the engine names it; `proxy` has no network but the egress proxy's socket.
+ENGINE_NETWORK = {"proxy": "none", "open": "bridge", "none": "none", "host": "host"}
 
 PASS_ENV = (*TOKEN_ENV, "ANTHROPIC_BASE_URL", "CLAUDE_CODE_MAX_RETRIES", "API_TIMEOUT_MS")
 LABELS_ENV = "CHANNELCODER_DOCKER_LABELS"
@@ -263,7 +265,7 @@ class SandboxManager:
             image=resolved.ref,
             argv=argv, env=env, mounts=tuple(mounts), user=user,
             memory=options.memory_bytes, memory_text=options.memory, cpus=cpus,
-            pids_limit=options.pids_limit, network=options.network, labels=labels,
+            pids_limit=options.pids_limit, network=ENGINE_NETWORK[options.network], labels=labels,
             tmpfs={"/tmp": TMP_OPTIONS, HOME: home})
         return PlannedContainer(container, config, resolved)
 

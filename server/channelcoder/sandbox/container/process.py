@@ -66,10 +66,14 @@ class ContainerSpec:
     read_only: bool = True
     auto_remove: bool = True
     lifeline: bool = True  # ends when its owner's attached stdin closes (SUPERVISE)
+    prelude: str = ""  # a shell command started in the background first (the egress forwarder)
 
     def command(self) -> list[str]:
         """What the container runs: argv, under the lifeline supervisor when it has one."""
-        return ["sh", "-c", SUPERVISE, "sh", *self.argv] if self.lifeline else list(self.argv)
+        argv = ["sh", "-c", SUPERVISE, "sh", *self.argv] if self.lifeline else list(self.argv)
+        if self.prelude:
+            return ["sh", "-c", f'{self.prelude} & exec "$@"', "sh", *argv]
+        return argv
 
 
 def create_args(spec: ContainerSpec) -> dict[str, Any]:

@@ -11,6 +11,7 @@ import dataclasses
 import enum
 import logging
 import os
+import queue
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -24,6 +25,7 @@ from .claude.events import (
     ApiRetry,
     Changes,
     Error,
+    NetworkBlocked,
     Result,
     SecurityEvent,
     Status,
@@ -78,6 +80,7 @@ class Job:
         self.error: Error | None = None
         self.changes: Changes | None = None
         self.security_events: list[SecurityEvent] = []
+        self._blocked: queue.SimpleQueue[NetworkBlocked] = queue.SimpleQueue()
         self.session_id: str | None = None
         self.text_parts: list[str] = []
         self._backend = backend
@@ -301,10 +304,22 @@ class Job:
 
     def launch_spec(self, workplace: Workplace, turn: SessionTurn | None = None) -> LaunchSpec:
         """The claude run this job asks its backend for, in `workplace` (blocking)."""
-        return build_launch(self.request.options, self.request.prompt,
+        spec = build_launch(self.request.options, self.request.prompt,
                             workspace=self.request.workspace, cwd=workplace.cwd, job_id=self.id,
                             env=self.request.env, resume=turn.resume_id if turn else None,
                             mounts=workplace.mounts)
+        spec.on_blocked = self._blocked.put
+        spec.ask_network = self.request.ask_network
+        return spec
+
+    def _blocked_events(self) -> list[NetworkBlocked]:
+        """What the egress proxy refused since the last look (it reports from its thread)."""
+        found: list[NetworkBlocked] = []
+        while True:
+            try:
+                found.append(self._blocked.get_nowait())
+            except queue.Empty:
+                return found
 
     async def _read(self, process: ClaudeProcess, deadline: float) -> AsyncIterator[AnyEvent]:
         parser = StreamParser()
@@ -325,8 +340,12 @@ class Job:
                 break
             for event in parser.feed(chunk):
                 yield event
+            for blocked in self._blocked_events():
+                yield blocked
         for event in parser.close():
             yield event
+        for blocked in self._blocked_events():
+            yield blocked
 
     def _interruption(self, deadline: float) -> ChannelCoderError:
         options = self.request.options

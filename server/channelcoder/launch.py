@@ -9,12 +9,14 @@ image, a planned container), which `start()` then takes.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .claude.argv import build_argv
+from .claude.events import NetworkBlocked
 from .config import RunOptions, resolve_text_or_file
+from .request import AskNetwork
 from .workspace.workplace import PlaceMount
 
 
@@ -36,6 +38,9 @@ class LaunchSpec:
     config_dir: Path | None = None
     # What the sandbox mounts beside the job's directory (its git dir, the user's objects).
     mounts: tuple[PlaceMount, ...] = ()
+    # Where the egress proxy reports a refused connection (thread-safe), and whom it asks.
+    on_blocked: Callable[[NetworkBlocked], None] | None = None
+    ask_network: AskNetwork | None = None
 
 
 @dataclass

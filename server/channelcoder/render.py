@@ -16,6 +16,7 @@ from .claude.events import (
     Changes,
     Error,
     Init,
+    NetworkBlocked,
     Result,
     SecurityEvent,
     Status,
@@ -42,6 +43,7 @@ class TerminalRenderer:
         self._mid_line = False
         self._cwd = ""
         self._security = 0
+        self._blocked = 0
 
     def _style(self, text: str, code: str) -> str:
         return f"\033[{code}m{text}\033[0m" if self._color else text
@@ -84,6 +86,9 @@ class TerminalRenderer:
             self._changes(event)
         elif isinstance(event, Result):
             self._result(event)
+        elif isinstance(event, NetworkBlocked):
+            self._blocked += 1
+            self._note(f"network: blocked {event.describe()}", "33")
         elif isinstance(event, SecurityEvent):
             self._security += 1
             self._note(f"security: {event.describe()}", "31")
@@ -135,6 +140,8 @@ class TerminalRenderer:
                  f"${event.cost_usd:.4f}"]
         if event.session_id:
             parts.append(f"session {event.session_id}")
+        if self._blocked:
+            parts.append(f"{self._blocked} connection(s) blocked")
         if self._security:
             parts.append(f"{self._security} security event(s)")
         self._note("── " + " · ".join(parts))

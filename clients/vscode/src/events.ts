@@ -25,6 +25,7 @@ export interface ResultEvent {
 export interface FileChange { path: string; status: string; oldPath?: string | null; binary?: boolean; modeChanged?: boolean }
 export interface ChangesEvent { type: "changes"; files: FileChange[]; diff?: string }
 export interface ErrorEvent { type: "error"; code: string; message: string; hint?: string }
+export interface NetworkBlockedEvent { type: "networkBlocked"; host: string; port: number; reason: string }
 export interface SecurityEvent { type: "security"; path: string; change: string; outcome: string }
 
 export type ChannelEvent =
@@ -37,6 +38,7 @@ export type ChannelEvent =
   | ResultEvent
   | ChangesEvent
   | SecurityEvent
+  | NetworkBlockedEvent
   | ErrorEvent;
 
 export interface EventNotification {

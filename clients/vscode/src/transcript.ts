@@ -64,6 +64,8 @@ export class TranscriptFormatter {
         const names = event.files.map((file) => `${file.status[0]?.toUpperCase() ?? "?"} ${file.path}`);
         return this.line(`changed: ${names.join(", ")}`);
       }
+      case "networkBlocked":
+        return this.line(`⊘ network: blocked ${event.host}:${event.port} (${event.reason})`);
       case "security":
         return this.line(`⚠ security: ${event.path}: ${event.change} (${event.outcome})`);
       case "result":

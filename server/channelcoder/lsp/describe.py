@@ -7,6 +7,7 @@ from ..claude.events import (
     Changes,
     Error,
     Init,
+    NetworkBlocked,
     Result,
     Status,
     Text,
@@ -62,6 +63,8 @@ class Describer:
         if isinstance(event, Changes):
             count = len(event.files)
             return f"{count} file{'s' if count != 1 else ''} changed"
+        if isinstance(event, NetworkBlocked):
+            return f"network: blocked {event.describe()}"
         if isinstance(event, Result | Error):
             return None
         return None

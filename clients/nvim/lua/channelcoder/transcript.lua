@@ -190,6 +190,9 @@ local function render(job, event, s)
       table.insert(lines, string.format('  %s %s', marks[file.status] or '?', file.path))
     end
     append(s, lines)
+  elseif kind == 'networkBlocked' then
+    append(s, { string.format('⊘ network: blocked %s:%s (%s)', tostring(event.host), tostring(event.port),
+      tostring(event.reason)) })
   elseif kind == 'security' then
     append(s, { string.format('⚠ security: %s: %s (%s)', tostring(event.path), tostring(event.change),
       tostring(event.outcome)) })

@@ -31,6 +31,7 @@ from .context import (
     uri_to_path,
 )
 from .job_requests import build_job_request
+from .network_ask import network_asker
 from .progress import JobProgress
 from .proposal_store import JOB_ID
 from .protocol import current_params
@@ -192,6 +193,9 @@ async def _start(ls: ChannelCoderServer, arg: Mapping[str, Any], *, kind: str,
     for notice in built.notices:
         ls.warn_once(notice)
     request.prompt += context_block(context)
+    docker = request.options.docker
+    if docker is not None and docker.network == "proxy" and docker.network_ask:
+        request.ask_network = network_asker(ls, root)
     job = Job(request, standby=ls.standby)
     run = LspJob(job=job, kind=kind, title=_title(short), workspace=root,
                  uri=context.document.uri if context.document else None, token=token,

@@ -25,6 +25,7 @@ from .claude.events import (
     ApiRetry,
     Changes,
     Error,
+    HostRunChange,
     NetworkBlocked,
     Result,
     SecurityEvent,
@@ -80,6 +81,7 @@ class Job:
         self.error: Error | None = None
         self.changes: Changes | None = None
         self.security_events: list[SecurityEvent] = []
+        self.runs_on_host: list[HostRunChange] = []
         self._blocked: queue.SimpleQueue[NetworkBlocked] = queue.SimpleQueue()
         self.session_id: str | None = None
         self.text_parts: list[str] = []
@@ -195,6 +197,8 @@ class Job:
                 if isinstance(final, Result):
                     await anyio.to_thread.run_sync(self._record, turn, final, workplace)
                 turn.release()  # before the last yield: a consumer may stop reading there
+            if isinstance(final, Result) and self.runs_on_host:
+                final = dataclasses.replace(final, runs_on_host=tuple(self.runs_on_host))
             yield self._note(final)
         except ChannelCoderError as exc:
             if process is not None:
@@ -279,6 +283,7 @@ class Job:
 
     def _checked(self, found: AfterJob) -> list[SecurityEvent | Status]:
         self.security_events += found.events
+        self.runs_on_host += found.runs_on_host
         return [*found.events,
                 *(Status("collecting-changes", f"notice: {n}") for n in found.notices)]
 

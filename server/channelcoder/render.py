@@ -145,6 +145,9 @@ class TerminalRenderer:
         if self._security:
             parts.append(f"{self._security} security event(s)")
         self._note("── " + " · ".join(parts))
+        if event.runs_on_host:
+            listed = ", ".join(f"{c.path} ({c.reason})" for c in event.runs_on_host)
+            self._note(f"runs on your machine: {listed} — review before you run it", "33")
         if not event.ok:
             self._note(f"error: {event.error or 'the run failed'}", "31")
             if event.hint:

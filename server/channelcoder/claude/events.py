@@ -112,6 +112,14 @@ class PermissionDenial:
 
 
 @dataclass(frozen=True)
+class HostRunChange:
+    """A work-tree file the job changed that your machine runs later, and what runs it."""
+
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class Result(Event):
     type: ClassVar[str] = "result"
     ok: bool
@@ -126,6 +134,7 @@ class Result(Event):
     exit_code: int | None = None
     api_error_status: int | None = None
     permission_denials: tuple[PermissionDenial, ...] = ()
+    runs_on_host: tuple[HostRunChange, ...] = ()
 
 
 FileStatus = Literal["added", "modified", "deleted", "renamed"]

@@ -51,7 +51,8 @@ class Offers:
             job_id=run.id, workspace=str(run.workspace), prompt=run.prompt or job.request.prompt,
             files=list(changes.files), versions=dict(run.versions), session_id=job.session_id,
             session=job.request.options.session, auto_session=run.auto_session,
-            flags=dict(run.flags), base=changes.base, diff=changes.diff, kind=run.kind)
+            flags=dict(run.flags), base=changes.base, diff=changes.diff, kind=run.kind,
+            runs_on_host={c.path: c.reason for c in job.runs_on_host})
         await anyio.to_thread.run_sync(self.store.save, proposal)
         run.proposal = proposal
 

@@ -39,6 +39,7 @@ class Proposal:
     base: str = ""
     diff: str = ""
     kind: str = "run"
+    runs_on_host: dict[str, str] = field(default_factory=dict)  # path -> what runs it
 
     @property
     def label(self) -> str:

@@ -115,6 +115,9 @@ class _Builder:
         self.document_changes: list[DocumentChange] = []
         self.changes: dict[str, list[types.TextEdit]] = {}
         self.annotation = f"channelcoder:{proposal.job_id}"
+        self.active = self.annotation
+        # A file the host runs later gets an annotation of its own, so both editors flag it.
+        self.host_run: dict[str, tuple[str, str]] = {}
 
     def _now(self, path: str) -> Current:
         return self.current.get(path, Current(exists=False))
@@ -123,6 +126,11 @@ class _Builder:
         return self._now(path).uri or file_uri(self.root, path)
 
     def add(self, change: FileChange) -> None:
+        reason = self.proposal.runs_on_host.get(change.path)
+        self.active = self.annotation
+        if reason is not None:
+            self.active = f"channelcoder-hostrun:{self.proposal.job_id}:{len(self.host_run)}"
+            self.host_run[self.active] = (change.path, reason)
         if change.binary:
             self.out.notes.append(f"{change.path}: binary file {change.status}, not edited")
             return
@@ -253,7 +261,7 @@ class _Builder:
             rng = types.Range(start=types.Position(*start), end=types.Position(*end))
             if self.caps.annotations and self.caps.document_changes:
                 edits.append(types.AnnotatedTextEdit(range=rng, new_text=new_text,
-                                                     annotation_id=self.annotation))
+                                                     annotation_id=self.active))
             else:
                 plain.append(types.TextEdit(range=rng, new_text=new_text))
                 edits.append(plain[-1])
@@ -268,7 +276,7 @@ class _Builder:
             self.changes.setdefault(uri, []).extend(plain)
 
     def _annotation_id(self) -> str | None:
-        return self.annotation if self.caps.annotations else None
+        return self.active if self.caps.annotations else None
 
     def result(self) -> BuiltEdit:
         if self.out.stale and not self.rebased:
@@ -281,6 +289,12 @@ class _Builder:
                 annotations = {self.annotation: types.ChangeAnnotation(
                     label=self.proposal.label, needs_confirmation=True,
                     description=f"proposed by job {self.proposal.job_id}")}
+                for key, (path, reason) in self.host_run.items():
+                    annotations[key] = types.ChangeAnnotation(
+                        label=f"⚠ Runs on your machine: {path} ({reason})",
+                        needs_confirmation=True,
+                        description="review it before you run it; proposed by job "
+                                    f"{self.proposal.job_id}")
             self.out.edit = types.WorkspaceEdit(document_changes=self.document_changes,
                                                 change_annotations=annotations)
         else:

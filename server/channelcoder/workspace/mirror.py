@@ -90,9 +90,9 @@ class Mirror:
         submodule's `.git` file read-only, pointing at its mirror."""
         objects = tuple(PlaceMount(p, str(p), read_only=True) for p in object_mounts(self.repo))
         nested = tuple(m for child in self.children for m in child.mounts())
-        if self.rel:
+        if self.rel:  # its git dir is a mount point too, so it cannot be renamed away
             return (PlaceMount(self.root / "dotgit", f"{self.rel}/.git", read_only=True),
-                    *objects, *nested)
+                    PlaceMount(self.git_dir, self.inside), *objects, *nested)
         if (self.repo.top / ".git").is_dir():
             return (PlaceMount(self.git_dir, ".git"), *objects, *nested)
         return (PlaceMount(self.root / "dotgit", ".git", read_only=True),
@@ -168,7 +168,13 @@ class Mirror:
         after = AfterJob(events=events)
         for child in self.children:
             after.events += child.check_pointer(self.repo.top)
-            found = child.bring_back()
+            try:
+                found = child.bring_back()
+            except ChannelCoderError:
+                after.events.append(SecurityEvent(
+                    child.shown_as, "the submodule's git dir was moved away or replaced",
+                    "its git work was not brought back"))
+                continue
             after.events += found.events
             after.notices += [f"{child.rel}: {n}" for n in found.notices]
         try:

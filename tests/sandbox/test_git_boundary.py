@@ -1,0 +1,210 @@
+"""The git boundary end to end: nothing a job writes into a git dir makes the host run code.
+
+Real engine, the real Claude CLI in the sandbox, real git on both sides, the scripted model.
+Each job plants one thing a hostile job would (a hook, `core.hooksPath`, `core.fsmonitor`, a
+filter driver, `include.path`, `commondir`, a renamed-away `.git` with a new one, a control file
+replaced by a link), in the git dir it finds with `git rev-parse --git-dir` — in place, in a
+worktree, in a named session's second turn in its warm sandbox, and in a submodule. Every planted
+command touches a marker file outside the workspace. Then the user runs git on the host —
+status, diff, commit, checkout — and no marker appears, while a security event names the path.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from channelcoder import session, stream
+from channelcoder.claude.events import AnyEvent, Result, SecurityEvent
+from channelcoder.session_cleanup import remove_session
+from channelcoder.testing.fake_anthropic import Reply, ToolCall
+from tests.conftest import git, make_repo
+from tests.plugins.docker import docker_options
+
+pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("claude_bin", "no_leaked_containers")]
+GUARD = 120.0
+
+
+def plant(kind: str, marker: Path) -> tuple[str, str]:
+    """The job's shell command for one kind of plant, and the path its security event names."""
+    run = f"touch {marker}"
+    hook = f"printf '#!/bin/sh\\n{run}\\n'"
+    evil_config = f"printf '[core]\\n\\tfsmonitor = \"{run}; false\"\\n'"
+    g = 'G=$(git rev-parse --git-dir) && '
+    if kind == "hook":
+        return (g + f'mkdir -p "$G/hooks" && for h in pre-commit post-commit post-checkout; do '
+                f'{hook} > "$G/hooks/$h"; chmod +x "$G/hooks/$h"; done', "hooks/pre-commit")
+    if kind == "hooks-path":
+        return (f"mkdir -p .hooks && for h in pre-commit post-checkout; do {hook} > .hooks/$h; "
+                "chmod +x .hooks/$h; done && git config core.hooksPath .hooks", "config")
+    if kind == "fsmonitor":
+        return f'git config core.fsmonitor "{run}; false"', "config"
+    if kind == "filter":
+        return ("echo '* filter=x' > .gitattributes && "
+                f'git config filter.x.clean "{run}; cat" && '
+                f'git config filter.x.smudge "{run}; cat"', "config")
+    if kind == "include":
+        return (f"{evil_config} > evil.cfg && git config include.path ../evil.cfg", "config")
+    if kind == "commondir":
+        return (g + f'mkdir -p evil-common && {evil_config} > evil-common/config && '
+                'echo "$PWD/evil-common" > "$G/commondir"', "commondir")
+    if kind == "renamed":
+        return (g + 'mv "$G" "$G.away" 2>/dev/null; mv .git .git-away 2>/dev/null; '
+                'find "$G" -mindepth 1 -delete 2>/dev/null; git init -q . 2>/dev/null; '
+                'G=$(git rev-parse --git-dir) && mkdir -p "$G/hooks" && '
+                f'{hook} > "$G/hooks/pre-commit" && chmod +x "$G/hooks/pre-commit"',
+                "hooks/pre-commit")
+    if kind == "link":
+        return (g + f'{evil_config} > evil.cfg && ln -sf "$PWD/evil.cfg" "$G/config"', "config")
+    raise AssertionError(kind)
+
+
+PLANTS = ["hook", "hooks-path", "fsmonitor", "filter", "include", "commondir", "renamed", "link"]
+
+
+def host_git(repo: Path, home: Path) -> None:
+    """What a user does next on the host, with a clean environment (no global config)."""
+    env = {"HOME": str(home), "PATH": os.environ["PATH"], "GIT_CONFIG_NOSYSTEM": "1",
+           "GIT_AUTHOR_NAME": "User", "GIT_AUTHOR_EMAIL": "user@example.com",
+           "GIT_COMMITTER_NAME": "User", "GIT_COMMITTER_EMAIL": "user@example.com"}
+    for argv in (["status"], ["diff"], ["add", "-A"], ["commit", "-q", "--allow-empty", "-m", "u"],
+                 ["checkout", "-q", "-b", "after-the-job"], ["checkout", "-q", "-"]):
+        subprocess.run(["git", *argv], cwd=repo, env=env, capture_output=True, timeout=60)
+
+
+async def run_job(workspace: Path, image: str, **options: Any) -> list[AnyEvent]:
+    with anyio.fail_after(GUARD):
+        events = [e async for e in stream("do it", workspace=workspace,
+                                          docker=docker_options(image), **options)]
+    assert isinstance(events[-1], Result), events[-1]
+    return events
+
+
+def security(events: list[AnyEvent]) -> list[str]:
+    return [f"{e.path}: {e.change}" for e in events if isinstance(e, SecurityEvent)]
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    path = tmp_path / "home"
+    path.mkdir()
+    return path
+
+
+@pytest.mark.parametrize("kind", PLANTS)
+async def test_in_place(kind: str, scripted: Any, sandbox_image: str, git_repo: Path,
+                        tmp_path: Path, home: Path) -> None:
+    marker = tmp_path / "ran-on-the-host"
+    command, named = plant(kind, marker)
+    scripted([ToolCall("Bash", {"command": command}), Reply("planted")])
+    events = await run_job(git_repo, sandbox_image)
+    host_git(git_repo, home)
+    assert not marker.exists()
+    assert any(f".git/{named}" in line for line in security(events)), security(events)
+
+
+@pytest.mark.parametrize("kind", PLANTS)
+async def test_in_a_worktree(kind: str, scripted: Any, sandbox_image: str, git_repo: Path,
+                             tmp_path: Path, home: Path) -> None:
+    marker = tmp_path / "ran-on-the-host"
+    command, named = plant(kind, marker)
+    scripted([ToolCall("Bash", {"command": command}), Reply("planted")])
+    events = await run_job(git_repo, sandbox_image, worktree="side")
+    tree = git_repo.parent / f"{git_repo.name}-side"
+    assert (tree / ".git").read_text().startswith("gitdir: ")
+    host_git(tree, home)
+    host_git(git_repo, home)
+    assert not marker.exists()
+    if kind != "renamed":  # a worktree's .git file is a read-only mount: the rename fails
+        assert any(f".git/{named}" in line for line in security(events)), security(events)
+
+
+@pytest.mark.parametrize("kind", PLANTS)
+async def test_in_a_warm_sessions_second_turn(kind: str, scripted: Any, sandbox_image: str,
+                                              git_repo: Path, tmp_path: Path,
+                                              home: Path) -> None:
+    marker = tmp_path / "ran-on-the-host"
+    command, named = plant(kind, marker)
+    scripted([ToolCall("Bash", {"command": "git status --short"}), Reply("first"),
+              ToolCall("Bash", {"command": command}), Reply("planted")])
+    name = f"boundary-{kind}"
+    s = session(name, workspace=git_repo, docker=docker_options(sandbox_image, keep_warm=60))
+    try:
+        with anyio.fail_after(GUARD):
+            first = [e async for e in s.stream("first")]
+            second = [e async for e in s.stream("second")]
+        assert isinstance(first[-1], Result) and isinstance(second[-1], Result)
+        host_git(git_repo, home)
+        assert not marker.exists()
+        assert any(f".git/{named}" in line for line in security(second)), security(second)
+    finally:
+        remove_session(name)
+
+
+@pytest.mark.parametrize("kind", PLANTS)
+async def test_in_a_submodule(kind: str, scripted: Any, sandbox_image: str, tmp_path: Path,
+                              home: Path) -> None:
+    marker = tmp_path / "ran-on-the-host"
+    library = make_repo(tmp_path / "library", {"lib.py": "LIB = 1\n"})
+    repo = make_repo(tmp_path / "repo", {"app.py": "APP = 1\n"})
+    git(repo, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(library), "lib")
+    git(repo, "commit", "-q", "-m", "add lib")
+    command, named = plant(kind, marker)
+    scripted([ToolCall("Bash", {"command": f"cd lib && {command}"}), Reply("planted")])
+    events = await run_job(repo, sandbox_image)
+    host_git(repo / "lib", home)
+    host_git(repo, home)
+    assert not marker.exists()
+    wanted = ".git/modules/lib" if kind == "renamed" else f".git/modules/lib/{named}"
+    assert any(line.startswith(wanted) for line in security(events)), security(events)
+
+
+async def test_git_work_comes_back_and_the_users_own_changes_stay(
+        scripted: Any, sandbox_image: str, git_repo: Path) -> None:
+    (git_repo / "app.py").write_text("GREETING = 'the user is still editing'\n")
+    (git_repo / "scratch.txt").write_text("the user's untracked notes\n")
+    scripted([ToolCall("Bash", {"command":
+                                "git stash -q && git checkout -q -b feature && "
+                                "echo 'X = 1' > feature.py && git add feature.py && "
+                                "git commit -q -m \"Claude's feature\" && git stash pop -q && "
+                                "git status --short"}),
+              Reply("committed")])
+    events = await run_job(git_repo, sandbox_image)
+    assert security(events) == []
+    assert git(git_repo, "log", "-1", "--format=%s", "feature") == "Claude's feature\n"
+    assert git(git_repo, "symbolic-ref", "--short", "HEAD") == "feature\n"
+    assert (git_repo / "app.py").read_text() == "GREETING = 'the user is still editing'\n"
+    assert (git_repo / "scratch.txt").read_text() == "the user's untracked notes\n"
+    assert git(git_repo, "status", "--porcelain") == " M app.py\n?? scratch.txt\n"
+
+
+async def test_a_commit_in_a_worktree_comes_back(scripted: Any, sandbox_image: str,
+                                                 git_repo: Path) -> None:
+    scripted([ToolCall("Bash", {"command": "echo 'Y = 2' > y.py && git add y.py && "
+                                           "git commit -q -m \"Claude in the worktree\""}),
+              Reply("committed")])
+    await run_job(git_repo, sandbox_image, worktree="wt-commit")
+    assert git(git_repo, "log", "-1", "--format=%s", "wt-commit") == "Claude in the worktree\n"
+    tree = git_repo.parent / f"{git_repo.name}-wt-commit"
+    assert git(tree, "status", "--porcelain") == ""
+
+
+def test_the_cli_names_the_path_on_stderr_and_counts_it(scripted: Any, sandbox_image: str,
+                                                        git_repo: Path, tmp_path: Path) -> None:
+    marker = tmp_path / "ran-on-the-host"
+    command, _ = plant("fsmonitor", marker)
+    scripted([ToolCall("Bash", {"command": command}), Reply("planted")])
+    done = subprocess.run([sys.executable, "-m", "channelcoder", "run", "--docker",
+                           "--docker-image", sandbox_image, "--network", "host", "-p", "do it"],
+                          cwd=git_repo, capture_output=True, text=True, timeout=GUARD)
+    assert done.returncode == 0, done.stderr
+    assert "security: .git/config: sets core.fsmonitor" in done.stderr
+    assert "1 security event(s)" in done.stderr
+    git(git_repo, "status")
+    assert not marker.exists()

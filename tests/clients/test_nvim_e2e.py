@@ -219,3 +219,22 @@ def test_one_transcript_window_and_one_clock(
     api = model([Turn([Reply(f"Answer {n}.")], first_delay=1.2) for n in range(3)])
     result = run(nvim, "test_e2e_transcript.lua", workspace, api)
     assert_passed(result, 3)
+
+
+@pytest.mark.docker
+@pytest.mark.usefixtures("sandbox_image", "no_leaked_containers")
+def test_the_review_flags_files_that_run_on_your_machine(
+        nvim: Path, workspace: Path, model: Callable[[list[TurnLike]], FakeAnthropic]) -> None:
+    (workspace / "Makefile").write_text("all:\n\techo hi\n")
+    (workspace / ".husky").mkdir()
+    (workspace / ".husky" / "pre-commit").write_text("#!/bin/sh\n")
+    git(workspace, "add", "Makefile", ".husky")
+    git(workspace, "commit", "-q", "-m", "make")
+    api = model([
+        ToolCall("Bash", {"command": "echo 'make lint' >> .husky/pre-commit && "
+                                     "printf 'lint:\\n\\truff .\\n' >> Makefile && "
+                                     "echo \"GREETING = 'hi'\" > app.py"}),
+        Reply("Added a hook."),
+    ])
+    result = run(nvim, "test_e2e_hostrun.lua", workspace, api, {"settings": SANDBOX, "env": {}})
+    assert_passed(result, 1)

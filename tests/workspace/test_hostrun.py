@@ -10,9 +10,9 @@ from tests.conftest import git
 
 
 def test_what_counts_and_what_runs_it() -> None:
-    assert reason_for(".husky/pre-commit") == "git hook (husky)"
+    assert reason_for(".husky/pre-commit") == "husky git hook"
     assert reason_for(".githooks/pre-push") == "git hook"
-    assert reason_for("tools/hooks/pre-commit", "tools/hooks") == "git hook (core.hooksPath)"
+    assert reason_for("tools/hooks/pre-commit", "tools/hooks") == "git hook in core.hooksPath"
     assert reason_for("Makefile") == "runs on `make`"
     assert reason_for("sub/dir/Makefile") == "runs on `make`"
     assert reason_for(".github/workflows/ci.yml") == "CI workflow"
@@ -60,10 +60,10 @@ def test_a_watch_sees_edits_new_files_and_deletions_in_place(git_repo: Path) -> 
     (git_repo / "conftest.py").unlink()
     (git_repo / "app.py").write_text("GREETING = 'changed'\n")
     assert watch.changes() == (
-        HostRunChange(".husky/pre-commit", "git hook (husky)"),
+        HostRunChange(".husky/pre-commit", "husky git hook"),
         HostRunChange("Makefile", "runs on `make`"),
         HostRunChange("conftest.py", "runs on `pytest`"),
-        HostRunChange("tools/hooks/post-checkout", "git hook (core.hooksPath)"))
+        HostRunChange("tools/hooks/post-checkout", "git hook in core.hooksPath"))
 
 
 def test_a_watch_outside_a_repository_walks_the_directory(tmp_path: Path) -> None:

@@ -30,11 +30,11 @@ def reason_for(path: str, hooks_dir: str | None = None) -> str | None:
     parts = path.split("/")
     name = parts[-1]
     if hooks_dir and (path + "/").startswith(hooks_dir.rstrip("/") + "/"):
-        return "git hook (core.hooksPath)"
+        return "git hook in core.hooksPath"
     if parts[0] == ".githooks" and len(parts) > 1:
         return "git hook"
     if parts[0] == ".husky" and len(parts) > 1:
-        return "git hook (husky)"
+        return "husky git hook"
     if path == ".pre-commit-config.yaml":
         return "pre-commit hook"
     if name == ".envrc":

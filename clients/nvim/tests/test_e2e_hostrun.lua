@@ -1,0 +1,22 @@
+-- A proposal that edits files the host runs later (a git hook and the Makefile): the review says
+-- so at the top, on each such file and on each of its hunks.
+local T = require('helpers')
+local E = require('e2e')
+
+T.run({
+  { 'the review flags what runs on your machine', function()
+    E.setup()
+    vim.cmd('Claude add a pre-commit hook and a make target')
+    local job = E.wait_done(E.wait_job())
+    T.eq('succeeded', job.state, 'job state')
+    T.wait(function()
+      return E.review_buf(job) and #vim.fn.win_findbuf(E.review_buf(job)) > 0
+    end, 'the review')
+    local review = T.buf_text(E.review_buf(job))
+    T.contains(review, '⚠ 2 files here run on your machine')
+    T.contains(review, '.husky/pre-commit  ⚠ runs on your machine: husky git hook')
+    T.contains(review, 'Makefile  ⚠ runs on your machine: runs on `make`')
+    T.contains(review, '[ ]  ⚠ runs on your machine')
+    T.ok(not review:find('app.py  ⚠', 1, true), 'a plain file is not flagged')
+  end },
+})

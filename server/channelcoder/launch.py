@@ -39,8 +39,8 @@ class LaunchSpec:
     # What the sandbox mounts beside the job's directory (its git dir, the user's objects).
     mounts: tuple[PlaceMount, ...] = ()
     # Where the egress proxy reports a refused connection (thread-safe), and whom it asks.
-    on_blocked: Callable[[NetworkBlocked], None] | None = None
-    ask_network: AskNetwork | None = None
+    on_blocked: Callable[[NetworkBlocked], None] | None = field(default=None, compare=False)
+    ask_network: AskNetwork | None = field(default=None, compare=False)
 
 
 @dataclass

@@ -21,6 +21,7 @@ from channelcoder.claude.events import Result
 from channelcoder.jobs import Job
 from channelcoder.sandbox.warm.head_start import HeadStart
 from channelcoder.testing.fake_anthropic import Reply, ToolCall
+from tests.conftest import git
 from tests.plugins.docker import RUN_ID, RUN_LABEL, docker_options
 
 from .helpers import HANG_GUARD, collect, final, request
@@ -75,6 +76,30 @@ async def test_the_job_runs_in_the_head_start_container(
         filters={"event": "create", "label": f"io.channelcoder.job={running.id}"})}
     assert made == {head.container_id}
     assert await anyio.to_thread.run_sync(_gone, docker_client, workspace)
+
+
+async def test_in_a_repository_the_head_start_has_the_git_mirror_and_the_job_takes_it(
+        scripted: Any, sandbox_image: str, git_repo: Path, docker_client: Any) -> None:
+    scripted([ToolCall("Bash", {"command": "git log --format=%s -1 && touch by-claude.txt && "
+                                           "git add by-claude.txt && git commit -qm 'in the head "
+                                           "start'"}),
+              Reply("committed")])
+    head = HeadStart.begin(request("commit", git_repo, docker_options(sandbox_image)))
+    assert head is not None
+    mounts = {m["Destination"] for m in
+              docker_client.api.inspect_container(head.container_id)["Mounts"]}
+    assert "/workspace/.git" in mounts
+    running = Job(head.request, backend=head)
+    events = await collect(running)
+    head.release()
+    result = final(events)
+    assert isinstance(result, Result) and result.ok, result
+    made = {e["Actor"]["ID"] for e in docker_client.api.events(
+        since=int(running.created) - 1, until=int(time.time()) + 1, decode=True,
+        filters={"event": "create", "label": f"io.channelcoder.job={running.id}"})}
+    assert made == {head.container_id}
+    assert git(git_repo, "log", "-1", "--format=%s") == "in the head start\n"
+    assert await anyio.to_thread.run_sync(_gone, docker_client, git_repo)
 
 
 async def test_a_job_asking_for_another_launch_gets_its_own_container(

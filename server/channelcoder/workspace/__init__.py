@@ -22,7 +22,6 @@ import anyio
 from ..claude.events import Changes
 from ..config import WorktreeOptions
 from ..errors import WorkspaceError
-from .mirror import mirror_key
 from .workplace import AfterJob, Workplace
 
 log = logging.getLogger(__name__)
@@ -78,6 +77,8 @@ async def prepare_workplace(request: Request, job_id: str, *,
         place = Workplace(cwd=snap.cwd, kind="snapshot", mounts=snap.mounts, collect=collect,
                           after_job=after_job, release=release, ref=snap.id)
     elif options.docker is not None:
+        from .mirror import mirror_key
+
         guard = partial(_with_mirror, place, key=mirror_key(job_id, options.session, workspace),
                         keep=bool(options.session), workspace=workspace)
         place = await anyio.to_thread.run_sync(guard)
@@ -114,7 +115,8 @@ def _with_mirror(place: Workplace, *, key: str, keep: bool, workspace: Path) -> 
             place.after_job = partial(check_new_repository, place.cwd)
         return _watched(place)
     try:
-        before.events += mirror.fill()
+        if not mirror.filled:
+            before.events += mirror.fill()
     except BaseException:
         mirror.release()
         raise

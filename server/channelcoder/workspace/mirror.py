@@ -41,7 +41,7 @@ from .workplace import AfterJob, PlaceMount
 CONTAINER_GIT = "/channelcoder/git"
 POINTER = b"gitdir: " + CONTAINER_GIT.encode() + b"\n"
 BROUGHT_BACK = re.compile(r"^refs/(heads|tags|notes)/|^refs/stash$")
-_COPIED_SETTINGS = re.compile(
+_COPIED_SETTINGS = (
     r"^(user\.(name|email)|core\.(filemode|ignorecase|precomposeunicode|symlinks|autocrlf|eol|"
     r"safecrlf|quotepath|checkstat|trustctime)|extensions\.objectformat|i18n\.[a-z]+|"
     r"init\.defaultbranch|branch\..+\.(remote|merge|rebase)|remote\..+\.fetch|"
@@ -69,6 +69,7 @@ class Mirror:
     inside: str = "/workspace/.git"
     pointer: bytes = b""
     children: list[Mirror] = field(default_factory=list)
+    filled: bool = False  # by `fill_ahead`, moments before its job took it
     _lock: HeldLock | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -222,9 +223,16 @@ class Mirror:
             self._lock = None
 
 
+_held: dict[str, Mirror] = {}  # filled ahead of their job in this process (a CLI head start)
+
+
 def open_mirror(cwd: Path, key: str, *, keep: bool, workspace: Path | None = None) -> Mirror | None:
-    """The mirror for a job in `cwd`, locked and filled; None when `cwd` is not the top of a
-    repository's work tree (the sandbox then sees no git dir at all)."""
+    """The mirror for a job in `cwd`, locked (not filled yet); None when `cwd` is not the top of
+    a repository's work tree (the sandbox then sees no git dir at all). One this process filled
+    ahead of the job (`fill_ahead`) is handed over as it is."""
+    held = _held.pop(key, None)
+    if held is not None:
+        return held
     if not (cwd / ".git").exists():
         return None
     repo = find_repo(cwd)
@@ -238,6 +246,28 @@ def open_mirror(cwd: Path, key: str, *, keep: bool, workspace: Path | None = Non
                        hint="wait for it to finish, or give this job its own session")
     mirror = Mirror(root=root, repo=repo, workspace=workspace or cwd, keep=keep, _lock=lock)
     return mirror
+
+
+def fill_ahead(cwd: Path, key: str) -> Mirror | None:
+    """Open and fill a job's mirror before its job exists (so a container started early has its
+    mounts); the job's `open_mirror` takes it. `drop_ahead` releases one no job took."""
+    mirror = open_mirror(cwd, key, keep=False)
+    if mirror is None:
+        return None
+    try:
+        mirror.fill()
+    except BaseException:
+        mirror.release()
+        raise
+    mirror.filled = True
+    _held[key] = mirror
+    return mirror
+
+
+def drop_ahead(key: str) -> None:
+    mirror = _held.pop(key, None)
+    if mirror is not None:
+        mirror.release()
 
 
 def mirror_key(job_id: str, session: str | None, workspace: Path) -> str:
@@ -362,7 +392,7 @@ def _mirror_config(repo: Repo) -> bytes:
     settings: dict[str, str] = {}
     for item in proc.stdout.decode("utf-8", "surrogateescape").split("\0"):
         key, _, value = item.partition("\n")
-        if _COPIED_SETTINGS.match(key) and "\n" not in value:
+        if re.match(_COPIED_SETTINGS, key) and "\n" not in value:
             settings[key] = value
     version = "1" if "extensions.objectformat" in settings else "0"
     lines = ["[core]", f"\trepositoryformatversion = {version}", "\tbare = false",

@@ -41,8 +41,9 @@ class HeadStart:
 
     def __init__(self, request: Request, manager: SandboxManager, engine: Engine,
                  spec: LaunchSpec, planned: PlannedContainer,
-                 launched: tuple[str, Any, Any]) -> None:
+                 launched: tuple[str, Any, Any], mirror_key: str = "") -> None:
         self.request = request
+        self.mirror_key = mirror_key  # the job's git mirror, filled before the container
         self.manager = manager
         self.engine = engine
         self.spec = spec
@@ -66,13 +67,18 @@ class HeadStart:
             return None
         request = dataclasses.replace(request, job_id=request.job_id or os.urandom(6).hex())
         manager = SandboxManager.shared()
+        from ...workspace.mirror import drop_ahead, fill_ahead, mirror_key
+
+        workspace = request.workspace.resolve()
+        key = mirror_key(request.job_id or "", None, workspace)
         try:
-            workspace = request.workspace.resolve()
             if not workspace.is_dir():
                 return None
             assert request.job_id is not None
+            mirror = fill_ahead(workspace, key)
             spec = build_launch(options, request.prompt, workspace=request.workspace,
-                                cwd=workspace, job_id=request.job_id, env=request.env)
+                                cwd=workspace, job_id=request.job_id, env=request.env,
+                                mounts=mirror.mounts() if mirror is not None else ())
             manager.check_spec(spec)
             engine = manager.engine_blocking()
             from ...trust import is_trusted
@@ -80,9 +86,11 @@ class HeadStart:
             resolved = manager.resolver(engine, docker).ready_blocking(
                 docker, spec.workspace, trusted=is_trusted(spec.workspace))
             if resolved is None:
+                drop_ahead(key)
                 return None
             planned = manager.assemble(spec, resolved)
         except Exception as exc:
+            drop_ahead(key)
             log.debug("no head start: %s", exc)
             return None
         made: list[str] = []
@@ -93,11 +101,12 @@ class HeadStart:
                 with contextlib.suppress(Exception):
                     force_remove(engine.api, made[0])
             planned.config.finish()
+            drop_ahead(key)
             if not isinstance(exc, Exception):
                 raise
             log.debug("no head start: %s", exc)
             return None
-        return cls(request, manager, engine, spec, planned, launched)
+        return cls(request, manager, engine, spec, planned, launched, key)
 
     def _start(self) -> None:
         try:
@@ -138,6 +147,9 @@ class HeadStart:
         if self._released:
             return
         self._released = True
+        from ...workspace.mirror import drop_ahead
+
+        drop_ahead(self.mirror_key)
         for stream in (self._stream, self._events):
             with contextlib.suppress(Exception):
                 stream.close()

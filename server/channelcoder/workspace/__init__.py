@@ -68,10 +68,11 @@ async def prepare_workplace(request: Request, job_id: str, *,
                 snap.discard()
             return changes
 
-        def after_job() -> AfterJob:
-            from .hostrun import from_changes
+        def after_job(root: Path = place.cwd) -> AfterJob:
+            from .hostrun import from_changes, hooks_dir_of
 
-            runs = from_changes(collected[0]) if collected else ()
+            runs = (from_changes(collected[0], hooks_dir_of(root))
+                    if collected and collected[0].files else ())
             return AfterJob(events=list(snap.security_events), runs_on_host=runs)
 
         place = Workplace(cwd=snap.cwd, kind="snapshot", mounts=snap.mounts, collect=collect,

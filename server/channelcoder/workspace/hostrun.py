@@ -13,7 +13,6 @@ import json
 import os
 import posixpath
 import tomllib
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,26 @@ from .gitcmd import run_git, split_z
 _LIMIT = 1 << 20
 _SKIPPED_DIRS = {".git", "node_modules", ".venv", "venv", "__pycache__", ".tox", "target"}
 _WALK_LIMIT = 20_000
+# Names that may run on the host at any depth (`reason_for` decides).
+_NAMES = frozenset({"Makefile", "makefile", "GNUmakefile", "package.json", "pyproject.toml",
+                    "setup.py", "conftest.py", ".envrc"})
+_TAILS = (*(name.encode() + b"\0" for name in sorted(_NAMES)), b".mk\0")
+# Looked at directly too: these are often git-ignored, and what runs them does not care.
+_TOP_FILES = ("Makefile", "makefile", "GNUmakefile", "package.json", "pyproject.toml",
+              "setup.py", "conftest.py", ".envrc", ".pre-commit-config.yaml",
+              ".vscode/tasks.json", ".vscode/settings.json", ".vscode/launch.json")
+_TOP_DIRS = (".githooks", ".husky", ".devcontainer", ".github/workflows")
+_VSCODE = {"tasks.json": "VS Code task", "settings.json": "VS Code settings",
+           "launch.json": "VS Code launch config"}
+# pyproject.toml tables whose change alters what a build or a task runner executes.
+_BUILD_TABLES: tuple[tuple[str, ...], ...] = (
+    ("build-system",),
+    ("tool", "hatch", "build"), ("tool", "hatch", "metadata", "hooks"),
+    ("tool", "hatch", "version"), ("tool", "hatch", "envs"),
+    ("tool", "setuptools", "cmdclass"), ("tool", "scikit-build"), ("tool", "maturin"),
+    ("tool", "meson-python"), ("tool", "cibuildwheel"), ("tool", "poetry", "build"),
+    ("tool", "pdm", "build"), ("tool", "pdm", "scripts"), ("tool", "poe"), ("tool", "tox"),
+)
 
 
 def reason_for(path: str, hooks_dir: str | None = None) -> str | None:
@@ -39,8 +58,8 @@ def reason_for(path: str, hooks_dir: str | None = None) -> str | None:
         return "pre-commit hook"
     if name == ".envrc":
         return "runs when direnv enters the directory"
-    if parts[0] == ".vscode" and name in ("tasks.json", "settings.json", "launch.json"):
-        return f"VS Code {name.removesuffix('.json').rstrip('s')} file"
+    if len(parts) == 2 and parts[0] == ".vscode" and name in _VSCODE:
+        return _VSCODE[name]
     if parts[0] == ".devcontainer" and len(parts) > 1:
         return "dev container"
     if parts[:2] == [".github", "workflows"] and len(parts) > 2:
@@ -104,8 +123,22 @@ class Watch:
                 found.append(HostRunChange(rel, reason))
         return tuple(found)
 
-    def _candidates(self) -> list[str]:
-        return [rel for rel in _files(self.root) if reason_for(rel, self.hooks_dir)]
+    def _candidates(self) -> set[str]:
+        found = {*_named(self.root), *_probed(self.root, self.hooks_dir)}
+        return {rel for rel in found if reason_for(rel, self.hooks_dir)}
+
+
+def _probed(root: Path, hooks_dir: str | None) -> list[str]:
+    """The top-level candidates, looked at whether git ignores them or not."""
+    found = [rel for rel in _TOP_FILES if os.path.lexists(root / rel)]
+    for top in (*_TOP_DIRS, *([hooks_dir] if hooks_dir not in (None, ".") else [])):
+        for current, dirs, files in os.walk(root / top):
+            dirs[:] = [d for d in dirs if d not in _SKIPPED_DIRS]
+            rel = os.path.relpath(current, root).replace(os.sep, "/")
+            found += [f"{rel}/{f}" for f in files]
+            if len(found) > 1000:
+                return found
+    return found
 
 
 def hooks_dir_of(root: Path) -> str | None:
@@ -123,20 +156,39 @@ def hooks_dir_of(root: Path) -> str | None:
     return None if rel.startswith("..") else rel.replace(os.sep, "/")
 
 
-def _files(root: Path) -> Iterable[str]:
-    """The work tree's files as git sees them (tracked and untracked, not ignored); a
-    directory that is no repository is walked (without the usual heavy directories)."""
+def _named(root: Path) -> list[str]:
+    """Work-tree files (tracked and untracked, not ignored) with a name that may run on the
+    host, anywhere. Git lists the tree; the names are picked from its raw output, which keeps
+    this to a few ms on a 5,000-file repository. A directory that is no repository is walked
+    (without the usual heavy directories)."""
     proc = run_git(["ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=root,
                    check=False)
     if proc.returncode == 0:
-        return dict.fromkeys(split_z(proc.stdout))
+        return _picked(proc.stdout)
     found: list[str] = []
+    seen = 0
     for current, dirs, files in os.walk(root):
         dirs[:] = [d for d in dirs if d not in _SKIPPED_DIRS]
-        rel = os.path.relpath(current, root)
-        found += [posixpath.normpath(posixpath.join(rel.replace(os.sep, "/"), f)) for f in files]
-        if len(found) > _WALK_LIMIT:
+        rel = os.path.relpath(current, root).replace(os.sep, "/")
+        found += [posixpath.normpath(posixpath.join(rel, f)) for f in files
+                  if f in _NAMES or f.endswith(".mk")]
+        seen += len(files)
+        if seen > _WALK_LIMIT:
             break
+    return found
+
+
+def _picked(listing: bytes) -> list[str]:
+    """The entries of NUL-terminated `listing` whose name is one of `_TAILS` (found with
+    `bytes.find`: splitting thousands of entries in Python costs more than git's walk)."""
+    found: list[str] = []
+    for tail in _TAILS:
+        at = listing.find(tail)
+        while at >= 0:
+            start = listing.rfind(b"\0", 0, at) + 1
+            if tail == b".mk\0" or at == start or listing[at - 1:at] == b"/":
+                found.append(listing[start:at + len(tail) - 1].decode("utf-8", "surrogateescape"))
+            at = listing.find(tail, at + 1)
     return found
 
 
@@ -168,14 +220,12 @@ def _build_hooks(data: bytes | None) -> Any:
         parsed = tomllib.loads(data.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError):
         return ("unparsable", data)
-    tools = parsed.get("tool", {}) if isinstance(parsed.get("tool"), dict) else {}
-    hooks = {name: table for name, table in tools.items() if isinstance(table, dict)
-             and _mentions_build_hooks(table)}
-    return parsed.get("build-system"), hooks
+    return [_table(parsed, keys) for keys in _BUILD_TABLES]
 
 
-def _mentions_build_hooks(table: dict[str, Any]) -> bool:
-    """A tool table that configures build steps (hatch's build hooks, setuptools' cmdclass,
-    scikit-build, maturin, poetry's build script…)."""
-    text = json.dumps(table, default=str).lower()
-    return any(word in text for word in ("hook", "build", "cmdclass", "script"))
+def _table(parsed: Any, keys: tuple[str, ...]) -> Any:
+    for key in keys:
+        if not isinstance(parsed, dict):
+            return None
+        parsed = parsed.get(key)
+    return parsed

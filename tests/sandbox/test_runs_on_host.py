@@ -11,13 +11,24 @@ import pytest
 
 from channelcoder import claude
 from channelcoder.claude.events import HostRunChange
-from channelcoder.testing.fake_anthropic import Reply, ToolCall
+from channelcoder.testing.fake_anthropic import Reply, ToolCall, Turn
 from tests.conftest import git
 from tests.plugins.docker import docker_options
 
 pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("claude_bin", "no_leaked_containers")]
-EDITS = {"command": "mkdir -p .husky && printf '#!/bin/sh\\nmake lint\\n' > .husky/pre-commit "
-                    "&& printf 'lint:\\n\\truff .\\n' >> Makefile && echo 'X = 1' > x.py"}
+
+
+def edits() -> list[Any]:
+    """The model reads the Makefile, then writes a husky hook, a make target and a plain file."""
+    return [
+        ToolCall("Read", {"file_path": "/workspace/Makefile"}),
+        Turn([ToolCall("Write", {"file_path": "/workspace/.husky/pre-commit",
+                                 "content": "#!/bin/sh\nmake lint\n"}),
+              ToolCall("Write", {"file_path": "/workspace/Makefile",
+                                 "content": "all:\n\techo hi\nlint:\n\truff .\n"}),
+              ToolCall("Write", {"file_path": "/workspace/x.py", "content": "X = 1\n"})]),
+        Reply("Added a lint hook."),
+    ]
 
 
 @pytest.fixture
@@ -29,7 +40,7 @@ def repo(git_repo: Path) -> Path:
 
 
 async def test_the_api_result_lists_them(scripted: Any, sandbox_image: str, repo: Path) -> None:
-    scripted([ToolCall("Bash", EDITS), Reply("Added a lint hook.")])
+    scripted(edits())
     result = await claude("add a lint hook", workspace=repo, docker=docker_options(sandbox_image))
     assert result.ok, result
     assert result.runs_on_host == (HostRunChange(".husky/pre-commit", "husky git hook"),
@@ -39,7 +50,7 @@ async def test_the_api_result_lists_them(scripted: Any, sandbox_image: str, repo
 
 
 def test_the_cli_footer_lists_them(scripted: Any, sandbox_image: str, repo: Path) -> None:
-    scripted([ToolCall("Bash", EDITS), Reply("Added a lint hook.")])
+    scripted(edits())
     done = subprocess.run([sys.executable, "-m", "channelcoder", "run", "--docker",
                            "--docker-image", sandbox_image, "--network", "host", "-p",
                            "add a lint hook"], cwd=repo, capture_output=True, text=True,
@@ -48,3 +59,4 @@ def test_the_cli_footer_lists_them(scripted: Any, sandbox_image: str, repo: Path
     assert ("runs on your machine: .husky/pre-commit (husky git hook), Makefile (runs on "
             "`make`) — review before you run it") in done.stderr
     assert "x.py" not in done.stderr.split("runs on your machine")[1]
+    assert (repo / ".husky" / "pre-commit").read_text() == "#!/bin/sh\nmake lint\n"

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from tests.clients import vscode_support
 from tests.clients.vscode_support import node_run
+from tests.conftest import git
 
 from channelcoder.testing.fake_anthropic import Failure, FakeAnthropic, Reply, ToolCall, Turn
 
@@ -78,6 +79,26 @@ def test_run_progress_events_and_proposal_applied_to_buffer(
     api = scripted([TRANSLATE, Reply("Translated the greeting.")])
     run_node_test("run:", git_repo, settings)
     assert "File: app.py (with unsaved changes" in api.agent_requests()[0].last_user_text()
+
+
+@pytest.mark.docker
+@pytest.mark.timeout(1200)
+@pytest.mark.usefixtures("sandbox_image", "no_leaked_containers")
+def test_files_that_run_on_your_machine_are_flagged_in_the_preview(
+        scripted: Callable[..., FakeAnthropic], git_repo: Path) -> None:
+    """A sandboxed job that edits .husky/pre-commit and the Makefile: the reply, each of their
+    hunks in the refactor preview, the warning beside it and the transcript say they run on your
+    machine. (Natively the Claude CLI itself refuses to edit .husky/ as a sensitive file.)"""
+    (git_repo / "Makefile").write_text("all:\n\techo hi\n")
+    (git_repo / ".husky").mkdir()
+    (git_repo / ".husky" / "pre-commit").write_text("#!/bin/sh\n")
+    git(git_repo, "add", "Makefile", ".husky")
+    git(git_repo, "commit", "-q", "-m", "build")
+    scripted([Turn([ToolCall("Bash", {"command": "sed -i '$a make lint' .husky/pre-commit"}),
+                    ToolCall("Bash", {"command": "sed -i '$a lint:' Makefile"}),
+                    TRANSLATE]),
+              Reply("Added a lint hook.")])
+    run_node_test("hostrun:", git_repo, SANDBOX)
 
 
 def test_cancel_from_progress_stops_the_job(

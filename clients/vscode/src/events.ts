@@ -10,6 +10,8 @@ export interface TextEvent { type: "text"; text: string; messageId?: string; str
 export interface ToolUseEvent { type: "tool-use"; id: string; name: string; summary?: string; subagent?: boolean }
 export interface ToolResultEvent { type: "tool-result"; toolUseId: string; isError?: boolean; output?: string }
 export interface PermissionDenial { toolName: string; hint?: string }
+/** A file the job changed that your machine runs later (a git hook, a Makefile…) and what runs it. */
+export interface HostRunChange { path: string; reason: string }
 export interface ResultEvent {
   type: "result";
   ok: boolean;
@@ -21,6 +23,7 @@ export interface ResultEvent {
   error?: string | null;
   hint?: string;
   permissionDenials?: PermissionDenial[];
+  runsOnHost?: HostRunChange[];
 }
 export interface FileChange { path: string; status: string; oldPath?: string | null; binary?: boolean; modeChanged?: boolean }
 export interface ChangesEvent { type: "changes"; files: FileChange[]; diff?: string }

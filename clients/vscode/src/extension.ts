@@ -12,7 +12,7 @@ import { clientOptions } from "./client";
 import { findServer, type ServerLaunch, type ServerMissing } from "./discovery";
 import { CLIENT_ID, CLIENT_NAME, SETTINGS_SECTION } from "./ids";
 import { isJobCommand, JobClient } from "./jobs";
-import { handleApplyEdit } from "./proposals";
+import { handleApplyEdit, runsOnHostMessage } from "./proposals";
 import type { Rpc } from "./rpc";
 import { toServerSettings, type ServerSettings } from "./settings";
 import { registerCommands } from "./ui/commands";
@@ -78,6 +78,9 @@ export class ChannelcoderExtension implements vscode.Disposable {
                 if (this.ui) {
                   void rejectWithReason(this.ui, proposal);
                 }
+              },
+              runsOnHost: (labels) => {
+                void vscode.window.showWarningMessage(runsOnHostMessage(labels));
               },
             }),
         },

@@ -15,6 +15,9 @@ import {
 } from "vscode-languageserver-protocol";
 
 export const ANNOTATION_PREFIX = "channelcoder:";
+/** The server gives each file your machine runs later (a git hook, a Makefile…) an annotation of
+ * its own, labelled "⚠ Runs on your machine: <path> (<what runs it>)": the preview groups them. */
+export const HOST_RUN_PREFIX = "channelcoder-hostrun:";
 
 export interface ProposalHooks {
   /** The version of an open document, undefined when it is not open. */
@@ -23,6 +26,8 @@ export interface ProposalHooks {
   apply(params: ApplyWorkspaceEditParams): Promise<ApplyWorkspaceEditResult>;
   /** The user declined a proposal (not a stale or failed edit). Called after the answer is sent. */
   declined?(proposal: DeclinedProposal): void;
+  /** The proposal changes files your machine runs later; called with their labels as the preview opens. */
+  runsOnHost?(labels: string[]): void;
 }
 
 export interface DeclinedProposal {
@@ -38,6 +43,20 @@ export function proposalJobId(params: ApplyWorkspaceEditParams): string | undefi
     }
   }
   return undefined;
+}
+
+/** The labels of the edit's "runs on your machine" annotations, one per flagged file. */
+export function hostRunLabels(params: ApplyWorkspaceEditParams): string[] {
+  return Object.entries(params.edit.changeAnnotations ?? {})
+    .filter(([id]) => id.startsWith(HOST_RUN_PREFIX))
+    .map(([, annotation]) => annotation.label);
+}
+
+/** The warning shown beside the preview: which files run on your machine, in the preview's words. */
+export function runsOnHostMessage(labels: string[]): string {
+  const files = labels.map((label) => label.replace(/^⚠ Runs on your machine: /, ""));
+  const what = files.length === 1 ? "a file that runs" : `${files.length} files that run`;
+  return `Claude: this proposal changes ${what} on your machine — ${files.join(", ")}. Check them in the preview before you accept.`;
 }
 
 /** URIs of open documents whose version is not the one the edit was made for. */
@@ -68,6 +87,10 @@ export async function handleApplyEdit(params: ApplyWorkspaceEditParams, hooks: P
       applied: false,
       failureReason: `${names} changed since the job started; run "Claude: Apply pending proposal" to re-offer it on the current text`,
     };
+  }
+  const flagged = hostRunLabels(params);
+  if (flagged.length > 0) {
+    hooks.runsOnHost?.(flagged);
   }
   const result = await hooks.apply(params);
   if (!result.applied && jobId !== undefined && result.failureReason === undefined) {

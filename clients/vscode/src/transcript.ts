@@ -108,6 +108,11 @@ export function footer(result: ResultEvent): string {
   for (const denial of result.permissionDenials ?? []) {
     lines.push(`  denied: ${denial.toolName}${denial.hint ? ` (${denial.hint})` : ""}`);
   }
+  const hostRun = result.runsOnHost ?? [];
+  if (hostRun.length > 0) {
+    const listed = hostRun.map((change) => `${change.path} (${change.reason})`).join(", ");
+    lines.push(`⚠ runs on your machine: ${listed} — review before you run it`);
+  }
   return lines.join("\n");
 }
 

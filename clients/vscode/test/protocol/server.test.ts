@@ -14,6 +14,7 @@ import { CodeActionRequest, DiagnosticSeverity, type CodeAction, type Command } 
 import type { ChannelEvent, JobResult } from "../../src/events";
 import { CLIENT_COMMANDS, JOB_COMMANDS, SERVER_COMMANDS } from "../../src/ids";
 import type { Outcome, ProgressValue } from "../../src/jobs";
+import { hostRunLabels, runsOnHostMessage } from "../../src/proposals";
 import { TranscriptFormatter } from "../../src/transcript";
 import { ServerSession, testSettings } from "./session";
 
@@ -121,6 +122,50 @@ test("run: progress on the client's own token, every event, and the proposal app
     const listing = resultOf<{ jobs: { jobId: string; state: string }[]; proposals: unknown[] }>(listed);
     assert.equal(listing.jobs.find((j) => j.jobId === job.jobId)?.state, "succeeded");
     assert.deepEqual(listing.proposals, [], "an applied proposal is done");
+  });
+});
+
+test("hostrun: a git hook and the Makefile are flagged as running on your machine in the reply, the preview, the warning and the transcript", TIMEOUT, async () => {
+  await withServer(async (session) => {
+    const uri = await session.open("app.py", ORIGINAL);
+    const job = session.jobs.start(SERVER_COMMANDS.run, { prompt: "Add a lint hook", uri }, "Claude: lint hook");
+    const outcome = await job.done;
+    assert.equal(outcome.kind, "ok", JSON.stringify(outcome));
+    const result = resultOf<{ changes: { path: string; runsOnHost?: string }[] }>(outcome);
+    assert.deepEqual(Object.fromEntries(result.changes.map((c) => [c.path, c.runsOnHost ?? null])), {
+      ".husky/pre-commit": "husky git hook",
+      Makefile: "runs on `make`",
+      "app.py": null,
+    }, JSON.stringify(session.eventsOf(job.jobId).filter((e) => e.type === "tool-result" || e.type === "result")));
+
+    await session.waitFor(() => session.edits.length === 1, "the proposal's workspace/applyEdit");
+    const [{ params, answer }] = session.edits as [(typeof session.edits)[0]];
+    assert.deepEqual(answer, { applied: true });
+    const annotations = params.edit.changeAnnotations ?? {};
+    const labelOf = (relative: string): string[] => {
+      const ids = new Set<string>();
+      for (const change of params.edit.documentChanges ?? []) {
+        if ("textDocument" in change && change.textDocument.uri === session.uri(relative)) {
+          change.edits.forEach((edit) => ids.add("annotationId" in edit ? String(edit.annotationId) : ""));
+        }
+      }
+      return [...ids].map((id) => annotations[id]?.label ?? `(no annotation ${id})`);
+    };
+    assert.deepEqual(labelOf("Makefile"), ["⚠ Runs on your machine: Makefile (runs on `make`)"], "each hunk of the Makefile is flagged");
+    assert.deepEqual(labelOf(".husky/pre-commit"), ["⚠ Runs on your machine: .husky/pre-commit (husky git hook)"]);
+    assert.deepEqual(labelOf("app.py").map((label) => label.startsWith("Claude: ")), [true], "a plain file is not flagged");
+    for (const [id, annotation] of Object.entries(annotations)) {
+      assert.equal(annotation.needsConfirmation, true, `${id} is shown in the refactor preview`);
+    }
+    assert.equal(
+      runsOnHostMessage(hostRunLabels(params)),
+      "Claude: this proposal changes 2 files that run on your machine — .husky/pre-commit (husky git hook), Makefile (runs on `make`). Check them in the preview before you accept.",
+    );
+    assert.match(readFileSync(path.join(session.workspace, "Makefile"), "utf8"), /lint:/, "accepted, the Makefile changes");
+
+    const formatter = new TranscriptFormatter();
+    const transcript = session.eventsOf(job.jobId).map((event) => formatter.format(job.jobId, event)).join("");
+    assert.match(transcript, /⚠ runs on your machine: \.husky\/pre-commit \(husky git hook\), Makefile \(runs on `make`\) — review before you run it/);
   });
 });
 

@@ -105,3 +105,25 @@ test("edits that are not proposals pass through untouched", async () => {
   await settle();
   assert.equal(state.inputBoxes.length, 0);
 });
+
+test("a proposal that changes files your machine runs warns beside the preview, naming each file", async () => {
+  const { handle } = await applyEditHandler();
+  const params = proposal("j1", null);
+  params.edit.documentChanges?.push({
+    textDocument: { uri: "file:///ws/Makefile", version: null },
+    edits: [{ range: { start: { line: 1, character: 0 }, end: { line: 1, character: 0 } }, newText: "lint:\n", annotationId: "channelcoder-hostrun:j1:0" }],
+  });
+  params.edit.changeAnnotations = {
+    ...params.edit.changeAnnotations,
+    "channelcoder-hostrun:j1:0": { label: "⚠ Runs on your machine: Makefile (runs on `make`)", needsConfirmation: true },
+  };
+  const answer = await handle(params, () => ({ applied: true }));
+  assert.deepEqual(answer, { applied: true });
+  const warnings = state.messages.filter((m) => m.level === "warning");
+  assert.equal(warnings.length, 1, JSON.stringify(state.messages));
+  assert.match(warnings[0]?.text ?? "", /changes a file that runs on your machine — Makefile \(runs on `make`\)\. Check them in the preview/);
+
+  state.messages.length = 0;
+  await handle(proposal("j2", null), () => ({ applied: true }));
+  assert.equal(state.messages.filter((m) => m.level === "warning").length, 0, "a plain proposal warns of nothing");
+});

@@ -55,3 +55,14 @@ test("interleaved jobs are told apart", () => {
   ]);
   assert.equal(text, "── job job-one- ──\none\n── job job-two- ──\ntwo\n── job job-one- ──\n✓ done\n");
 });
+
+test("the footer lists the files that run on your machine, with what runs them", () => {
+  const text = render([
+    ["a", { type: "result", ok: true, runsOnHost: [{ path: ".husky/pre-commit", reason: "husky git hook" }, { path: "Makefile", reason: "runs on `make`" }] }],
+    ["a", { type: "result", ok: true, runsOnHost: [] }],
+  ]);
+  assert.equal(
+    text,
+    "── job a ──\n✓ done\n⚠ runs on your machine: .husky/pre-commit (husky git hook), Makefile (runs on `make`) — review before you run it\n✓ done\n",
+  );
+});

@@ -18,5 +18,12 @@ T.run({
     T.contains(review, 'Makefile  ⚠ runs on your machine: runs on `make`')
     T.contains(review, '[ ]  ⚠ runs on your machine')
     T.ok(not review:find('app.py  ⚠', 1, true), 'a plain file is not flagged')
+    local ns = vim.api.nvim_create_namespace('channelcoder_review_hostrun')
+    local marks = vim.api.nvim_buf_get_extmarks(E.review_buf(job), ns, 0, -1, {})
+    local _, flagged = review:gsub('⚠', '')
+    T.eq(flagged, #marks, 'each flag is highlighted as a warning')
+    T.ok(#marks >= 5, 'the header, two files and their hunks: ' .. #marks)
+    T.contains((E.transcript(job)),
+      '⚠ runs on your machine: .husky/pre-commit (husky git hook), Makefile (runs on `make`) — review before you run it')
   end },
 })

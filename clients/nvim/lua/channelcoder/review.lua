@@ -110,6 +110,9 @@ local function add_hunk(f, hi, h, delta, add, shown_until)
   return delta + shown_new - #h.old, math.max(after_end, h.line + #h.old)
 end
 
+--- What runs on your machine is highlighted as a warning wherever the review says so.
+local warn_ns = vim.api.nvim_create_namespace('channelcoder_review_hostrun')
+
 function M.render(review)
   review.has_conflicts = false
   for fi, f in ipairs(review.files) do
@@ -159,6 +162,13 @@ function M.render(review)
   end
   review.map, review.headers = map, headers
   util.set_lines(review.bufnr, lines)
+  vim.api.nvim_buf_clear_namespace(review.bufnr, warn_ns, 0, -1)
+  for i, line in ipairs(lines) do
+    local at = line:find('⚠', 1, true)
+    if at then
+      vim.api.nvim_buf_add_highlight(review.bufnr, warn_ns, 'WarningMsg', i - 1, at - 1, -1)
+    end
+  end
 end
 
 --- The review buffer of a job, or nil.

@@ -132,6 +132,13 @@ local function footer(job, event)
   for _, denial in ipairs(event.permissionDenials or {}) do
     table.insert(lines, '   denied: ' .. tostring(denial.toolName) .. (util.nonempty(denial.hint) and (' — ' .. denial.hint) or ''))
   end
+  local host_run = {}
+  for _, change in ipairs(event.runsOnHost or {}) do
+    table.insert(host_run, string.format('%s (%s)', tostring(change.path), tostring(change.reason)))
+  end
+  if #host_run > 0 then
+    table.insert(lines, '⚠ runs on your machine: ' .. table.concat(host_run, ', ') .. ' — review before you run it')
+  end
   return lines
 end
 

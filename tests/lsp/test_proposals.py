@@ -166,3 +166,22 @@ async def test_a_file_the_host_runs_gets_its_own_flagged_annotation(
     assert host_run.label == "⚠ Runs on your machine: Makefile (runs on `make`)"
     assert host_run.needs_confirmation is True
     assert edit.change_annotations[by_path["app.py"]].label.startswith("Claude: ")
+    assert not [m for m in session.client.messages if "run on your machine" in m.message], \
+        "a review flags them itself"
+
+
+async def test_a_file_the_host_runs_edited_in_place_is_in_the_reply_and_a_warning(
+        scripted, lsp: Start, workspace: Path) -> None:
+    from lsprotocol import types
+
+    scripted([ToolCall("Bash", {"command": "sed -i '$a lint:' Makefile"}), Reply("Changed it.")])
+    (workspace / "Makefile").write_text("all:\n\techo hi\n")
+    session = await lsp(workspace, init=native(apply="direct"))
+    reply = await session.command("channelcoder.run", {"prompt": "add a lint target"})
+    assert reply["ok"], reply
+    assert reply["runsOnHost"] == [{"path": "Makefile", "reason": "runs on `make`"}]
+    assert "lint:" in (workspace / "Makefile").read_text()
+    warnings = [m.message for m in session.client.messages
+                if m.type == types.MessageType.Warning]
+    assert ("Claude changed files that run on your machine: Makefile (runs on `make`) — review "
+            "them before you run them") in warnings, warnings

@@ -196,6 +196,10 @@ class Runs:
         if isinstance(event, SecurityEvent):
             self._server.show(types.MessageType.Warning,
                               f"Security, in Claude's sandbox: {event.describe()}")
+        if isinstance(event, Result) and event.runs_on_host and run.job.changes is None:
+            listed = ", ".join(f"{c.path} ({c.reason})" for c in event.runs_on_host)
+            self._server.show(types.MessageType.Warning, "Claude changed files that run on your "
+                              f"machine: {listed} — review them before you run them")
         if not self._server.settings.server.stream_events:
             return
         payload = event.to_json()
@@ -239,6 +243,7 @@ class Runs:
             "numTurns": result.num_turns if result else 0,
             "changes": files,
             "security": [event.to_json() for event in job.security_events],
+            "runsOnHost": [{"path": c.path, "reason": c.reason} for c in job.runs_on_host],
             "error": failure,
         }
 

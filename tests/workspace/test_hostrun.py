@@ -83,3 +83,16 @@ def test_a_watch_outside_a_repository_walks_the_directory(tmp_path: Path) -> Non
     (tmp_path / "Makefile").write_text("all:\n")
     (tmp_path / "node_modules" / "x" / "Makefile").write_text("all:\n")
     assert watch.changes() == (HostRunChange("Makefile", "runs on `make`"),)
+
+
+def test_names_count_at_any_depth_and_only_whole_names(git_repo: Path) -> None:
+    watch = Watch(git_repo)
+    for rel in ("lib/build/Makefile", "rules.mk", "xMakefile", "src/setup.pyc", "a/.envrc",
+                "web/package.json.bak", "pkg/conftest.py"):
+        (git_repo / rel).parent.mkdir(parents=True, exist_ok=True)
+        (git_repo / rel).write_text("x\n")
+    assert watch.changes() == (
+        HostRunChange("a/.envrc", "runs when direnv enters the directory"),
+        HostRunChange("lib/build/Makefile", "runs on `make`"),
+        HostRunChange("pkg/conftest.py", "runs on `pytest`"),
+        HostRunChange("rules.mk", "runs on `make`"))

@@ -88,6 +88,7 @@ class RecordedRequest:
     body: dict[str, Any]
     turn: int | None
     time: float = field(default_factory=time.time)
+    headers: dict[str, str] = field(default_factory=dict)  # names in lower case
 
     @property
     def system(self) -> str:
@@ -266,9 +267,10 @@ class FakeAnthropic:
 
     # -- serving ---------------------------------------------------------------------------
 
-    def _record(self, method: str, path: str, body: dict[str, Any], turn: int | None) -> None:
+    def _record(self, headers: dict[str, str], method: str, path: str, body: dict[str, Any],
+                turn: int | None) -> None:
         with self._lock:
-            self.requests.append(RecordedRequest(method, path, body, turn))
+            self.requests.append(RecordedRequest(method, path, body, turn, headers=headers))
 
     def _take(self, counter: dict[int, int], index: int, times: int) -> bool:
         """True while the scripted event for this turn still has uses left (0 = always)."""
@@ -291,8 +293,11 @@ def _handler_for(api: FakeAnthropic) -> type[BaseHTTPRequestHandler]:
         def log_message(self, format: str, *args: Any) -> None:
             return
 
+        def _headers(self) -> dict[str, str]:
+            return {name.lower(): value for name, value in self.headers.items()}
+
         def do_GET(self) -> None:
-            api._record("GET", self.path, {}, None)
+            api._record(self._headers(), "GET", self.path, {}, None)
             self._json(200, {})
 
         def do_HEAD(self) -> None:
@@ -310,19 +315,19 @@ def _handler_for(api: FakeAnthropic) -> type[BaseHTTPRequestHandler]:
                 return
             path = self.path.split("?", 1)[0]
             if path.endswith("/count_tokens"):
-                api._record("POST", self.path, body, None)
+                api._record(self._headers(), "POST", self.path, body, None)
                 self._json(200, {"input_tokens": 12})
                 return
             if not path.endswith("/v1/messages"):
-                api._record("POST", self.path, body, None)
+                api._record(self._headers(), "POST", self.path, body, None)
                 self._json(404, _error_body(404, f"no such endpoint {path}"))
                 return
             if not body.get("tools"):
-                api._record("POST", self.path, body, None)
+                api._record(self._headers(), "POST", self.path, body, None)
                 self._reply(body, Turn([Reply("Scripted side reply.")]), None)
                 return
             index = count_assistant_messages(body)
-            api._record("POST", self.path, body, index)
+            api._record(self._headers(), "POST", self.path, body, index)
             turn = api.scenario.turn(index)
             failure = turn.failure
             if failure and api._take(api._served_failures, index, failure.times):

@@ -111,7 +111,8 @@ class EgressProxy:
                  on_blocked: Callable[[NetworkBlocked], None] | None = None,
                  ask: AskHook | None = None, ask_timeout: float = 60.0,
                  on_always: Callable[[str, int], None] | None = None,
-                 socket_mode: int = 0o600, limits: Limits | None = None) -> None:
+                 socket_mode: int = 0o600, limits: Limits | None = None,
+                 api_aliases: Iterable[str] = ()) -> None:
         if socket_path is None and not tcp:
             raise ValueError("EgressProxy needs a socket_path, tcp=True, or both")
         self.policy = policy
@@ -125,6 +126,9 @@ class EgressProxy:
         self.on_always = on_always
         self.socket_mode = socket_mode
         self._tcp = tcp or socket_path is None
+        # "http://127.0.0.1:PORT" as the sandbox sees its forwarder: a client that sends its
+        # API requests through HTTP_PROXY names the API route in absolute form.
+        self.api_aliases = tuple(f"http://{a.lower().rstrip('/')}/" for a in api_aliases)
         self.limits = limits or Limits()
         self.port: int | None = None
         self._tls: ssl.SSLContext | None = None
@@ -178,6 +182,12 @@ class EgressProxy:
                     if request is None:
                         return
                     target = request.target.decode("latin-1")
+                    for alias in self.api_aliases:
+                        if target.lower().startswith(alias):
+                            target = "/" + target[len(alias):]
+                            request = h11.Request(method=request.method, target=target,
+                                                  headers=request.headers,
+                                                  http_version=request.http_version)
                     if request.method == b"CONNECT":
                         await self._connect(client, conn, target)
                         return

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import anyio
+import anyio.abc
 import pytest
 
 from channelcoder.egress import EgressProxy, Limits, Policy
@@ -117,10 +118,21 @@ async def test_plain_http_is_forwarded_to_an_allowed_host() -> None:
                     "User-Agent: curl/8\r\n\r\n").encode()
             reply = await request(proxy.port, head)
             assert reply.status == 200
+            body = b'{"messages": []}'
+            post = (f"POST http://127.0.0.1:{upstream.port}/v1/messages/count_tokens HTTP/1.1\r\n"
+                    f"Host: 127.0.0.1:{upstream.port}\r\nContent-Length: {len(body)}\r\n"
+                    "Expect: 100-continue\r\n\r\n").encode()
+            stream = await anyio.connect_tcp("127.0.0.1", proxy.port)
+            await stream.send(post)
+            assert (await stream.receive()).startswith(b"HTTP/1.1 100 ")
+            posted_reply = await request(proxy.port, b"", body, stream=stream)
+            assert posted_reply.status == 200 and b"input_tokens" in posted_reply.body
             refused = await request(proxy.port, b"GET http://example.org/ HTTP/1.1\r\n"
                                                 b"Host: example.org\r\n\r\n")
             assert refused.status == 403
-        [got] = upstream.requests
+        got, posted = upstream.requests
+        assert (posted.method, posted.path) == ("POST", "/v1/messages/count_tokens")
+        assert posted.body == {"messages": []}
         assert (got.method, got.path) == ("GET", "/v1/models?limit=1")
         assert got.headers["host"] == f"127.0.0.1:{upstream.port}"
         assert got.headers["user-agent"] == "curl/8"
@@ -283,3 +295,31 @@ async def test_it_serves_on_a_unix_socket_that_a_new_proxy_can_take_over(tmp_pat
                 assert await stream.receive() == b"ping"
                 await stream.aclose()
             assert not path.exists()
+
+
+async def test_a_tunnel_busy_one_way_is_not_idle_and_a_silent_one_is_closed() -> None:
+    async def ticker(stream: anyio.abc.SocketStream) -> None:
+        async with stream:
+            for _ in range(8):
+                await stream.send(b"t")
+                await anyio.sleep(0.15)
+
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
+    port = int(listener.extra(anyio.abc.SocketAttribute.local_port))
+    async with anyio.create_task_group() as group:
+        group.start_soon(listener.serve, ticker)
+        async with EgressProxy(Policy.build([f"127.0.0.1:{port}"]), tcp=True,
+                               limits=Limits(idle_seconds=0.5)) as proxy:
+            assert proxy.port is not None
+            reply = await connect(proxy.port, f"127.0.0.1:{port}")
+            received = b""
+            with anyio.fail_after(5):
+                while len(received) < 8:
+                    received += await reply.stream.receive()
+            assert received == b"t" * 8  # 1.2 s of download, nothing sent: still open
+            # The ticker is done; with nothing moving either way, the proxy ends the tunnel.
+            with anyio.fail_after(5), pytest.raises((anyio.EndOfStream,
+                                                     anyio.BrokenResourceError)):
+                await reply.stream.receive()
+            await reply.stream.aclose()
+        group.cancel_scope.cancel()

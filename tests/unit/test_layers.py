@@ -148,7 +148,8 @@ def test_comments_explain_the_code_rather_than_cite_its_history() -> None:
 
 LOWER = ("channelcoder.claude", "channelcoder.workspace", "channelcoder.config",
          "channelcoder.state", "channelcoder.sessions", "channelcoder.request",
-         "channelcoder.launch", "channelcoder.backend", "channelcoder.owner")
+         "channelcoder.launch", "channelcoder.backend", "channelcoder.owner",
+         "channelcoder.egress")
 
 
 def test_the_host_side_layers_never_reach_into_the_sandbox_or_the_front_ends() -> None:

@@ -47,7 +47,8 @@ Answer = Literal["job", "always", "deny"]
 AskHook = Callable[[str, int], Awaitable[str]]
 DEFAULT_UPSTREAM = "https://api.anthropic.com"
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-connection", "proxy-authorization",
-                        "proxy-authenticate", "te", "trailer", "transfer-encoding", "upgrade"})
+                        "proxy-authenticate", "te", "trailer", "transfer-encoding", "upgrade",
+                        "expect"})
 CHUNK = 65536
 
 
@@ -90,7 +91,8 @@ class _Upstream:
     @property
     def host_header(self) -> str:
         default = 443 if self.scheme == "https" else 80
-        return self.host if self.port == default else f"{self.host}:{self.port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return host if self.port == default else f"{host}:{self.port}"
 
 
 def tls_context(ca_bundle: str | Path | None = None) -> ssl.SSLContext:
@@ -203,6 +205,9 @@ class EgressProxy:
                     conn.start_next_cycle()
             except (_Closed, anyio.BrokenResourceError, anyio.ClosedResourceError,
                     anyio.EndOfStream, TimeoutError, h11.ProtocolError, OSError):
+                return
+            except Exception as exc:  # one broken connection never stops the proxy
+                log.warning("egress: a connection failed (%s)", type(exc).__name__)
                 return
             finally:
                 await api.aclose()
@@ -347,7 +352,7 @@ class EgressProxy:
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         authority = host if port == 80 else f"{host}:{port}"
         headers = [("host", authority), *_end_to_end(request.headers, skip={"host"}),
-                   ("connection", "close")]
+                   *_framing(request.headers), ("connection", "close")]
         try:
             with anyio.fail_after(self.limits.connect_seconds):
                 remote = await anyio.connect_tcp(address, port)
@@ -475,6 +480,12 @@ def _end_to_end(headers: Iterable[tuple[bytes, bytes]],
     return out
 
 
+def _framing(headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
+    """A chunked message stays chunked on the other side (h11 re-frames it)."""
+    return [("transfer-encoding", "chunked") for n, v in headers
+            if n.lower() == b"transfer-encoding" and b"chunked" in v.lower()][:1]
+
+
 async def _answer(client: anyio.abc.ByteStream, conn: h11.Connection, status: int,
                   text: str) -> None:
     """A short plain-text answer (the connection closes after it)."""
@@ -495,6 +506,8 @@ async def _refuse(client: anyio.abc.ByteStream, conn: h11.Connection, refused: R
 
 
 async def _receive(stream: anyio.abc.ByteStream, conn: h11.Connection, seconds: float) -> None:
+    if conn.our_role is h11.SERVER and conn.they_are_waiting_for_100_continue:
+        await stream.send(conn.send(h11.InformationalResponse(status_code=100, headers=[])))
     with anyio.fail_after(seconds):
         try:
             data = await stream.receive(CHUNK)
@@ -567,8 +580,7 @@ async def _next_upstream_event(remote: anyio.abc.ByteStream, upstream: h11.Conne
 async def _send_response(client: anyio.abc.ByteStream, conn: h11.Connection,
                          response: h11.Response) -> None:
     headers = _end_to_end(response.headers)
-    framing = [(n.decode("latin-1").lower(), v.decode("latin-1")) for n, v in response.headers
-               if n.lower() == b"transfer-encoding"]
+    framing = _framing(response.headers)
     if framing and "content-length" in {n for n, _ in headers}:
         headers = [(n, v) for n, v in headers if n != "content-length"]
     await client.send(conn.send(h11.Response(status_code=response.status_code,
@@ -611,24 +623,28 @@ async def _relay_response(remote: anyio.abc.ByteStream, upstream: h11.Connection
 
 
 async def _splice(a: anyio.abc.SocketStream, b: anyio.abc.SocketStream, idle: float) -> None:
-    """Copy bytes both ways until both sides are done or nothing moves for `idle` seconds."""
+    """Copy bytes both ways until both sides are done or nothing moves either way for `idle`
+    seconds (a long download with a silent upload is not idle)."""
+    last = [anyio.current_time()]
     async with anyio.create_task_group() as group:
-        scope = anyio.CancelScope()
 
         async def pump(source: anyio.abc.SocketStream, sink: anyio.abc.SocketStream) -> None:
             try:
                 while True:
-                    with anyio.fail_after(idle):
+                    with anyio.move_on_after(idle) as waited:
                         data = await source.receive(CHUNK)
+                    if waited.cancelled_caught:
+                        if anyio.current_time() - last[0] >= idle:
+                            group.cancel_scope.cancel()
+                            return
+                        continue
+                    last[0] = anyio.current_time()
                     await sink.send(data)
             except anyio.EndOfStream:
                 with contextlib.suppress(Exception):
                     await sink.send_eof()
-                return
-            except (TimeoutError, OSError, anyio.BrokenResourceError, anyio.ClosedResourceError):
-                scope.cancel()
+            except (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError):
                 group.cancel_scope.cancel()
 
-        with scope:
-            group.start_soon(pump, a, b)
-            group.start_soon(pump, b, a)
+        group.start_soon(pump, a, b)
+        group.start_soon(pump, b, a)

@@ -219,3 +219,4 @@ async def test_no_credential_appears_in_an_answer_or_a_log(
     for secret in secrets:
         assert secret not in shown
     assert repr(login).count("sk-ant") == 0
+    assert REAL_KEY not in repr(Credentials(api_key=REAL_KEY))

@@ -295,6 +295,29 @@ async def test_it_serves_on_a_unix_socket_that_a_new_proxy_can_take_over(tmp_pat
                 assert await stream.receive() == b"ping"
                 await stream.aclose()
             assert not path.exists()
+        # A successor may take the path over while its predecessor still runs; the
+        # predecessor's end leaves the successor's socket in place.
+        started, stop, ended = anyio.Event(), anyio.Event(), anyio.Event()
+
+        async def predecessor() -> None:
+            async with EgressProxy(Policy.build([]), socket_path=path):
+                started.set()
+                await stop.wait()
+            ended.set()
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(predecessor)
+            await started.wait()
+            async with EgressProxy(Policy.build([f"127.0.0.1:{echo.port}"]), socket_path=path):
+                stop.set()
+                await ended.wait()
+                assert path.exists()
+                stream = await anyio.connect_unix(path)
+                target = f"127.0.0.1:{echo.port}"
+                await stream.send(f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n"
+                                  .encode())
+                assert (await stream.receive()).startswith(b"HTTP/1.1 200")
+                await stream.aclose()
 
 
 async def test_a_tunnel_busy_one_way_is_not_idle_and_a_silent_one_is_closed() -> None:

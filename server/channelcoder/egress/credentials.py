@@ -91,7 +91,15 @@ class HostLogin:
             oauth = self.read()  # another request may have refreshed it meanwhile
             if _fresh(oauth):
                 return str(oauth["accessToken"])
-            refreshed = await anyio.to_thread.run_sync(self._refresh, oauth)
+            try:
+                refreshed = await anyio.to_thread.run_sync(self._refresh, oauth)
+            except LoginRefreshFailed:
+                # Another process (the host's own claude, another channelcoder) may have
+                # refreshed it first and so spent the refresh token this one used.
+                oauth = self.read()
+                if _fresh(oauth):
+                    return str(oauth["accessToken"])
+                raise
             return str(refreshed["accessToken"])
 
     def _refresh(self, oauth: dict[str, Any]) -> dict[str, Any]:
@@ -161,9 +169,9 @@ def _fresh(oauth: Mapping[str, Any]) -> bool:
 class Credentials:
     """The real credentials on the host, and what the sandbox gets instead."""
 
-    api_key: str | None = None
-    oauth_token: str | None = None
-    auth_token: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    oauth_token: str | None = field(default=None, repr=False)
+    auth_token: str | None = field(default=None, repr=False)
     login: HostLogin | None = None
 
     @classmethod

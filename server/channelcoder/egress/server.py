@@ -139,6 +139,7 @@ class EgressProxy:
         self._asking: dict[tuple[str, int], anyio.Event] = {}
         self._group: anyio.abc.TaskGroup | None = None
         self._listeners: list[anyio.abc.Listener[anyio.abc.SocketStream]] = []
+        self._socket_inode = -1
 
     # -- lifetime ---------------------------------------------------------------------------
 
@@ -148,6 +149,7 @@ class EgressProxy:
                 self.socket_path.unlink()  # a previous proxy's socket: listen again here
             unix = await anyio.create_unix_listener(self.socket_path)
             os.chmod(self.socket_path, self.socket_mode)
+            self._socket_inode = self.socket_path.stat().st_ino
             self._listeners.append(unix)
         if self._tcp:
             tcp = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
@@ -170,7 +172,8 @@ class EgressProxy:
                 await listener.aclose()
         if self.socket_path is not None:
             with contextlib.suppress(OSError):
-                self.socket_path.unlink()
+                if self.socket_path.stat().st_ino == self._socket_inode:  # not a successor's
+                    self.socket_path.unlink()
 
     # -- one client connection --------------------------------------------------------------
 

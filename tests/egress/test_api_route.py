@@ -7,8 +7,11 @@ from __future__ import annotations
 import json
 import logging
 import os
+import ssl
 import stat
+import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
@@ -220,3 +223,37 @@ async def test_no_credential_appears_in_an_answer_or_a_log(
         assert secret not in shown
     assert repr(login).count("sk-ant") == 0
     assert REAL_KEY not in repr(Credentials(api_key=REAL_KEY))
+
+
+@pytest.fixture
+def tls_upstream(tmp_path: Path) -> Iterator[tuple[FakeAnthropic, Path]]:
+    """The scripted model behind TLS with a certificate of its own (a CA the system lacks)."""
+    cert, key = tmp_path / "upstream.pem", tmp_path / "upstream.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=channelcoder test upstream", "-addext",
+                    "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    model = FakeAnthropic()
+    model._server.socket = context.wrap_socket(model._server.socket, server_side=True)
+    with model:
+        yield model, cert
+
+
+async def test_the_api_route_speaks_tls_to_the_upstream_and_trusts_the_users_extra_ca(
+        tls_upstream: tuple[FakeAnthropic, Path]) -> None:
+    model, cert = tls_upstream
+    url = f"https://127.0.0.1:{model.port}"
+    head = _messages(f"x-api-key: {API_KEY_PLACEHOLDER}\r\n")
+    async with EgressProxy(Policy.build([]), Credentials(api_key=REAL_KEY), tcp=True,
+                           upstream=url) as proxy:
+        assert proxy.port is not None
+        untrusted = await request(proxy.port, head)
+    async with EgressProxy(Policy.build([]), Credentials(api_key=REAL_KEY), tcp=True,
+                           upstream=url, ca_bundle=cert) as proxy:
+        assert proxy.port is not None
+        trusted = await request(proxy.port, head)
+    assert untrusted.status == 502 and b"SSL" in untrusted.body
+    assert trusted.status == 200
+    assert [r.headers["x-api-key"] for r in model.requests] == [REAL_KEY]

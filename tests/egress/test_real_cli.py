@@ -70,3 +70,29 @@ async def test_the_cli_runs_on_the_placeholder_login_and_the_model_gets_the_real
     assert [b for b in blocked if "claude.com" in b.host] == []
     assert "sk-ant-oat01-host" not in (sandbox_config / ".credentials.json").read_text()
     assert json.loads(login.read_text())["claudeAiOauth"]["accessToken"] == endpoint.access
+
+
+@pytest.mark.parametrize("name, header", [("ANTHROPIC_API_KEY", "x-api-key"),
+                                          ("CLAUDE_CODE_OAUTH_TOKEN", "authorization"),
+                                          ("ANTHROPIC_AUTH_TOKEN", "authorization")])
+async def test_the_cli_runs_on_a_placeholder_variable_and_the_model_gets_the_real_value(
+        tmp_path: Path, claude_bin: Path, name: str, header: str) -> None:
+    real = f"sk-ant-real-{name.lower()}-0123456789"
+    credentials = Credentials.from_environment({name: real, "HOME": str(tmp_path)})
+    inside = credentials.sandbox_env()
+    assert list(inside) == [name] and real not in inside[name]
+    with FakeAnthropic([Reply("bonjour")]) as model:
+        async with EgressProxy(Policy.build([]), credentials, tcp=True,
+                               upstream=model.url) as proxy:
+            url = f"http://127.0.0.1:{proxy.port}"
+            env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "CLAUDE_CONFIG_DIR":
+                   str(tmp_path / "config"), "ANTHROPIC_BASE_URL": url, "HTTPS_PROXY": url,
+                   "HTTP_PROXY": url, "NO_PROXY": "127.0.0.1", "DISABLE_AUTOUPDATER": "1",
+                   "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", **inside}
+            done = await anyio.run_process(
+                [str(claude_bin), "-p", "--output-format", "json", "--tools", "Bash",
+                 "--", "Say hello in French"], env=env, cwd=tmp_path, check=False)
+    assert done.returncode == 0, done.stdout.decode() + done.stderr.decode()
+    assert json.loads(done.stdout)["result"] == "bonjour"
+    sent = {r.headers.get(header) for r in model.requests}
+    assert sent == {real if header == "x-api-key" else f"Bearer {real}"}

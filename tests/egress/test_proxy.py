@@ -346,3 +346,15 @@ async def test_a_tunnel_busy_one_way_is_not_idle_and_a_silent_one_is_closed() ->
                 await reply.stream.receive()
             await reply.stream.aclose()
         group.cancel_scope.cancel()
+
+
+async def test_the_api_upstreams_host_and_port_are_always_allowed() -> None:
+    async with echo_server() as echo, EgressProxy(
+            Policy.build([]), tcp=True, upstream=f"http://127.0.0.1:{echo.port}") as proxy:
+        assert proxy.port is not None
+        assert (await connect(proxy.port, f"127.0.0.1:{echo.port}")).status == 200
+        assert proxy.policy.allows("127.0.0.1", echo.port)
+    assert Policy.build([]).allows("api.anthropic.com", 443) is False
+    async with EgressProxy(Policy.build([]), tcp=True) as proxy:
+        assert proxy.policy.allows("api.anthropic.com", 443)
+        assert not proxy.policy.allows("api.anthropic.com", 80)

@@ -15,7 +15,8 @@ A refused connection calls `on_blocked(NetworkBlocked(...))` and gets a 403 with
 reason. For a name outside the allowlist, an `ask(host, port)` hook (when given) is awaited,
 bounded by `ask_timeout`: "job" or "always" allows it for the rest of this proxy's life
 ("always" also calls `on_always(host, port)`, to persist it), "deny" refuses it from then on.
-A forbidden address (loopback, private, metadata, …) is refused without asking.
+A forbidden address (loopback, private, metadata, …) is refused without asking. The upstream's
+host and port are always allowed (as `policy.allow` would).
 """
 
 from __future__ import annotations
@@ -121,6 +122,8 @@ class EgressProxy:
         self.credentials = credentials or Credentials()
         self.socket_path = Path(socket_path) if socket_path is not None else None
         self.upstream = _Upstream.parse(upstream or DEFAULT_UPSTREAM)
+        if not policy.allows(self.upstream.host, self.upstream.port):
+            policy.allow(self.upstream.host, self.upstream.port)  # the API host: always
         self.ca_bundle = ca_bundle
         self.on_blocked = on_blocked
         self.ask = ask

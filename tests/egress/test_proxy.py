@@ -10,7 +10,7 @@ import anyio
 import anyio.abc
 import pytest
 
-from channelcoder.egress import EgressProxy, Limits, Policy
+from channelcoder.egress import EgressProxy, Limits, Policy, ProxyThread
 from channelcoder.testing.fake_anthropic import FakeAnthropic
 
 from .helpers import blocked_log, connect, echo_server, request
@@ -358,3 +358,18 @@ async def test_the_api_upstreams_host_and_port_are_always_allowed() -> None:
     async with EgressProxy(Policy.build([]), tcp=True) as proxy:
         assert proxy.policy.allows("api.anthropic.com", 443)
         assert not proxy.policy.allows("api.anthropic.com", 80)
+
+
+def test_synchronous_code_runs_the_proxy_in_a_thread_of_its_own(tmp_path: Path) -> None:
+    import socket
+
+    path = tmp_path / "egress.sock"
+    seen, on_blocked = blocked_log()
+    proxy = EgressProxy(Policy.build([]), socket_path=path, on_blocked=on_blocked)
+    with ProxyThread.start(proxy), socket.socket(socket.AF_UNIX) as client:
+        client.settimeout(10)
+        client.connect(str(path))
+        client.sendall(b"CONNECT example.net:443 HTTP/1.1\r\nHost: example.net\r\n\r\n")
+        assert client.recv(100).startswith(b"HTTP/1.1 403")
+    assert not path.exists()
+    assert [e.host for e in seen] == ["example.net"]

@@ -4,10 +4,13 @@
     async with EgressProxy(policy, Credentials.from_environment(), socket_path=path,
                            on_blocked=report) as proxy:
         ...
+
+From synchronous code: `ProxyThread.start(EgressProxy(...))`, then `.close()`.
 """
 
 from .credentials import Credentials, HostLogin
 from .policy import Policy
 from .server import EgressProxy, Limits
+from .thread import ProxyThread
 
-__all__ = ["Credentials", "EgressProxy", "HostLogin", "Limits", "Policy"]
+__all__ = ["Credentials", "EgressProxy", "HostLogin", "Limits", "Policy", "ProxyThread"]

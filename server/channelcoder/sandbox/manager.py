@@ -37,6 +37,7 @@ from .container.claude_config import (
     prepare_config_dir,
     prune_job_dirs,
 )
+from .container.egress_link import PRELUDE, EgressLink
 from .container.hostpaths import sandbox_argv
 from .container.mounts import CA_FILE, CONFIG_DIR, HOME, WORKSPACE, Mount, check_env, parse_mounts
 from .container.process import ContainerProcess, ContainerSpec
@@ -92,6 +93,7 @@ class PlannedContainer:
     container: ContainerSpec
     config: ConfigDir
     resolved: ResolvedImage
+    egress: EgressLink | None = None  # `proxy` mode: the proxy serving this container
 
 
 @dataclass
@@ -195,8 +197,13 @@ class SandboxManager:
         spec = prepared.spec
         planned = await self.plan(prepared)
         engine = await self.engine()
-        process = await ContainerProcess.start(
-            engine, planned.container, on_exit=self.on_exit(spec.job_id, planned.config))
+        try:
+            process = await ContainerProcess.start(
+                engine, planned.container, on_exit=self.on_exit(spec.job_id, planned))
+        except BaseException:
+            if planned.egress is not None:
+                planned.egress.close()
+            raise
         self.adopt(spec.job_id, process)
         return process
 
@@ -207,11 +214,14 @@ class SandboxManager:
         """Own a running job's container: `close()` and process exit remove it."""
         self._live[job_id] = process
 
-    def on_exit(self, job_id: str, config: ConfigDir) -> Callable[[], None]:
-        """What a job's container does when it is gone: forgotten, its config dir finished."""
+    def on_exit(self, job_id: str, planned: PlannedContainer) -> Callable[[], None]:
+        """What a job's container does when it is gone: forgotten, its config dir finished,
+        its egress proxy stopped."""
         def finished() -> None:
             self._live.pop(job_id, None)
-            config.finish()
+            planned.config.finish()
+            if planned.egress is not None:
+                planned.egress.close()
 
         return finished
 
@@ -244,10 +254,27 @@ class SandboxManager:
         argv, path_mounts = self._argv(spec)
         ca = ca_bundle_path(options.ca_certificates)
         env = self.environment(spec, options, uid=uid, ca=ca is not None)
+        egress = None
+        if options.network == "proxy":
+            from .container.egress_link import open_link
+
+            egress = open_link(options, spec.workspace, {**os.environ, **spec.env},
+                               ca_bundle=ca, uid=uid)
+            for name in (*PASS_ENV, *egress.env):
+                env.pop(name, None)
+            env.update(egress.env)
+            egress.attach(spec.on_blocked, spec.ask_network)
         config_path = config_dir_for(session=spec.session, workspace=spec.workspace,
                                      job_id=spec.job_id,
                                      resume=spec.options.resume, explicit=spec.config_dir)
-        config = prepare_config_dir(config_path, uid=uid, gid=gid, env=env)
+        try:
+            config = prepare_config_dir(config_path, uid=uid, gid=gid, env=env,
+                                        login=egress.login_file if egress else None,
+                                        copy_login=egress is None)
+        except BaseException:
+            if egress is not None:
+                egress.close()
+            raise
         mounts = [Mount(spec.cwd.resolve(), WORKSPACE),
                   *(Mount(m.host.resolve(), posixpath.join(WORKSPACE, m.target), m.read_only)
                     for m in spec.mounts),
@@ -256,6 +283,8 @@ class SandboxManager:
             mounts.append(Mount(ca.resolve(), CA_FILE, read_only=True))
         mounts += user_mounts
         mounts += [m for m in path_mounts if m.container not in {u.container for u in mounts}]
+        if egress is not None:
+            mounts += egress.mounts
         home = (f"rw,exec,nosuid,nodev,size=512m,uid={uid},gid={gid},mode=0700"
                 if uid is not None and gid is not None else "rw,exec,nosuid,nodev,size=512m,mode=1777")
         labels = {**self.labels, MANAGED: "1", JOB: spec.job_id, SESSION: spec.session or "",
@@ -266,8 +295,8 @@ class SandboxManager:
             argv=argv, env=env, mounts=tuple(mounts), user=user,
             memory=options.memory_bytes, memory_text=options.memory, cpus=cpus,
             pids_limit=options.pids_limit, network=ENGINE_NETWORK[options.network], labels=labels,
-            tmpfs={"/tmp": TMP_OPTIONS, HOME: home})
-        return PlannedContainer(container, config, resolved)
+            tmpfs={"/tmp": TMP_OPTIONS, HOME: home}, prelude=PRELUDE if egress else "")
+        return PlannedContainer(container, config, resolved, egress)
 
     # -- pieces ----------------------------------------------------------------------------
 

@@ -123,8 +123,11 @@ class ConfigDir:
 
 
 def prepare_config_dir(path: Path, *, uid: int | None, gid: int | None,
-                       env: Mapping[str, str]) -> ConfigDir:
-    """Create the dir (0700, owned by the sandbox uid) and copy in what the user has."""
+                       env: Mapping[str, str], login: str | None = None,
+                       copy_login: bool = True) -> ConfigDir:
+    """Create the dir (0700, owned by the sandbox uid) and copy in what the user has. With
+    `copy_login` off (the egress proxy holds the credentials), the host's login file is not
+    copied; `login` is the placeholder login file written instead."""
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.utime(path)
     prepared = ConfigDir(path)
@@ -137,7 +140,12 @@ def prepare_config_dir(path: Path, *, uid: int | None, gid: int | None,
                     _copy_in(host / name, dir_fd, name)
         finally:
             os.close(dir_fd)
-        if not any(env.get(name) for name in TOKEN_ENV):
+        if login is not None:
+            atomic_write(path / CREDENTIALS, login.encode(), mode=0o600)
+        elif not copy_login:
+            with contextlib.suppress(FileNotFoundError):
+                (path / CREDENTIALS).unlink()
+        elif not any(env.get(name) for name in TOKEN_ENV):
             source = host / CREDENTIALS
             with contextlib.suppress(OSError):
                 data = source.read_bytes()

@@ -139,7 +139,9 @@ class HeadStart:
             return await self.manager.start(prepared)
         process = ContainerProcess(self.engine, self.planned.container, self.container_id,
                                    self._stream, self._events,
-                                   on_exit=self.manager.on_exit(spec.job_id, self.planned.config))
+                                   on_exit=self.manager.on_exit(spec.job_id, self.planned))
+        if self.planned.egress is not None:  # the job reports and asks, now that it exists
+            self.planned.egress.attach(spec.on_blocked, spec.ask_network)
         self.manager.adopt(spec.job_id, process)
         return process
 
@@ -161,3 +163,5 @@ class HeadStart:
         with contextlib.suppress(Exception):
             force_remove(self.engine.api, self.container_id)
         self.planned.config.finish()
+        if self.planned.egress is not None:
+            self.planned.egress.close()

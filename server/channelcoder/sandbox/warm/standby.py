@@ -114,7 +114,8 @@ def options_key(options: RunOptions) -> str:
 
 def eligible(options: RunOptions | None) -> bool:
     return (options is not None and options.docker is not None and options.apply == "propose"
-            and options.worktree is None and options.docker.keep_warm >= 0)
+            and options.worktree is None and options.docker.keep_warm >= 0
+            and options.docker.network != "proxy")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,114 @@
+"""`proxy` network mode, the container's side: no network, one way out to the host's proxy.
+
+The container gets `--network none`. The host's egress proxy (`channelcoder.egress`) listens on a
+Unix socket in a directory of its own, mounted read-only at /channelcoder/egress (a socket can be
+connected to on a read-only mount; the job cannot replace it). A small Node forwarder started
+beside claude (`forward.js`) listens on 127.0.0.1:3128 inside and carries each connection to
+that socket. `HTTP(S)_PROXY` point at it, and so does `ANTHROPIC_BASE_URL`, whose requests the
+proxy sends to the real API with the real credential: inside there are only placeholders.
+
+The proxy is served from a thread of its own (`ProxyThread`) for as long as the container runs;
+it reports refused connections and asks about unknown hosts through `EgressHooks`, which the
+job that takes the container fills in (a head start makes the container before the job exists).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import shutil
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ...allowances import allowed_hosts
+from ...claude.events import NetworkBlocked
+from ...config import DockerOptions
+from ...state import subdir
+from .mounts import Mount
+
+log = logging.getLogger(__name__)
+
+PORT = 3128
+INSIDE_URL = f"http://127.0.0.1:{PORT}"
+SOCKET_DIR = "/channelcoder/egress"
+SOCKET_NAME = "egress.sock"
+FORWARDER = Path(__file__).with_name("forward.js")
+FORWARDER_INSIDE = "/channelcoder/forward.js"
+PRELUDE = f"node {FORWARDER_INSIDE}"
+PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY",
+                   "all_proxy", "NO_PROXY", "no_proxy")
+
+
+@dataclass
+class EgressHooks:
+    """Where the proxy reports: set by the job that runs in the container."""
+
+    blocked: Callable[[NetworkBlocked], None] | None = None
+
+    def report(self, event: NetworkBlocked) -> None:
+        log.info("egress proxy refused %s", event.describe())
+        if self.blocked is not None:
+            self.blocked(event)
+
+
+@dataclass
+class EgressLink:
+    """A running proxy for one container, and what the container needs to use it."""
+
+    directory: Path
+    env: dict[str, str]
+    mounts: list[Mount]
+    login_file: str | None
+    policy: list[str]
+    hooks: EgressHooks = field(default_factory=EgressHooks)
+    _thread: object | None = None
+    _proxy: object | None = None
+
+    def attach(self, blocked: Callable[[NetworkBlocked], None] | None,
+               ask: Callable[[str, int], Awaitable[str]] | None) -> None:
+        """The job that runs in the container: it hears of refusals, and may be asked."""
+        self.hooks.blocked = blocked
+        if self._proxy is not None:
+            self._proxy.ask = ask  # type: ignore[attr-defined]
+
+    def close(self) -> None:
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            try:
+                thread.close()  # type: ignore[attr-defined]
+            except Exception as exc:
+                log.debug("stopping the egress proxy: %s", exc)
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def open_link(options: DockerOptions, workspace: Path, host_env: Mapping[str, str], *,
+              ca_bundle: Path | None = None, uid: int | None = None) -> EgressLink:
+    """Start the proxy for one container (blocking) and describe the container's side."""
+    from ...egress import Credentials, EgressProxy, Policy, ProxyThread
+
+    credentials = Credentials.from_environment(host_env)
+    policy = Policy.build([*options.network_allow, *allowed_hosts(workspace)])
+    directory = subdir("egress") / secrets.token_hex(8)
+    directory.mkdir(mode=0o755)
+    hooks = EgressHooks()
+    proxy = EgressProxy(policy, credentials, socket_path=directory / SOCKET_NAME,
+                        upstream=host_env.get("ANTHROPIC_BASE_URL") or None,
+                        ca_bundle=ca_bundle, on_blocked=hooks.report,
+                        api_aliases=[f"127.0.0.1:{PORT}", f"localhost:{PORT}"],
+                        socket_mode=0o600 if uid in (None, os.geteuid()) else 0o666)
+    try:
+        thread = ProxyThread.start(proxy)
+    except BaseException:
+        shutil.rmtree(directory, ignore_errors=True)
+        raise
+    env = {name: INSIDE_URL for name in PROXY_VARIABLES[:6]}
+    env.update({"NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost",
+                "ANTHROPIC_BASE_URL": INSIDE_URL, "CHANNELCODER_EGRESS_PORT": str(PORT),
+                "CHANNELCODER_EGRESS_SOCKET": f"{SOCKET_DIR}/{SOCKET_NAME}"})
+    env.update(credentials.sandbox_env())
+    mounts = [Mount(directory, SOCKET_DIR, read_only=True),
+              Mount(FORWARDER, FORWARDER_INSIDE, read_only=True)]
+    return EgressLink(directory, env, mounts, credentials.sandbox_credentials_file(),
+                      policy.describe(), hooks, thread, proxy)

@@ -1,0 +1,127 @@
+"""`proxy` network mode end to end: real engine, the real CLI inside, the scripted model as the
+proxy's upstream (on loopback — no `network: host` needed).
+
+Inside, the credential is a placeholder everywhere while the model receives the real one; the
+container has no route but the proxy; what the proxy refuses is a NetworkBlocked event; a
+loopback server named exactly in the allowlist is reachable through it.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from channelcoder import stream
+from channelcoder.claude.events import AnyEvent, NetworkBlocked, Result, ToolResult
+from channelcoder.testing.fake_anthropic import DUMMY_KEY, Reply, ToolCall
+
+pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("claude_bin", "no_leaked_containers")]
+GUARD = 120.0
+VIA_PROXY = "curl -fsS -m 10 --noproxy '' -x http://127.0.0.1:3128"
+
+
+@pytest.fixture
+def local_service() -> Iterator[int]:
+    """A service on the host's loopback, as a user's dev server would be."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b"the host's local service\n"
+            self.send_response(200)
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+def proxied(image: str, **extra: Any) -> dict[str, Any]:
+    return {"image": image, "network": "proxy", "keep_warm": 0, **extra}
+
+
+async def run(prompt: str, workspace: Path, docker: dict[str, Any]) -> list[AnyEvent]:
+    with anyio.fail_after(GUARD):
+        events = [e async for e in stream(prompt, workspace=workspace, docker=docker)]
+    assert isinstance(events[-1], Result) and events[-1].ok, events[-1]
+    return events
+
+
+def output(events: list[AnyEvent]) -> str:
+    return "\n".join(e.output for e in events if isinstance(e, ToolResult))
+
+
+async def test_the_credential_is_a_placeholder_inside_and_real_upstream(
+        scripted: Any, sandbox_image: str, git_repo: Path) -> None:
+    api = scripted([ToolCall("Bash", {"command": "env; cat /proc/*/environ 2>/dev/null | tr '\\0' '\\n'; "
+                                                 "grep -r . /channelcoder/claude 2>/dev/null | head -200"}),
+                    Reply("looked")])
+    events = await run("look around", git_repo, proxied(sandbox_image))
+    seen = output(events)
+    assert "ANTHROPIC_API_KEY=sk-ant-api03-channelcoder-placeholder" in seen
+    assert "ANTHROPIC_BASE_URL=http://127.0.0.1:3128" in seen
+    assert DUMMY_KEY not in seen
+    assert {r.headers.get("x-api-key") for r in api.agent_requests()} == {DUMMY_KEY}
+
+
+async def test_there_is_no_way_out_but_the_proxy_and_each_refusal_is_an_event(
+        scripted: Any, sandbox_image: str, git_repo: Path, local_service: int) -> None:
+    probes = [
+        "curl -sS -m 5 https://example.com -o /dev/null; echo example=$?",
+        f"{VIA_PROXY} http://127.0.0.1:{local_service}/ ; echo loopback=$?",
+        f"{VIA_PROXY} http://169.254.169.254/latest/meta-data/ ; echo metadata=$?",
+        f"{VIA_PROXY} http://172.17.0.1:{local_service}/ ; echo bridge-via-proxy=$?",
+        "curl -sS -m 5 --noproxy '*' http://172.17.0.1/ ; echo bridge-direct=$?",
+        "getent hosts example.com; echo dns=$?",
+        "(echo x > /dev/udp/1.1.1.1/53) 2>&1; echo udp=$?",
+    ]
+    scripted([ToolCall("Bash", {"command": " ; ".join(probes)}), Reply("probed")])
+    events = await run("probe the network", git_repo, proxied(sandbox_image))
+    seen = output(events)
+    for probe in ("example", "loopback", "metadata", "bridge-via-proxy", "bridge-direct", "dns",
+                  "udp"):
+        assert f"{probe}=0" not in seen, (probe, seen)
+    assert "the host's local service" not in seen
+    blocked = {(e.host, e.port): e.reason for e in events if isinstance(e, NetworkBlocked)}
+    assert ("example.com", 443) in blocked
+    assert "loopback" in blocked[("127.0.0.1", local_service)]
+    assert "metadata" in blocked[("169.254.169.254", 80)]
+    assert "private" in blocked[("172.17.0.1", local_service)]
+
+
+async def test_a_host_named_in_the_allowlist_is_reachable(
+        scripted: Any, sandbox_image: str, git_repo: Path, local_service: int) -> None:
+    scripted([ToolCall("Bash", {"command": f"{VIA_PROXY} http://127.0.0.1:{local_service}/"}),
+              Reply("fetched")])
+    events = await run("fetch it", git_repo,
+                       proxied(sandbox_image, network_allow=[f"127.0.0.1:{local_service}"]))
+    assert "the host's local service" in output(events)
+    assert not [e for e in events if isinstance(e, NetworkBlocked)]
+
+
+def test_the_cli_prints_each_refusal_and_counts_them(scripted: Any, sandbox_image: str,
+                                                     git_repo: Path) -> None:
+    scripted([ToolCall("Bash", {"command": "curl -sS -m 5 https://example.com -o /dev/null"}),
+              Reply("blocked")])
+    done = subprocess.run([sys.executable, "-m", "channelcoder", "run", "--docker",
+                           "--docker-image", sandbox_image, "--network", "proxy", "-p", "fetch"],
+                          cwd=git_repo, capture_output=True, text=True, timeout=GUARD)
+    assert done.returncode == 0, done.stderr
+    assert "network: blocked example.com:443" in done.stderr
+    assert "1 connection(s) blocked" in done.stderr
+    assert DUMMY_KEY not in done.stderr + done.stdout

@@ -119,9 +119,13 @@ def test_the_cli_prints_each_refusal_and_counts_them(scripted: Any, sandbox_imag
     scripted([ToolCall("Bash", {"command": "curl -sS -m 5 https://example.com -o /dev/null"}),
               Reply("blocked")])
     done = subprocess.run([sys.executable, "-m", "channelcoder", "run", "--docker",
-                           "--docker-image", sandbox_image, "--network", "proxy", "-p", "fetch"],
+                           "--docker-image", sandbox_image, "--network", "proxy",
+                           "--allow-host", "registries", "--verbose", "-p", "fetch"],
                           cwd=git_repo, capture_output=True, text=True, timeout=GUARD)
     assert done.returncode == 0, done.stderr
     assert "network: blocked example.com:443" in done.stderr
     assert "1 connection(s) blocked" in done.stderr
+    assert "network: egress proxy; allowed: 127.0.0.1:" in done.stderr
+    assert "(the API), registries" in done.stderr
+    assert "--network none" in done.stderr
     assert DUMMY_KEY not in done.stderr + done.stdout

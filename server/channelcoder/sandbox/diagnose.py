@@ -81,8 +81,27 @@ async def diagnose(workspace: Path, options: DockerOptions) -> list[Check]:
     except ChannelCoderError as exc:
         checks.append(Check("image", False, exc.message, exc.hint))
     checks += await anyio.to_thread.run_sync(_offline_checks, workspace, trusted)
+    checks.append(network_check(options, workspace))
     return checks
 
+
+NETWORK_MODES = {
+    "proxy": "no network but channelcoder's egress proxy (credentials stay on the host)",
+    "open": "Docker's bridge network: anything the host can reach",
+    "none": "no network at all (the API cannot be reached either)",
+    "host": "the host's own network",
+}
+
+
+def network_check(options: DockerOptions, workspace: Path) -> Check:
+    """The network mode, and in `proxy` mode what the proxy lets through (never a secret)."""
+    detail = f"{options.network}: {NETWORK_MODES.get(options.network, '?')}"
+    if options.network == "proxy":
+        from .container.egress_link import allowlist
+
+        detail += f"; allowed: {', '.join(allowlist(options, workspace))}"
+        detail += "; the forwarder needs node in the image"
+    return Check("network", True, detail)
 
 PULL_POLICY = {
     "missing": "an image missing from the engine is pulled from its registry",

@@ -83,6 +83,17 @@ def sandbox_user(options: DockerOptions) -> tuple[int | None, int | None, str]:
 RESOLVING = Status("resolving-image", "resolving the sandbox image")
 
 
+async def network_status(spec: LaunchSpec) -> Status | None:
+    """`--verbose` in `proxy` mode: what the egress proxy lets through (never a credential)."""
+    options = spec.options.docker or DockerOptions()
+    if options.network != "proxy" or not spec.options.verbose:
+        return None
+    from .container.egress_link import allowlist
+
+    hosts = await anyio.to_thread.run_sync(allowlist, options, spec.workspace)
+    return Status("starting-sandbox", f"network: egress proxy; allowed: {', '.join(hosts)}")
+
+
 def starting(resolved: ResolvedImage) -> Status:
     return Status("starting-sandbox",
                   f"starting the sandbox ({resolved.ref}, claude {resolved.claude_version})")
@@ -190,6 +201,9 @@ class SandboxManager:
             else:
                 yield item
         assert resolved is not None
+        shown = await network_status(spec)
+        if shown is not None:
+            yield shown
         yield starting(resolved)
         yield PreparedSandbox(spec, resolved)
 

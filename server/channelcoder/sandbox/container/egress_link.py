@@ -83,6 +83,17 @@ class EgressLink:
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
+def allowlist(options: DockerOptions, workspace: Path,
+              host_env: Mapping[str, str] | None = None) -> list[str]:
+    """What the proxy lets through, as `--verbose` and `doctor` show it."""
+    from urllib.parse import urlsplit
+
+    env = os.environ if host_env is None else host_env
+    upstream = urlsplit(env.get("ANTHROPIC_BASE_URL") or "https://api.anthropic.com")
+    api = f"{upstream.hostname}:{upstream.port or (443 if upstream.scheme == 'https' else 80)}"
+    return [f"{api} (the API)", *options.network_allow, *allowed_hosts(workspace)]
+
+
 def open_link(options: DockerOptions, workspace: Path, host_env: Mapping[str, str], *,
               ca_bundle: Path | None = None, uid: int | None = None) -> EgressLink:
     """Start the proxy for one container (blocking) and describe the container's side."""

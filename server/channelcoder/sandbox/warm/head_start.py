@@ -28,7 +28,14 @@ from ...claude.events import Status
 from ...launch import LaunchSpec, PreparedLaunch, build_launch
 from ..container.process import ContainerProcess, force_remove, launch_blocking
 from ..engine import Engine
-from ..manager import RESOLVING, PlannedContainer, PreparedSandbox, SandboxManager, starting
+from ..manager import (
+    RESOLVING,
+    PlannedContainer,
+    PreparedSandbox,
+    SandboxManager,
+    network_status,
+    starting,
+)
 
 if TYPE_CHECKING:
     from ...request import Request
@@ -125,6 +132,9 @@ class HeadStart:
 
     async def prepare(self, spec: LaunchSpec) -> AsyncGenerator[Status | PreparedLaunch, None]:
         yield RESOLVING
+        shown = await network_status(spec)
+        if shown is not None:
+            yield shown
         yield starting(self.planned.resolved)
         yield PreparedSandbox(spec, self.planned.resolved)
 

@@ -31,15 +31,20 @@ pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("claude_bin", "no_leak
 GUARD = 120.0
 
 
-def plant(kind: str, marker: Path) -> tuple[str, str]:
-    """The job's shell command for one kind of plant, and the path its security event names."""
+def plant(kind: str, marker: Path, top: Path) -> tuple[str, str]:
+    """The job's shell command for one kind of plant, and the path its security event names.
+
+    `top` is the work tree as the host sees it: what a plant points git at must exist on the
+    host, where it would take effect, not only at the sandbox's /workspace. Hooks and the config
+    go where git reads them from — the common dir, which in a worktree is not the git dir.
+    """
     run = f"touch {marker}"
     hook = f"printf '#!/bin/sh\\n{run}\\n'"
     evil_config = f"printf '[core]\\n\\tfsmonitor = \"{run}; false\"\\n'"
-    g = 'G=$(git rev-parse --git-dir) && '
+    g = 'G=$(git rev-parse --git-dir) && C=$(git rev-parse --git-common-dir) && '
     if kind == "hook":
-        return (g + f'mkdir -p "$G/hooks" && for h in pre-commit post-commit post-checkout; do '
-                f'{hook} > "$G/hooks/$h"; chmod +x "$G/hooks/$h"; done', "hooks/pre-commit")
+        return (g + f'mkdir -p "$C/hooks" && for h in pre-commit post-commit post-checkout; do '
+                f'{hook} > "$C/hooks/$h"; chmod +x "$C/hooks/$h"; done', "hooks/pre-commit")
     if kind == "hooks-path":
         return (f"mkdir -p .hooks && for h in pre-commit post-checkout; do {hook} > .hooks/$h; "
                 "chmod +x .hooks/$h; done && git config core.hooksPath .hooks", "config")
@@ -50,32 +55,41 @@ def plant(kind: str, marker: Path) -> tuple[str, str]:
                 f'git config filter.x.clean "{run}; cat" && '
                 f'git config filter.x.smudge "{run}; cat"', "config")
     if kind == "include":
-        return (f"{evil_config} > evil.cfg && git config include.path ../evil.cfg", "config")
-    if kind == "commondir":
-        return (g + f'mkdir -p evil-common && {evil_config} > evil-common/config && '
-                'echo "$PWD/evil-common" > "$G/commondir"', "commondir")
+        return f"{evil_config} > evil.cfg && git config include.path {top}/evil.cfg", "config"
+    if kind == "commondir":  # a working common dir (refs, objects) whose config runs a command
+        return (g + f'cp -R "$C" evil-common && {evil_config} >> evil-common/config && '
+                f'echo "{top}/evil-common" > "$G/commondir"', "commondir")
     if kind == "renamed":
         return (g + 'mv "$G" "$G.away" 2>/dev/null; mv .git .git-away 2>/dev/null; '
-                'find "$G" -mindepth 1 -delete 2>/dev/null; git init -q . 2>/dev/null; '
-                'G=$(git rev-parse --git-dir) && mkdir -p "$G/hooks" && '
-                f'{hook} > "$G/hooks/pre-commit" && chmod +x "$G/hooks/pre-commit"',
+                'find "$G" -mindepth 1 -delete 2>/dev/null; '
+                'git init -q . 2>/dev/null || git init -q --bare "$G"; '
+                'C=$(git rev-parse --git-common-dir 2>/dev/null || echo "$G") && '
+                'mkdir -p "$C/hooks" && '
+                f'{hook} > "$C/hooks/pre-commit" && chmod +x "$C/hooks/pre-commit"',
                 "hooks/pre-commit")
     if kind == "link":
-        return (g + f'{evil_config} > evil.cfg && ln -sf "$PWD/evil.cfg" "$G/config"', "config")
+        return (g + f'{evil_config} > evil.cfg && ln -sf "{top}/evil.cfg" "$C/config"',
+                "config")
     raise AssertionError(kind)
 
 
 PLANTS = ["hook", "hooks-path", "fsmonitor", "filter", "include", "commondir", "renamed", "link"]
 
 
-def host_git(repo: Path, home: Path) -> None:
-    """What a user does next on the host, with a clean environment (no global config)."""
+def host_git(repo: Path, home: Path) -> list[str]:
+    """What a user does next on the host, with a clean environment (no global config). Returns
+    the commands that failed: each must still work in the repository the job left behind."""
     env = {"HOME": str(home), "PATH": os.environ["PATH"], "GIT_CONFIG_NOSYSTEM": "1",
            "GIT_AUTHOR_NAME": "User", "GIT_AUTHOR_EMAIL": "user@example.com",
            "GIT_COMMITTER_NAME": "User", "GIT_COMMITTER_EMAIL": "user@example.com"}
+    failed: list[str] = []
     for argv in (["status"], ["diff"], ["add", "-A"], ["commit", "-q", "--allow-empty", "-m", "u"],
-                 ["checkout", "-q", "-b", "after-the-job"], ["checkout", "-q", "-"]):
-        subprocess.run(["git", *argv], cwd=repo, env=env, capture_output=True, timeout=60)
+                 ["checkout", "-q", "-b", f"after-the-job-in-{repo.name}"], ["checkout", "-q", "-"]):
+        done = subprocess.run(["git", *argv], cwd=repo, env=env, capture_output=True, text=True,
+                              timeout=60)
+        if done.returncode != 0:
+            failed.append(f"git {' '.join(argv)}: {done.stderr.strip()}")
+    return failed
 
 
 async def run_job(workspace: Path, image: str, **options: Any) -> list[AnyEvent]:
@@ -101,11 +115,12 @@ def home(tmp_path: Path) -> Path:
 async def test_in_place(kind: str, scripted: Any, sandbox_image: str, git_repo: Path,
                         tmp_path: Path, home: Path) -> None:
     marker = tmp_path / "ran-on-the-host"
-    command, named = plant(kind, marker)
+    command, named = plant(kind, marker, git_repo)
     scripted([ToolCall("Bash", {"command": command}), Reply("planted")])
     events = await run_job(git_repo, sandbox_image)
-    host_git(git_repo, home)
+    broken = host_git(git_repo, home)
     assert not marker.exists()
+    assert broken == []
     assert any(f".git/{named}" in line for line in security(events)), security(events)
 
 
@@ -113,16 +128,15 @@ async def test_in_place(kind: str, scripted: Any, sandbox_image: str, git_repo: 
 async def test_in_a_worktree(kind: str, scripted: Any, sandbox_image: str, git_repo: Path,
                              tmp_path: Path, home: Path) -> None:
     marker = tmp_path / "ran-on-the-host"
-    command, named = plant(kind, marker)
+    tree = git_repo.parent / f"{git_repo.name}-side"
+    command, named = plant(kind, marker, tree)
     scripted([ToolCall("Bash", {"command": command}), Reply("planted")])
     events = await run_job(git_repo, sandbox_image, worktree="side")
-    tree = git_repo.parent / f"{git_repo.name}-side"
-    assert (tree / ".git").read_text().startswith("gitdir: ")
-    host_git(tree, home)
-    host_git(git_repo, home)
+    broken = host_git(tree, home) + host_git(git_repo, home)
     assert not marker.exists()
-    if kind != "renamed":  # a worktree's .git file is a read-only mount: the rename fails
-        assert any(f".git/{named}" in line for line in security(events)), security(events)
+    assert broken == []
+    assert (tree / ".git").read_text().startswith("gitdir: ")
+    assert any(f".git/{named}" in line for line in security(events)), security(events)
 
 
 @pytest.mark.parametrize("kind", PLANTS)
@@ -130,7 +144,7 @@ async def test_in_a_warm_sessions_second_turn(kind: str, scripted: Any, sandbox_
                                               git_repo: Path, tmp_path: Path,
                                               home: Path) -> None:
     marker = tmp_path / "ran-on-the-host"
-    command, named = plant(kind, marker)
+    command, named = plant(kind, marker, git_repo)
     scripted([ToolCall("Bash", {"command": "git status --short"}), Reply("first"),
               ToolCall("Bash", {"command": command}), Reply("planted")])
     name = f"boundary-{kind}"
@@ -140,8 +154,9 @@ async def test_in_a_warm_sessions_second_turn(kind: str, scripted: Any, sandbox_
             first = [e async for e in s.stream("first")]
             second = [e async for e in s.stream("second")]
         assert isinstance(first[-1], Result) and isinstance(second[-1], Result)
-        host_git(git_repo, home)
+        broken = host_git(git_repo, home)
         assert not marker.exists()
+        assert broken == []
         assert any(f".git/{named}" in line for line in security(second)), security(second)
     finally:
         remove_session(name)
@@ -155,20 +170,35 @@ async def test_in_a_submodule(kind: str, scripted: Any, sandbox_image: str, tmp_
     repo = make_repo(tmp_path / "repo", {"app.py": "APP = 1\n"})
     git(repo, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(library), "lib")
     git(repo, "commit", "-q", "-m", "add lib")
-    command, named = plant(kind, marker)
+    command, named = plant(kind, marker, repo / "lib")
     scripted([ToolCall("Bash", {"command": f"cd lib && {command}"}), Reply("planted")])
     events = await run_job(repo, sandbox_image)
-    host_git(repo / "lib", home)
-    host_git(repo, home)
+    broken = host_git(repo / "lib", home) + host_git(repo, home)
     assert not marker.exists()
+    assert broken == []
     wanted = ".git/modules/lib" if kind == "renamed" else f".git/modules/lib/{named}"
     assert any(line.startswith(wanted) for line in security(events)), security(events)
 
 
+CLAUDES_GIT_WORK = ("echo 'X = 1' > feature.py && git add feature.py && "
+                    "git commit -q -m \"Claude's commit\" && git branch claude-branch && "
+                    "echo 'S = 1' > stashed.py && git add stashed.py && "
+                    "git stash push -q -m \"Claude's stash\" -- stashed.py && git status --short")
+
+
+def user_edits(repo: Path) -> None:
+    (repo / "app.py").write_text("GREETING = 'the user is still editing'\n")
+    (repo / "scratch.txt").write_text("the user's untracked notes\n")
+
+
+def assert_user_edits_kept(repo: Path) -> None:
+    assert (repo / "app.py").read_text() == "GREETING = 'the user is still editing'\n"
+    assert (repo / "scratch.txt").read_text() == "the user's untracked notes\n"
+
+
 async def test_git_work_comes_back_and_the_users_own_changes_stay(
         scripted: Any, sandbox_image: str, git_repo: Path) -> None:
-    (git_repo / "app.py").write_text("GREETING = 'the user is still editing'\n")
-    (git_repo / "scratch.txt").write_text("the user's untracked notes\n")
+    user_edits(git_repo)
     scripted([ToolCall("Bash", {"command":
                                 "git stash -q && git checkout -q -b feature && "
                                 "echo 'X = 1' > feature.py && git add feature.py && "
@@ -179,26 +209,47 @@ async def test_git_work_comes_back_and_the_users_own_changes_stay(
     assert security(events) == []
     assert git(git_repo, "log", "-1", "--format=%s", "feature") == "Claude's feature\n"
     assert git(git_repo, "symbolic-ref", "--short", "HEAD") == "feature\n"
-    assert (git_repo / "app.py").read_text() == "GREETING = 'the user is still editing'\n"
-    assert (git_repo / "scratch.txt").read_text() == "the user's untracked notes\n"
+    assert_user_edits_kept(git_repo)
     assert git(git_repo, "status", "--porcelain") == " M app.py\n?? scratch.txt\n"
 
 
-async def test_a_commit_in_a_worktree_comes_back(scripted: Any, sandbox_image: str,
-                                                 git_repo: Path) -> None:
-    scripted([ToolCall("Bash", {"command": "echo 'Y = 2' > y.py && git add y.py && "
-                                           "git commit -q -m \"Claude in the worktree\""}),
-              Reply("committed")])
-    await run_job(git_repo, sandbox_image, worktree="wt-commit")
-    assert git(git_repo, "log", "-1", "--format=%s", "wt-commit") == "Claude in the worktree\n"
+async def test_a_commit_on_the_checked_out_branch_a_branch_and_a_stash_come_back(
+        scripted: Any, sandbox_image: str, git_repo: Path) -> None:
+    user_edits(git_repo)
+    scripted([ToolCall("Bash", {"command": CLAUDES_GIT_WORK}), Reply("committed")])
+    events = await run_job(git_repo, sandbox_image)
+    assert security(events) == []
+    assert git(git_repo, "symbolic-ref", "--short", "HEAD") == "main\n"
+    assert git(git_repo, "log", "-1", "--format=%s", "main") == "Claude's commit\n"
+    assert git(git_repo, "show", "--name-only", "--format=", "main") == "feature.py\n"
+    assert git(git_repo, "rev-parse", "claude-branch") == git(git_repo, "rev-parse", "main")
+    assert "Claude's stash" in git(git_repo, "stash", "list")
+    assert not (git_repo / "stashed.py").exists()
+    assert_user_edits_kept(git_repo)
+    assert git(git_repo, "status", "--porcelain") == " M app.py\n?? scratch.txt\n"
+
+
+async def test_a_commit_a_branch_and_a_stash_in_a_worktree_come_back(
+        scripted: Any, sandbox_image: str, git_repo: Path) -> None:
+    user_edits(git_repo)
+    scripted([ToolCall("Bash", {"command": CLAUDES_GIT_WORK}), Reply("committed")])
+    events = await run_job(git_repo, sandbox_image, worktree="wt-commit")
+    assert security(events) == []
+    assert git(git_repo, "log", "-1", "--format=%s", "wt-commit") == "Claude's commit\n"
+    assert git(git_repo, "rev-parse", "claude-branch") == git(git_repo, "rev-parse", "wt-commit")
+    assert "Claude's stash" in git(git_repo, "stash", "list")
     tree = git_repo.parent / f"{git_repo.name}-wt-commit"
+    assert git(tree, "symbolic-ref", "--short", "HEAD") == "wt-commit\n"
     assert git(tree, "status", "--porcelain") == ""
+    assert git(git_repo, "symbolic-ref", "--short", "HEAD") == "main\n"
+    assert_user_edits_kept(git_repo)
+    assert git(git_repo, "status", "--porcelain") == " M app.py\n?? scratch.txt\n"
 
 
 def test_the_cli_names_the_path_on_stderr_and_counts_it(scripted: Any, sandbox_image: str,
                                                         git_repo: Path, tmp_path: Path) -> None:
     marker = tmp_path / "ran-on-the-host"
-    command, _ = plant("fsmonitor", marker)
+    command, _ = plant("fsmonitor", marker, git_repo)
     scripted([ToolCall("Bash", {"command": command}), Reply("planted")])
     done = subprocess.run([sys.executable, "-m", "channelcoder", "run", "--docker",
                            "--docker-image", sandbox_image, "--network", "host", "-p", "do it"],

@@ -3,10 +3,11 @@
 Real engine, the real Claude CLI in the sandbox, real git on both sides, the scripted model.
 Each job plants one thing a hostile job would (a hook, `core.hooksPath`, `core.fsmonitor`, a
 filter driver, `include.path`, `commondir`, a renamed-away `.git` with a new one, a control file
-replaced by a link), in the git dir it finds with `git rev-parse --git-dir` — in place, in a
-worktree, in a named session's second turn in its warm sandbox, and in a submodule. Every planted
-command touches a marker file outside the workspace. Then the user runs git on the host —
-status, diff, commit, checkout — and no marker appears, while a security event names the path.
+replaced by a link), in the git dir git reports (`rev-parse --git-dir`, `--git-common-dir`) — in
+place, in a worktree, in a named session's second turn in its warm sandbox, and in a submodule.
+Every planted command touches a marker file outside the workspace, at its host path: without the
+boundary each of them runs there. Then the user runs git on the host — status, diff, commit,
+checkout — which still works, no marker appears, and a security event names the path.
 """
 
 from __future__ import annotations
@@ -145,8 +146,10 @@ async def test_in_a_warm_sessions_second_turn(kind: str, scripted: Any, sandbox_
                                               home: Path) -> None:
     marker = tmp_path / "ran-on-the-host"
     command, named = plant(kind, marker, git_repo)
-    scripted([ToolCall("Bash", {"command": "git status --short"}), Reply("first"),
-              ToolCall("Bash", {"command": command}), Reply("planted")])
+    warm = "/tmp/the-first-turn-was-here"  # the plant runs only in the first turn's sandbox
+    scripted([ToolCall("Bash", {"command": f"git status --short && touch {warm}"}),
+              Reply("first"),
+              ToolCall("Bash", {"command": f"test -e {warm} && {command}"}), Reply("planted")])
     name = f"boundary-{kind}"
     s = session(name, workspace=git_repo, docker=docker_options(sandbox_image, keep_warm=60))
     try:
@@ -255,7 +258,8 @@ def test_the_cli_names_the_path_on_stderr_and_counts_it(scripted: Any, sandbox_i
                            "--docker-image", sandbox_image, "--network", "host", "-p", "do it"],
                           cwd=git_repo, capture_output=True, text=True, timeout=GUARD)
     assert done.returncode == 0, done.stderr
-    assert "security: .git/config: sets core.fsmonitor" in done.stderr
+    assert any(line.startswith("security: .git/config: sets core.fsmonitor")
+               for line in done.stderr.splitlines()), done.stderr
     assert "1 security event(s)" in done.stderr
     git(git_repo, "status")
     assert not marker.exists()

@@ -22,7 +22,7 @@ import anyio
 import pytest
 
 from channelcoder import session, stream
-from channelcoder.claude.events import AnyEvent, Result, SecurityEvent
+from channelcoder.claude.events import AnyEvent, Result, SecurityEvent, ToolResult
 from channelcoder.session_cleanup import remove_session
 from channelcoder.testing.fake_anthropic import Reply, ToolCall
 from tests.conftest import git, make_repo
@@ -55,6 +55,9 @@ def plant(kind: str, marker: Path, top: Path) -> tuple[str, str]:
         return ("echo '* filter=x' > .gitattributes && "
                 f'git config filter.x.clean "{run}; cat" && '
                 f'git config filter.x.smudge "{run}; cat"', "config")
+    if kind == "worktree-config":
+        return ("git config extensions.worktreeConfig true && "
+                f'git config --worktree core.fsmonitor "{run}; false"', "config.worktree")
     if kind == "include":
         return f"{evil_config} > evil.cfg && git config include.path {top}/evil.cfg", "config"
     if kind == "commondir":  # a working common dir (refs, objects) whose config runs a command
@@ -74,7 +77,8 @@ def plant(kind: str, marker: Path, top: Path) -> tuple[str, str]:
     raise AssertionError(kind)
 
 
-PLANTS = ["hook", "hooks-path", "fsmonitor", "filter", "include", "commondir", "renamed", "link"]
+PLANTS = ["hook", "hooks-path", "fsmonitor", "filter", "worktree-config", "include", "commondir",
+          "renamed", "link"]
 
 
 def host_git(repo: Path, home: Path) -> list[str]:
@@ -181,6 +185,33 @@ async def test_in_a_submodule(kind: str, scripted: Any, sandbox_image: str, tmp_
     assert broken == []
     wanted = ".git/modules/lib" if kind == "renamed" else f".git/modules/lib/{named}"
     assert any(line.startswith(wanted) for line in security(events)), security(events)
+
+
+async def test_the_object_stores_host_path_leads_nowhere(scripted: Any, sandbox_image: str,
+                                                         git_repo: Path, tmp_path: Path,
+                                                         home: Path) -> None:
+    """The sandbox sees the user's object store at its host path: beside it is not their git dir,
+    and the store itself cannot be written."""
+    marker = tmp_path / "ran-on-the-host"
+    config = (git_repo / ".git" / "config").read_bytes()
+    objects = sorted((git_repo / ".git" / "objects").rglob("*"))
+    hook = f"printf '#!/bin/sh\\ntouch {marker}\\n'"
+    command = ('A=$(head -1 "$(git rev-parse --git-common-dir)/objects/info/alternates") && '
+               f'test "$A" = "{git_repo}/.git/objects" && echo "found the store" && '
+               'D=$(dirname "$A") && '
+               f'git config -f "$D/config" core.fsmonitor "touch {marker}; false"; '
+               f'mkdir -p "$D/hooks"; {hook} > "$D/hooks/pre-commit"; '
+               'chmod +x "$D/hooks/pre-commit"; touch "$A/planted"; echo planted > "$A/info/x"; '
+               'echo "$A" > "$A/info/alternates"; true')
+    scripted([ToolCall("Bash", {"command": command}), Reply("planted")])
+    events = await run_job(git_repo, sandbox_image)
+    assert any(isinstance(e, ToolResult) and "found the store" in e.output for e in events)
+    assert sorted((git_repo / ".git" / "objects").rglob("*")) == objects
+    assert (git_repo / ".git" / "config").read_bytes() == config
+    assert not (git_repo / ".git" / "hooks" / "pre-commit").exists()
+    broken = host_git(git_repo, home)
+    assert not marker.exists()
+    assert broken == []
 
 
 CLAUDES_GIT_WORK = ("echo 'X = 1' > feature.py && git add feature.py && "

@@ -280,6 +280,25 @@ async def test_a_commit_a_branch_and_a_stash_in_a_worktree_come_back(
     assert git(git_repo, "status", "--porcelain") == " M app.py\n?? scratch.txt\n"
 
 
+async def test_a_commit_in_a_submodule_and_its_superproject_comes_back(
+        scripted: Any, sandbox_image: str, tmp_path: Path) -> None:
+    library = make_repo(tmp_path / "library", {"lib.py": "LIB = 1\n"})
+    repo = make_repo(tmp_path / "repo", {"app.py": "APP = 1\n"})
+    git(repo, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(library), "lib")
+    git(repo, "commit", "-q", "-m", "add lib")
+    scripted([ToolCall("Bash", {"command":
+                                "cd lib && echo 'LIB = 2' > lib.py && "
+                                "git commit -q -am \"Claude's change to lib\" && cd .. && "
+                                "git add lib && git commit -q -m \"Claude bumps lib\""}),
+              Reply("committed")])
+    events = await run_job(repo, sandbox_image)
+    assert security(events) == []
+    assert git(repo / "lib", "log", "-1", "--format=%s") == "Claude's change to lib\n"
+    assert git(repo, "log", "-1", "--format=%s") == "Claude bumps lib\n"
+    assert git(repo, "status", "--porcelain") == ""
+    assert (repo / "lib" / ".git").read_text().startswith("gitdir: ")
+
+
 def test_the_cli_names_the_path_on_stderr_and_counts_it(scripted: Any, sandbox_image: str,
                                                         git_repo: Path, tmp_path: Path) -> None:
     marker = tmp_path / "ran-on-the-host"

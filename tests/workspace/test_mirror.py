@@ -109,3 +109,19 @@ def test_a_running_jobs_mirror_is_left_alone(git_repo: Path) -> None:
     mirror.bring_back()
     mirror.release()
     assert git(git_repo, "log", "-1", "--format=%s") == "still working\n"
+
+
+def test_a_mirror_the_job_emptied_is_reported_and_nothing_comes_back(git_repo: Path) -> None:
+    mirror = opened(git_repo, "job-emptied")
+    job_git(mirror, git_repo, "commit", "-q", "--allow-empty", "-m", "then wiped")
+    for entry in sorted(mirror.git_dir.rglob("*"), reverse=True):
+        if entry.is_dir() and not entry.is_symlink():
+            entry.rmdir()
+        else:
+            entry.unlink()
+    after = mirror.bring_back()
+    mirror.release()
+    assert [(e.path, e.change) for e in after.events] == [
+        (".git", "emptied or replaced the sandbox's git dir")]
+    assert git(git_repo, "log", "-1", "--format=%s") == "initial\n"
+    assert git(git_repo, "status", "--porcelain") == ""

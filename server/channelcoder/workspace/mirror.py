@@ -172,8 +172,15 @@ class Mirror:
         start = read_json(self.root / "start.json", None)
         if not isinstance(start, dict) or not start.get("active"):
             return AfterJob()
-        events = reclaim(self.git_dir, self.config, alternates=alternates_for(self.repo),
-                         shown_as=self.shown_as)
+        try:
+            events = reclaim(self.git_dir, self.config, alternates=alternates_for(self.repo),
+                             shown_as=self.shown_as)
+        except ChannelCoderError:
+            start["active"] = False
+            write_json(self.root / "start.json", start)
+            return AfterJob(events=[SecurityEvent(
+                self.shown_as, "emptied or replaced the sandbox's git dir",
+                "nothing of it was brought back; your repository is unchanged")])
         after = AfterJob(events=events)
         for child in self.children:
             after.events += child.check_pointer(self.repo.top)

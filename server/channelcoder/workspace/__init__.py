@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import anyio
 
-from ..claude.events import Changes
+from ..claude.events import Changes, HostRunChange
 from ..config import WorktreeOptions
 from ..errors import WorkspaceError
 from .workplace import AfterJob, Workplace
@@ -96,8 +97,15 @@ def _watched(place: Workplace) -> Workplace:
     check = place.after_job
 
     def after_job() -> AfterJob:
-        found = check() if check is not None else AfterJob()
-        found.runs_on_host = watch.changes()
+        runs: list[tuple[HostRunChange, ...]] = []
+        comparing = threading.Thread(target=lambda: runs.append(watch.changes()),
+                                     name="channelcoder-hostrun", daemon=True)
+        comparing.start()  # git's two walks of the tree, side by side
+        try:
+            found = check() if check is not None else AfterJob()
+        finally:
+            comparing.join()
+        found.runs_on_host = runs[0] if runs else ()
         return found
 
     place.after_job = after_job

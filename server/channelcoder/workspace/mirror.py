@@ -241,7 +241,8 @@ class Mirror:
 _held: dict[str, Mirror] = {}  # filled ahead of their job in this process (a CLI head start)
 
 
-def open_mirror(cwd: Path, key: str, *, keep: bool, workspace: Path | None = None) -> Mirror | None:
+def open_mirror(cwd: Path, key: str, *, keep: bool, workspace: Path | None = None,
+                repo: Repo | None = None) -> Mirror | None:
     """The mirror for a job in `cwd`, locked (not filled yet); None when `cwd` is not the top of
     a repository's work tree (the sandbox then sees no git dir at all). One this process filled
     ahead of the job (`fill_ahead`) is handed over as it is."""
@@ -250,7 +251,7 @@ def open_mirror(cwd: Path, key: str, *, keep: bool, workspace: Path | None = Non
         return held
     if not (cwd / ".git").exists():
         return None
-    repo = find_repo(cwd)
+    repo = repo or find_repo(cwd)
     if repo is None or repo.top.resolve() != cwd.resolve():
         return None
     root = mirrors_dir() / key
@@ -267,12 +268,25 @@ def fill_ahead(cwd: Path, key: str) -> Mirror | None:
     """Open a job's mirror before its job exists (so a container created early has its mounts)
     and fill it in a thread meanwhile: `wait_filled()` before the container starts. The job's
     `open_mirror` takes it; `drop_ahead` releases one no job took."""
-    mirror = open_mirror(cwd, key, keep=False)
+    dotgit = cwd / ".git"
+    plain = dotgit.is_dir() and not dotgit.is_symlink() and not (cwd / ".gitmodules").exists()
+    # The common layout needs no git to know the mounts: git itself is asked in the thread.
+    guess = Repo(top=cwd, git_dir=dotgit, common_dir=dotgit, head=None, branch=None) \
+        if plain else None
+    mirror = open_mirror(cwd, key, keep=False, repo=guess)
     if mirror is None:
         return None
 
     def fill() -> None:
         try:
+            if guess is not None:
+                found = find_repo(cwd)
+                if found is None:
+                    return  # the job's own fill reports it
+                mirror.repo = found
+                if (found.top, found.git_dir, found.common_dir) != \
+                        (guess.top, guess.git_dir, guess.common_dir):
+                    return  # not what it looked like: the job's launch differs and starts cold
             mirror.fill()
             mirror.filled = True
         except Exception as exc:  # the job fills it again and reports the failure

@@ -59,6 +59,11 @@ _DRIVER = re.compile(r"(filter|diff|merge)\.(.+)\.(clean|smudge|process|textconv
 _DRIVER_OFF = {"textconv": "cat", "driver": "false"}
 _OWN_SCOPES = ("local", "worktree", "command")
 _NO_EXT_DIFF = ("diff", "log", "show")
+# Commands that never run a filter, textconv or merge driver (they read or write refs, config
+# and objects, never a work tree's content): no need to find the repository's drivers first.
+_DRIVERLESS = frozenset({"rev-parse", "symbolic-ref", "for-each-ref", "show-ref", "update-ref",
+                         "config", "check-ref-format", "write-tree", "rev-list", "init",
+                         "fetch", "pack-refs", "ls-files"})
 ZERO = "0" * 40  # the object id git writes for "no object" (an added or deleted side)
 IDENTITY = {"GIT_AUTHOR_NAME": "channelcoder", "GIT_AUTHOR_EMAIL": "channelcoder@localhost",
             "GIT_COMMITTER_NAME": "channelcoder", "GIT_COMMITTER_EMAIL": "channelcoder@localhost"}
@@ -85,7 +90,8 @@ def run_git(args: Sequence[str], *, cwd: Path | None = None, git_dir: Path | Non
         extra["GIT_INDEX_FILE"] = str(index)
     full_env = git_env(extra)
     argv = ["git", "-c", "core.quotepath=false"]
-    for setting in (*PROGRAMS_OFF, *_drivers_off(cwd, git_dir, full_env)):
+    drivers = () if args and args[0] in _DRIVERLESS else _drivers_off(cwd, git_dir, full_env)
+    for setting in (*PROGRAMS_OFF, *drivers):
         argv += ["-c", setting]
     if git_dir is not None:
         argv.append(f"--git-dir={git_dir}")

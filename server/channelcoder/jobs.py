@@ -11,8 +11,8 @@ import dataclasses
 import enum
 import logging
 import os
-import queue
 import time
+from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -82,7 +82,7 @@ class Job:
         self.changes: Changes | None = None
         self.security_events: list[SecurityEvent] = []
         self.runs_on_host: list[HostRunChange] = []
-        self._blocked: queue.SimpleQueue[NetworkBlocked] = queue.SimpleQueue()
+        self._blocked: deque[NetworkBlocked] = deque()  # appended from the proxy's thread
         self.session_id: str | None = None
         self.text_parts: list[str] = []
         self._backend = backend
@@ -313,18 +313,16 @@ class Job:
                             workspace=self.request.workspace, cwd=workplace.cwd, job_id=self.id,
                             env=self.request.env, resume=turn.resume_id if turn else None,
                             mounts=workplace.mounts)
-        spec.on_blocked = self._blocked.put
+        spec.on_blocked = self._blocked.append
         spec.ask_network = self.request.ask_network
         return spec
 
     def _blocked_events(self) -> list[NetworkBlocked]:
         """What the egress proxy refused since the last look (it reports from its thread)."""
         found: list[NetworkBlocked] = []
-        while True:
-            try:
-                found.append(self._blocked.get_nowait())
-            except queue.Empty:
-                return found
+        while self._blocked:
+            found.append(self._blocked.popleft())
+        return found
 
     async def _read(self, process: ClaudeProcess, deadline: float) -> AsyncIterator[AnyEvent]:
         parser = StreamParser()

@@ -18,6 +18,7 @@ import threading
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 
@@ -37,7 +38,6 @@ from .container.claude_config import (
     prepare_config_dir,
     prune_job_dirs,
 )
-from .container.egress_link import PRELUDE, EgressLink
 from .container.hostpaths import sandbox_argv
 from .container.mounts import CA_FILE, CONFIG_DIR, HOME, WORKSPACE, Mount, check_env, parse_mounts
 from .container.process import ContainerProcess, ContainerSpec
@@ -46,6 +46,9 @@ from .image.cachekey import StatMemo
 from .image.resolve import ImageResolver, ResolvedImage, ca_bundle_path
 from .labels import JOB, MANAGED, OWNER, SESSION, WORKSPACE_LABEL
 from .reaping import reap_orphans, remove_owned
+
+if TYPE_CHECKING:
+    from .container.egress_link import EgressLink
 
 log = logging.getLogger(__name__)
 # A network mode as the engine names it; `proxy` has no network but the egress proxy's socket.
@@ -268,10 +271,11 @@ class SandboxManager:
         argv, path_mounts = self._argv(spec)
         ca = ca_bundle_path(options.ca_certificates)
         env = self.environment(spec, options, uid=uid, ca=ca is not None)
-        egress = None
+        egress, prelude = None, ""
         if options.network == "proxy":
-            from .container.egress_link import open_link
+            from .container.egress_link import PRELUDE, open_link
 
+            prelude = PRELUDE
             egress = open_link(options, spec.workspace, {**os.environ, **spec.env},
                                ca_bundle=ca, uid=uid)
             for name in (*PASS_ENV, *egress.env):
@@ -309,7 +313,7 @@ class SandboxManager:
             argv=argv, env=env, mounts=tuple(mounts), user=user,
             memory=options.memory_bytes, memory_text=options.memory, cpus=cpus,
             pids_limit=options.pids_limit, network=ENGINE_NETWORK[options.network], labels=labels,
-            tmpfs={"/tmp": TMP_OPTIONS, HOME: home}, prelude=PRELUDE if egress else "")
+            tmpfs={"/tmp": TMP_OPTIONS, HOME: home}, prelude=prelude)
         return PlannedContainer(container, config, resolved, egress)
 
     # -- pieces ----------------------------------------------------------------------------

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import stat
 from collections.abc import Callable
 from pathlib import Path
@@ -33,6 +32,8 @@ _Found = Callable[[str, str], None]
 
 def init_borrowing(git_dir: Path, repo: Repo, *, work_tree: bool = True) -> None:
     """A repository that reads the user's objects (never writes them) and mirrors their HEAD."""
+    import shutil
+
     if work_tree:
         run_git(["init", "-q", "--template=", str(git_dir.parent)])
     else:
@@ -232,6 +233,8 @@ def _preview(dir_fd: int, name: str) -> str:
 
 def remove_entry(dir_fd: int, name: str) -> None:
     """Remove an entry of any type without following it."""
+    import shutil
+
     try:
         mode = os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode
     except FileNotFoundError:

@@ -24,7 +24,6 @@ import hashlib
 import logging
 import os
 import re
-import shutil
 import stat
 import threading
 import time
@@ -230,6 +229,8 @@ class Mirror:
             os.close(fd)
 
     def release(self) -> None:
+        import shutil
+
         if not self.keep:
             with contextlib.suppress(OSError):
                 shutil.rmtree(self.root)
@@ -337,6 +338,8 @@ def check_new_repository(cwd: Path) -> AfterJob:
 
 def remove_mirror(key: str) -> None:
     """Remove a session's mirror (unless a job is using it: it goes with that job's end)."""
+    import shutil
+
     root = mirrors_dir() / key
     lock = try_lock(root / "lock") if root.is_dir() else None
     if lock is None:
@@ -468,6 +471,8 @@ def _head_of(repo: Repo) -> str:
 
 def _write_refs(fd: int, refs: dict[str, str]) -> None:
     """All the user's refs as the mirror's packed refs (its loose refs go)."""
+    import shutil
+
     with contextlib.suppress(FileNotFoundError):
         if stat.S_ISDIR(os.stat("refs", dir_fd=fd, follow_symlinks=False).st_mode):
             shutil.rmtree("refs", dir_fd=fd)

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
-import shutil
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,6 +72,8 @@ class EgressLink:
             self._proxy.ask = ask  # type: ignore[attr-defined]
 
     def close(self) -> None:
+        import shutil
+
         thread, self._thread = self._thread, None
         if thread is not None:
             try:
@@ -97,11 +97,13 @@ def allowlist(options: DockerOptions, workspace: Path,
 def open_link(options: DockerOptions, workspace: Path, host_env: Mapping[str, str], *,
               ca_bundle: Path | None = None, uid: int | None = None) -> EgressLink:
     """Start the proxy for one container (blocking) and describe the container's side."""
+    import shutil
+
     from ...egress import Credentials, EgressProxy, Policy, ProxyThread
 
     credentials = Credentials.from_environment(host_env)
     policy = Policy.build([*options.network_allow, *allowed_hosts(workspace)])
-    directory = subdir("egress") / secrets.token_hex(8)
+    directory = subdir("egress") / os.urandom(8).hex()
     directory.mkdir(mode=0o755)
     hooks = EgressHooks()
     proxy = EgressProxy(policy, credentials, socket_path=directory / SOCKET_NAME,

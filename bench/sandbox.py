@@ -213,6 +213,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--resolutions", type=int, default=30)
+    parser.add_argument("--plain", action="store_true",
+                        help="a workspace that is not a git repository (no git mirror)")
     args = parser.parse_args()
     results: dict[str, Any] = {}
     # Byte-compiled, as `pip install` leaves a package (this machine sets PYTHONDONTWRITEBYTECODE,
@@ -225,7 +227,7 @@ def main() -> int:
         workspace = Path(tmp) / "ws"
         workspace.mkdir()
         (workspace / "README.md").write_text("bench\n")
-        for argv in (["init", "-q", "-b", "main"], ["add", "README.md"],
+        for argv in () if args.plain else (["init", "-q", "-b", "main"], ["add", "README.md"],
                      ["-c", "user.name=bench", "-c", "user.email=bench@localhost", "commit",
                       "-q", "-m", "bench"]):
             subprocess.run(["git", *argv], cwd=workspace, check=True)

@@ -135,3 +135,25 @@ def test_the_pull_flag_takes_only_the_three_policies(capsys: pytest.CaptureFixtu
     assert main(["run", "--pull", "sometimes", "hi"]) == 2
     err = capsys.readouterr().err
     assert "--pull" in err and "'missing', 'never', 'always'" in err
+
+
+def test_an_untrusted_workspace_cannot_widen_the_egress_proxys_allowlist(tmp_path: Path) -> None:
+    from channelcoder.api import build_request
+    from channelcoder.trust import set_trusted
+
+    (tmp_path / ".channelcoder").mkdir()
+    (tmp_path / ".channelcoder" / "config.toml").write_text(
+        '[docker]\nnetwork = "open"\nnetwork_allow = ["evil.example.com", "registries"]\n'
+        "network_ask = false\n")
+    built = build_request("hi", flags={"docker": {"network": "proxy"}}, workspace=tmp_path)
+    assert built.options.docker is not None
+    assert built.options.docker.network == "proxy"
+    assert built.options.docker.network_allow == ()
+    assert built.options.docker.network_ask is True
+    (notice,) = built.notices
+    assert "docker.network_allow" in notice and "not trusted" in notice
+    set_trusted(tmp_path)
+    trusted = build_request("hi", flags={"docker": {"network": "proxy"}}, workspace=tmp_path)
+    assert trusted.options.docker is not None
+    assert trusted.options.docker.network_allow == ("evil.example.com", "registries")
+    assert trusted.notices == []

@@ -80,6 +80,14 @@ function E.review_buf(job)
   return bufnr ~= -1 and bufnr or nil
 end
 
+--- Wait until the review of `job` is shown in a window; its buffer.
+function E.wait_review(job, what)
+  T.wait(function()
+    return E.review_buf(job) and #vim.fn.win_findbuf(E.review_buf(job)) > 0
+  end, what or 'the review')
+  return E.review_buf(job)
+end
+
 --- Press `keys` in the review of `job` with the cursor on the first line containing `pattern`.
 function E.press(job, pattern, keys)
   local bufnr = E.review_buf(job)

@@ -48,9 +48,7 @@ T.run({
   end },
 
   { 'the proposal opens as a review; accepting it edits the buffer, not the disk', function()
-    T.wait(function()
-      return E.review_buf(job) and #vim.fn.win_findbuf(E.review_buf(job)) > 0
-    end, 'the review')
+    E.wait_review(job)
     local review = T.buf_text(E.review_buf(job))
     T.contains(review, "-GREETING = 'hello'\n+GREETING = 'hello, world'")
     E.press(job, 'M app.py', 'a')

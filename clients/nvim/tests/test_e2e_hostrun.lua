@@ -9,9 +9,7 @@ T.run({
     vim.cmd('Claude add a pre-commit hook and a make target')
     local job = E.wait_done(E.wait_job())
     T.eq('succeeded', job.state, 'job state')
-    T.wait(function()
-      return E.review_buf(job) and #vim.fn.win_findbuf(E.review_buf(job)) > 0
-    end, 'the review')
+    E.wait_review(job)
     local review = T.buf_text(E.review_buf(job))
     T.contains(review, '⚠ 2 files here run on your machine')
     T.contains(review, '.husky/pre-commit  ⚠ runs on your machine: husky git hook')

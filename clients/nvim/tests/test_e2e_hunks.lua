@@ -15,9 +15,7 @@ T.run({
     vim.cmd('Claude shout everything')
     job = E.wait_done(E.wait_job())
     T.eq('succeeded', job.state, 'job state')
-    T.wait(function()
-      return E.review_buf(job) and #vim.fn.win_findbuf(E.review_buf(job)) > 0
-    end, 'the review')
+    E.wait_review(job)
     local review = T.buf_text(E.review_buf(job))
     T.contains(review, "-GREETING = 'hello'\n+GREETING = 'HELLO'")
     T.contains(review, "-FAREWELL = 'bye'\n+FAREWELL = 'BYE'")

@@ -12,9 +12,7 @@ T.run({
     T.stub_input("say 'hi' instead")
     vim.cmd('Claude change the greeting')
     first = E.wait_done(E.wait_job())
-    T.wait(function()
-      return E.review_buf(first) and #vim.fn.win_findbuf(E.review_buf(first)) > 0
-    end, 'the review')
+    E.wait_review(first)
     E.press(first, 'M app.py', 'R')
     T.wait(function()
       return #T.prompts == 1
@@ -37,9 +35,7 @@ T.run({
     end, 'the follow-up to end', E.JOB_GUARD)
     T.eq('succeeded', follow_up.state, 'follow-up state')
     T.contains(E.transcript(follow_up), 'Now it says hi.')
-    T.wait(function()
-      return E.review_buf(follow_up) and #vim.fn.win_findbuf(E.review_buf(follow_up)) > 0
-    end, 'the follow-up review')
+    E.wait_review(follow_up, 'the follow-up review')
     E.press(follow_up, 'M app.py', 'a')
     T.wait(function()
       return E.lines(bufnr)[1] == "GREETING = 'hi'"

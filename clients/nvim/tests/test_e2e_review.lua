@@ -61,9 +61,7 @@ T.run({
 
   { ':ClaudeReview: a named review with context lines and the conflict with both versions', function()
     vim.cmd('ClaudeReview')
-    T.wait(function()
-      return E.review_buf(job) and #vim.fn.win_findbuf(E.review_buf(job)) > 0
-    end, 'the rebased review')
+    E.wait_review(job, 'the rebased review')
     review = E.review_buf(job)
     T.eq('Claude: shout some lines — app.py', vim.fn.bufname(review), 'the review says what it is')
     local text = T.buf_text(review)

@@ -39,9 +39,7 @@ T.run({
 
   { ':ClaudeReview offers it rebased; accepting keeps both changes', function()
     vim.cmd('ClaudeReview ' .. job.id)
-    T.wait(function()
-      return E.review_buf(job) and #vim.fn.win_findbuf(E.review_buf(job)) > 0
-    end, 'the rebased review')
+    E.wait_review(job, 'the rebased review')
     E.press(job, 'M app.py', 'A')
     T.wait(function()
       return E.lines(bufnr)[1] == "GREETING = 'hello, world'"

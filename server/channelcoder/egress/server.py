@@ -324,12 +324,8 @@ class EgressProxy:
         except Refused as refused:
             await _refuse(client, conn, refused)
             return
-        try:
-            with anyio.fail_after(self.limits.connect_seconds):
-                remote = await anyio.connect_tcp(address, port)
-        except (OSError, TimeoutError) as exc:
-            await _answer(client, conn, 502, f"cannot connect to {host}:{port} "
-                                             f"({type(exc).__name__})")
+        remote = await self._open(client, conn, address, host, port)
+        if remote is None:
             return
         async with remote:
             await client.send(conn.send(h11.Response(status_code=200, headers=[],
@@ -338,6 +334,17 @@ class EgressProxy:
             if leftover:
                 await remote.send(leftover)
             await _splice(client, remote, self.limits.idle_seconds)
+
+    async def _open(self, client: anyio.abc.SocketStream, conn: h11.Connection, address: str,
+                    host: str, port: int) -> anyio.abc.SocketStream | None:
+        """A connection to the checked address, or None once the client has its 502."""
+        try:
+            with anyio.fail_after(self.limits.connect_seconds):
+                return await anyio.connect_tcp(address, port)
+        except (OSError, TimeoutError) as exc:
+            await _answer(client, conn, 502, f"cannot connect to {host}:{port} "
+                                             f"({type(exc).__name__})")
+            return None
 
     # -- absolute-form plain HTTP -----------------------------------------------------------
 
@@ -359,12 +366,8 @@ class EgressProxy:
         authority = host if port == 80 else f"{host}:{port}"
         headers = [("host", authority), *_end_to_end(request.headers, skip={"host"}),
                    *_framing(request.headers), ("connection", "close")]
-        try:
-            with anyio.fail_after(self.limits.connect_seconds):
-                remote = await anyio.connect_tcp(address, port)
-        except (OSError, TimeoutError) as exc:
-            await _answer(client, conn, 502, f"cannot connect to {host}:{port} "
-                                             f"({type(exc).__name__})")
+        remote = await self._open(client, conn, address, host, port)
+        if remote is None:
             await _drain(client, conn, self.limits.idle_seconds)
             return
         async with remote:

@@ -74,16 +74,30 @@ def replace_in(dir_fd: int, name: str, data: bytes, mode: int = 0o600) -> None:
         raise
 
 
+def open_below(root: Path, parts: list[str]) -> int:
+    """An fd of the directory `root/parts…`, walking down without following links (OSError when
+    one of them is not a real directory)."""
+    fd = os.open(root, DIRECTORY)
+    try:
+        for part in parts:
+            below = os.open(part, DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = below
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
 def remove_below(root: Path, path: str) -> None:
     """Remove the file (or link) `path` below `root`, walking down without following links.
     Nothing happens when it is gone, a directory, or not under real directories of `root`."""
     *parents, name = path.split("/")
-    fd = os.open(root, DIRECTORY)
     try:
-        for part in parents:
-            below = os.open(part, DIRECTORY, dir_fd=fd)
-            os.close(fd)
-            fd = below
+        fd = open_below(root, parents)
+    except OSError:
+        return
+    try:
         if not stat.S_ISDIR(os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode):
             os.unlink(name, dir_fd=fd)
     except OSError:

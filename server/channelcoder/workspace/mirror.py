@@ -114,19 +114,14 @@ class Mirror:
         repo = self.repo
         config = _mirror_config(repo)
         existed = (self.git_dir / "HEAD").exists()
-        self.git_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.git_dir, hostfs.DIRECTORY)
-        try:
-            if not existed:
-                hostfs.replace_in(fd, "HEAD", b"ref: refs/heads/main\n", 0o644)
-                hostfs.replace_in(fd, "config", config, 0o644)
-        finally:
-            os.close(fd)
+        if not existed:  # a new mirror: reclaim lays out the rest (objects, refs)
+            self.git_dir.mkdir(parents=True, exist_ok=True)
+            (self.git_dir / "HEAD").write_bytes(b"ref: refs/heads/main\n")
+            (self.git_dir / "config").write_bytes(config)
         old_config = (self.root / "config").read_bytes() if (self.root / "config").is_file() \
             else config
-        events = reclaim(self.git_dir, old_config, alternates=alternates_for(repo))
-        if not existed:
-            events = []
+        found = reclaim(self.git_dir, old_config, alternates=alternates_for(repo))
+        events = found if existed else []
         (self.root / "config").write_bytes(config)
         (self.root / "dotgit").write_bytes(
             f"gitdir: {self.inside}\n".encode() if self.rel else POINTER)
@@ -141,16 +136,18 @@ class Mirror:
             _copy_into(fd, repo.common_dir / "logs" / "refs" / "stash", "logs/refs/stash")
             _copy_into(fd, repo.common_dir / "info" / "exclude", "info/exclude")
             index = _read_optional(repo.git_dir / "index")
-            if index is not None and not _split_index(repo):
+            split = index is not None and _split_index(repo)
+            if index is not None and not split:
                 hostfs.replace_in(fd, "index", index, 0o644)
             else:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink("index", dir_fd=fd)
         finally:
             os.close(fd)
-        if index is not None and _split_index(repo):
+        given = index
+        if split:  # its shared part is not in the mirror: the staged tree is read instead
             run_git(["read-tree", repo.head or "--empty"], git_dir=self.git_dir, check=False)
-        given = _read_optional(self.git_dir / "index")
+            given = _read_optional(self.git_dir / "index")
         if given is None:
             (self.root / "index.start").unlink(missing_ok=True)
         else:
@@ -204,25 +201,20 @@ class Mirror:
         """A submodule's `.git` file (mounted read-only, but its directory could be renamed
         away): put back as it was, if the job left something else at its place."""
         path = f"{self.rel}/.git"
-        *parents, _ = path.split("/")
-        fd = os.open(top, hostfs.DIRECTORY)
         try:
-            for part in parents:
-                below = os.open(part, hostfs.DIRECTORY, dir_fd=fd)
-                os.close(fd)
-                fd = below
+            fd = hostfs.open_below(top, self.rel.split("/"))
         except OSError:
-            os.close(fd)
             return [SecurityEvent(path, "its directory was replaced by something else",
                                   "check it before you run git there")]
         try:
             with contextlib.suppress(OSError):
-                current = os.stat(".git", dir_fd=fd, follow_symlinks=False)
-                if stat.S_ISREG(current.st_mode) and \
-                        hostfs.read_regular(top / path, _STATE_LIMIT) == self.pointer:
-                    return []
-            if os.path.lexists(top / path):
-                remove_entry(fd, ".git")
+                pointer = hostfs.open_in(fd, ".git", os.O_RDONLY, stat.S_IFREG)
+                try:
+                    if os.pread(pointer, _STATE_LIMIT, 0) == self.pointer:
+                        return []
+                finally:
+                    os.close(pointer)
+            remove_entry(fd, ".git")
             hostfs.replace_in(fd, ".git", self.pointer, 0o644)
             return [SecurityEvent(path, "replaced the submodule's .git file", "restored")]
         finally:

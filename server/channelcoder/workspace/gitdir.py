@@ -30,14 +30,11 @@ _CONFIG_LIMIT = 1 << 20
 _Found = Callable[[str, str], None]
 
 
-def init_borrowing(git_dir: Path, repo: Repo, *, work_tree: bool = True) -> None:
+def init_borrowing(git_dir: Path, repo: Repo) -> None:
     """A repository that reads the user's objects (never writes them) and mirrors their HEAD."""
     import shutil
 
-    if work_tree:
-        run_git(["init", "-q", "--template=", str(git_dir.parent)])
-    else:
-        run_git(["init", "-q", "--bare", "--template=", str(git_dir)])
+    run_git(["init", "-q", "--template=", str(git_dir.parent)])
     (git_dir / "objects" / "info").mkdir(parents=True, exist_ok=True)
     (git_dir / "objects" / "info" / "alternates").write_bytes(alternates_for(repo))
     exclude = repo.common_dir / "info" / "exclude"

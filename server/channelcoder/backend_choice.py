@@ -42,14 +42,11 @@ def choose_backend(request: Request, *, saved_session: bool = False,
 
     manager = SandboxManager.shared()
     cold: Backend = manager
-    # A warm or standby sandbox outlives the process whose egress proxy it would need: in
-    # `proxy` mode every job gets a one-shot container of its own for now.
-    proxied = docker.network == "proxy"
-    if saved_session and request.options.session and docker.keep_warm > 0 and not proxied:
+    if saved_session and request.options.session and docker.keep_warm > 0:
         from .sandbox.warm.session_backend import WarmBackend
 
         cold = WarmBackend(manager)
-    if standby is not None and not proxied:
+    if standby is not None:
         try:
             taken = standby.take(request, cold=cold, saved_session=saved_session)
         except Exception:

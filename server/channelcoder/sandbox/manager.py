@@ -215,6 +215,8 @@ class SandboxManager:
         planned = await self.plan(prepared)
         engine = await self.engine()
         try:
+            if planned.egress is not None:
+                await anyio.to_thread.run_sync(planned.egress.serve)
             process = await ContainerProcess.start(
                 engine, planned.container, on_exit=self.on_exit(spec.job_id, planned))
         except BaseException:

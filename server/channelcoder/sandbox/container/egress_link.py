@@ -7,9 +7,13 @@ beside claude (`forward.js`) listens on 127.0.0.1:3128 inside and carries each c
 that socket. `HTTP(S)_PROXY` point at it, and so does `ANTHROPIC_BASE_URL`, whose requests the
 proxy sends to the real API with the real credential: inside there are only placeholders.
 
-The proxy is served from a thread of its own (`ProxyThread`) for as long as the container runs;
-it reports refused connections and asks about unknown hosts through `EgressHooks`, which the
-job that takes the container fills in (a head start makes the container before the job exists).
+`open_link()` describes the link; `serve()` starts the proxy, from a thread of its own
+(`ProxyThread`), in a directory of the link's own (a one-shot container: served for as long as
+it runs) or in a warm container's (served only while a process holds it — a turn of a kept-warm
+session, or the language server's standby: between turns nothing listens and the sandbox has
+no way out at all). The proxy reports refused connections and asks about unknown hosts through
+`EgressHooks`, which the job that takes the container fills in (a head start or a standby makes
+the container before the job exists).
 """
 
 from __future__ import annotations
@@ -53,7 +57,8 @@ class EgressHooks:
 
 @dataclass
 class EgressLink:
-    """A running proxy for one container, and what the container needs to use it."""
+    """The proxy for one container, and what the container needs to use it. Nothing runs and
+    nothing is on the disk until `serve()`."""
 
     directory: Path
     env: dict[str, str]
@@ -61,8 +66,9 @@ class EgressLink:
     login_file: str | None
     policy: list[str]
     hooks: EgressHooks = field(default_factory=EgressHooks)
-    _thread: object | None = None
     _proxy: object | None = None
+    _thread: object | None = None
+    _made: Path | None = None
 
     def attach(self, blocked: Callable[[NetworkBlocked], None] | None,
                ask: Callable[[str, int], Awaitable[str]] | None) -> None:
@@ -71,16 +77,48 @@ class EgressLink:
         if self._proxy is not None:
             self._proxy.ask = ask  # type: ignore[attr-defined]
 
+    @property
+    def serving(self) -> bool:
+        return self._thread is not None
+
+    def serve(self, directory: Path | None = None) -> None:
+        """Listen (blocking until it does) on the socket in `directory`: the one the container
+        mounts at SOCKET_DIR — the link's own unless a warm container has its own. Once."""
+        from ...egress import ProxyThread
+
+        if self._thread is not None or self._proxy is None:
+            return
+        if directory is None:
+            directory = self.directory
+            directory.mkdir(mode=0o755, exist_ok=True)
+            self._made = directory
+        self._proxy.socket_path = directory / SOCKET_NAME  # type: ignore[attr-defined]
+        try:
+            self._thread = ProxyThread.start(self._proxy)  # type: ignore[arg-type]
+        except BaseException:
+            self.close()
+            raise
+
     def close(self) -> None:
+        """Stop serving (the socket goes) and forget the link's own directory. Idempotent."""
         import shutil
 
         thread, self._thread = self._thread, None
+        self._proxy = None
         if thread is not None:
             try:
                 thread.close()  # type: ignore[attr-defined]
             except Exception as exc:
                 log.debug("stopping the egress proxy: %s", exc)
-        shutil.rmtree(self.directory, ignore_errors=True)
+        made, self._made = self._made, None
+        if made is not None:
+            shutil.rmtree(made, ignore_errors=True)
+
+
+def is_link_mount(mount: Mount) -> bool:
+    """The socket directory's mount: which host directory serves it is not part of what makes
+    two containers interchangeable."""
+    return mount.container == SOCKET_DIR
 
 
 def allowlist(options: DockerOptions, workspace: Path,
@@ -96,26 +134,18 @@ def allowlist(options: DockerOptions, workspace: Path,
 
 def open_link(options: DockerOptions, workspace: Path, host_env: Mapping[str, str], *,
               ca_bundle: Path | None = None, uid: int | None = None) -> EgressLink:
-    """Start the proxy for one container (blocking) and describe the container's side."""
-    import shutil
-
-    from ...egress import Credentials, EgressProxy, Policy, ProxyThread
+    """The proxy for one container, not serving yet (see `EgressLink.serve`)."""
+    from ...egress import Credentials, EgressProxy, Policy
 
     credentials = Credentials.from_environment(host_env)
     policy = Policy.build([*options.network_allow, *allowed_hosts(workspace)])
     directory = subdir("egress") / os.urandom(8).hex()
-    directory.mkdir(mode=0o755)
     hooks = EgressHooks()
     proxy = EgressProxy(policy, credentials, socket_path=directory / SOCKET_NAME,
                         upstream=host_env.get("ANTHROPIC_BASE_URL") or None,
                         ca_bundle=ca_bundle, on_blocked=hooks.report,
                         api_aliases=[f"127.0.0.1:{PORT}", f"localhost:{PORT}"],
                         socket_mode=0o600 if uid in (None, os.geteuid()) else 0o666)
-    try:
-        thread = ProxyThread.start(proxy)
-    except BaseException:
-        shutil.rmtree(directory, ignore_errors=True)
-        raise
     env = {name: INSIDE_URL for name in PROXY_VARIABLES[:6]}
     env.update({"NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost",
                 "ANTHROPIC_BASE_URL": INSIDE_URL, "CHANNELCODER_EGRESS_PORT": str(PORT),
@@ -124,4 +154,4 @@ def open_link(options: DockerOptions, workspace: Path, host_env: Mapping[str, st
     mounts = [Mount(directory, SOCKET_DIR, read_only=True),
               Mount(FORWARDER, FORWARDER_INSIDE, read_only=True)]
     return EgressLink(directory, env, mounts, credentials.sandbox_credentials_file(),
-                      policy.describe(), hooks, thread, proxy)
+                      policy.describe(), hooks, proxy)

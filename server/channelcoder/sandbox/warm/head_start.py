@@ -99,6 +99,12 @@ class HeadStart:
                 drop_ahead(key)
                 return None
             planned = manager.assemble(spec, resolved)
+            if planned.egress is not None:
+                try:
+                    planned.egress.serve()
+                except BaseException:
+                    planned.config.finish()
+                    raise
         except Exception as exc:
             drop_ahead(key)
             log.debug("no head start: %s", exc)

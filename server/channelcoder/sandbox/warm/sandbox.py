@@ -12,6 +12,8 @@ reuse it. Its host directory is `<state>/sandbox/warm/<name>/`:
                   /channelcoder/warm/clock for the watchdog inside the container
     live/<id>/    one live claude's stdin FIFO, stdout/stderr files, pid and exit code —
                   mounted read-write at /channelcoder/warm/live
+    egress/       in `proxy` network mode, the egress proxy's socket — mounted read-only;
+                  served only by the process holding the container (`serve_egress`)
 
 Nothing that decides the container's lifetime or identity is writable from inside it.
 
@@ -50,6 +52,7 @@ import anyio
 
 from ...state import HeldLock, read_json, subdir, try_lock, write_json
 from .. import engine as eng
+from ..container.egress_link import EgressLink, is_link_mount
 from ..container.mounts import Mount
 from ..container.process import ContainerSpec, create_args, force_remove, run_line
 from ..labels import EXPIRES, OWNER, WARM
@@ -88,7 +91,8 @@ def container_key(container: ContainerSpec, image_id: str) -> str:
     return _digest({
         "image": container.image, "imageId": image_id, "user": container.user,
         "env": {k: hashlib.sha256(v.encode()).hexdigest() for k, v in container.env.items()},
-        "mounts": [m.bind for m in container.mounts], "memory": container.memory,
+        "mounts": [f"egress:{m.container}" if is_link_mount(m) else m.bind
+                   for m in container.mounts], "memory": container.memory,
         "cpus": container.cpus, "pids": container.pids_limit, "network": container.network,
         "tmpfs": dict(container.tmpfs), "workdir": container.workdir,
         "readOnly": container.read_only,
@@ -144,6 +148,7 @@ class WarmSandbox:
     _lock: HeldLock | None = field(default=None, repr=False)
     _lifeline: Lifeline | None = field(default=None, repr=False)
     _holding: threading.Thread | None = field(default=None, repr=False)
+    _egress: EgressLink | None = field(default=None, repr=False)
 
     @property
     def short_id(self) -> str:
@@ -164,9 +169,11 @@ class WarmSandbox:
         directory = await anyio.to_thread.run_sync(_make_dir, lease, uid, gid)
         labels = {k: v for k, v in container.labels.items() if k != OWNER}
         labels.update({WARM: str(directory), EXPIRES: f"{lease.expires:.0f}"})
+        mounts = tuple(Mount(directory / "egress", m.container, read_only=True)
+                       if is_link_mount(m) else m for m in container.mounts)
         spec = dataclasses.replace(
             container, argv=["sh", "-c", WATCHDOG], labels=labels, lifeline=False,
-            mounts=(*container.mounts, Mount(directory / "live", f"{WARM_MOUNT}/live"),
+            mounts=(*mounts, Mount(directory / "live", f"{WARM_MOUNT}/live"),
                     Mount(directory / "clock", f"{WARM_MOUNT}/clock", read_only=True)))
         made: list[str] = []
 
@@ -214,8 +221,24 @@ class WarmSandbox:
                                          daemon=True)
         self._holding.start()
 
+    def serve_egress(self, link: EgressLink | None) -> None:
+        """`proxy` mode: while this process holds the container, `link`'s proxy is its way
+        out (one that served before, e.g. the standby's own, stops first). Blocking."""
+        if link is None or link is self._egress:
+            return
+        self.stop_egress()
+        link.serve(self.dir / "egress")
+        self._egress = link
+
+    def stop_egress(self) -> None:
+        link, self._egress = self._egress, None
+        if link is not None:
+            link.close()
+
     def let_go(self, *, release: bool = True) -> None:
-        """Stop holding it: released (it stays warm), or cut (its guard ends it). Blocking."""
+        """Stop holding it: released (it stays warm), or cut (its guard ends it); its egress
+        proxy stops either way. Blocking."""
+        self.stop_egress()
         holding, self._holding = self._holding, None
         if holding is None:
             return
@@ -266,6 +289,7 @@ def _make_dir(lease: Lease, uid: int | None, gid: int | None) -> Path:
     directory.mkdir(mode=0o700)
     (directory / "live").mkdir(mode=0o700)
     (directory / "clock").mkdir(mode=0o755)
+    (directory / "egress").mkdir(mode=0o755)
     if uid is not None and os.geteuid() == 0 and uid != 0:
         os.chown(directory / "live", uid, gid if gid is not None else uid)
     write_lease(directory, lease)

@@ -180,6 +180,7 @@ async def session_turn(manager: SandboxManager, planned: PlannedContainer,
         await finish_turn(engine, warm, planned, outcome, result, keep=keep, session=session)
 
     try:
+        await anyio.to_thread.run_sync(warm.serve_egress, planned.egress)
         return await turn_in(engine, warm, planned, on_end=end)
     except BaseException:
         with anyio.CancelScope(shield=True):

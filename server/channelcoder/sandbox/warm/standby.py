@@ -114,8 +114,7 @@ def options_key(options: RunOptions) -> str:
 
 def eligible(options: RunOptions | None) -> bool:
     return (options is not None and options.docker is not None and options.apply == "propose"
-            and options.worktree is None and options.docker.keep_warm >= 0
-            and options.docker.network != "proxy")
+            and options.worktree is None and options.docker.keep_warm >= 0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -344,6 +343,7 @@ class StandbyPool:
                 lease=Lease(time.time() + STANDBY_LEASE, owner_label()),
                 meta={"standby": standby_id, "workspace": str(workspace), "session": None})
             warm.hold(engine)  # the server's for as long as it lives, even if it is killed
+            await anyio.to_thread.run_sync(warm.serve_egress, planned.egress)
             live_argv = split_argv(planned.container.argv)
             live = await LiveProcess.spawn(engine, warm.dir, warm.container_id,
                                            live_argv.spawn(), user=planned.container.user,
@@ -437,6 +437,7 @@ class StandbyPool:
                 await anyio.to_thread.run_sync(planned.config.finish)
                 self._background(retire_later(engine, warm, spec.session))
 
+        await anyio.to_thread.run_sync(warm.serve_egress, planned.egress)  # the job's policy
         standby.snapshot.release()  # the job holds the snapshot now
         command_line = f"{warm.meta.get('runLine', '')}\n{exec_line(warm.container_id, argv.spawn())}"
         return await LiveTurn.begin(engine, standby.live, argv.prompt, command_line=command_line,

@@ -1,6 +1,6 @@
 /**
  * The language client's options: settings as initializationOptions and through
- * `workspace/configuration`, every server command routed through the job UI (so code actions get
+ * `workspace/configuration` (client-only keys left out), every server command routed through the job UI (so code actions get
  * the same progress and cancel as palette commands), and proposals through the version check.
  */
 
@@ -42,6 +42,17 @@ export function clientOptions(hooks: ClientHooks, outputChannel: vscode.LogOutpu
             return answers;
           }
           return answers.map((answer, index) => (params.items[index]?.section === SETTINGS_SECTION ? hooks.settings() : answer));
+        },
+        // The library would push the whole `channelcoder` section (serverPath, revealTranscript,
+        // trace… which the server rightly calls unknown) when the server registers for
+        // didChangeConfiguration and on every change; the extension pushes the server's keys
+        // itself, so that section is never forwarded from here.
+        didChangeConfiguration: async (sections, next) => {
+          if (sections === undefined) {
+            return next(sections);
+          }
+          const others = sections.filter((section) => section !== SETTINGS_SECTION && !section.startsWith(`${SETTINGS_SECTION}.`));
+          return others.length > 0 ? next(others) : undefined;
         },
         handleApplyEdit: (params, next) =>
           hooks.applyEdit(params, async (forwarded) => {

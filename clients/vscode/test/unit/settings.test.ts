@@ -81,3 +81,18 @@ test("object settings are passed as plain JSON", () => {
   assert.deepEqual(settings, { docker: { env: { A: "1" } }, streamEvents: true });
   assert.notEqual(settings.docker, frozen);
 });
+
+test("the language client never forwards the channelcoder section itself (it would carry client-only keys)", async () => {
+  const { client } = await activate({ settings: { serverPath: "/x", revealTranscript: false } });
+  const middleware = client.options.middleware?.workspace?.didChangeConfiguration;
+  assert.ok(middleware, "a didChangeConfiguration middleware is installed");
+  const forwarded: (string[] | undefined)[] = [];
+  const next = async (sections: string[] | undefined): Promise<void> => {
+    forwarded.push(sections);
+  };
+  await middleware(["channelcoder"], next);
+  await middleware(["channelcoder.docker"], next);
+  await middleware(["channelcoder", "files"], next);
+  await middleware(undefined, next);
+  assert.deepEqual(forwarded, [["files"], undefined]);
+});

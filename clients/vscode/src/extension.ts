@@ -43,6 +43,11 @@ export class ChannelcoderExtension implements vscode.Disposable {
   private readonly serverLog: vscode.LogOutputChannel;
   private readonly disposables: vscode.Disposable[] = [];
 
+  /** Whether the language server is up (the integration suite reads this). */
+  get serverRunning(): boolean {
+    return this.client !== undefined && this.ui !== undefined;
+  }
+
   constructor(private readonly deps: ExtensionDeps) {
     this.transcript = new TranscriptChannel(vscode.window.createOutputChannel("Claude"));
     this.serverLog = vscode.window.createOutputChannel(`${CLIENT_NAME} server`, { log: true });

@@ -1,0 +1,150 @@
+"""The VS Code extension inside a real VS Code: code-server's workbench in headless chromium, the
+real `channelcoder lsp`, the real engine and Claude CLI in the sandbox, the scripted model.
+
+One code-server session runs clients/vscode/test/e2e/suite.ts (through its runner, which prints
+`N passed, N failed`); between its tests the suite picks the scripted model's scenario through a
+loopback switch this test serves. Screenshots of what the user saw (the palette, the progress
+notification, the refactor preview…) are kept under .cache/artefacts/vscode-e2e/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from tests.clients import vscode_support
+from tests.clients.vscode_support import EXT, ROOT
+
+from channelcoder.testing.fake_anthropic import FakeAnthropic, Reply, Scenario, ToolCall, Turn
+
+vscode_extension = vscode_support.vscode_extension
+
+SERVER = Path(sys.executable).parent / "channelcoder"
+CODE_SERVER_VERSION = "4.100.3"
+ARTEFACTS = ROOT / ".cache/artefacts/vscode-e2e"
+
+
+def _sed(old: str, new: str) -> ToolCall:
+    return ToolCall("Bash", {"command": f"sed -i s/{old}/{new}/ app.py"})
+
+
+SCENARIOS: dict[str, Scenario] = {
+    "translate": Scenario([Turn([_sed("hello", "bonjour")], first_delay=2),
+                           Reply("Translated the greeting.")]),
+    "discard": Scenario([Turn([_sed("bonjour", "hola")], first_delay=1),
+                         Reply("Changed the greeting to Spanish."),
+                         Reply("Understood, keeping the French greeting.")]),
+    "slow": Scenario([Turn([Reply("too late")], first_delay=90)]),
+    "stale": Scenario([Turn([_sed("bonjour", "ciao")], first_delay=6),
+                       Reply("Changed the greeting to Italian.")]),
+    "conflict": Scenario([Turn([_sed("ciao", "hallo")], first_delay=6),
+                          Reply("Changed the greeting to German.")]),
+    "quick": Scenario([Reply("Nothing to change.")]),
+}
+
+
+def code_server() -> Path:
+    return ROOT / f".cache/code-server/{CODE_SERVER_VERSION}/node_modules/code-server/out/node/entry.js"
+
+
+@pytest.fixture
+def installed() -> Path:
+    """code-server and chromium, installed by scripts/setup-code-server.sh (make setup)."""
+    if not code_server().exists() or shutil.which("chromium") is None:
+        proc = subprocess.run([str(ROOT / "scripts/setup-code-server.sh")], capture_output=True,
+                              text=True, timeout=900)
+        if proc.returncode != 0 or not code_server().exists():
+            pytest.fail("installing code-server failed:\n" + (proc.stdout + proc.stderr)[-4000:])
+    return code_server()
+
+
+@pytest.fixture
+def model_switch(scripted: Callable[..., FakeAnthropic]) -> Iterator[tuple[FakeAnthropic, str]]:
+    """The scripted model and the loopback URL the suite POSTs {"scenario": name} to."""
+    api = scripted([])
+
+    class Switch(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            return
+
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+            name = body.get("scenario")
+            found = SCENARIOS.get(name) if isinstance(name, str) else None
+            if found is not None:
+                api.scenario = found
+            self.send_response(200 if found is not None else 404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Switch)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield api, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def leftover_processes(marker: str) -> list[str]:
+    """Processes whose command line mentions `marker` (this test's scratch folder)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if marker in cmdline:
+            found.append(f"{entry.name}: {cmdline[:200]}")
+    return found
+
+
+@pytest.mark.docker
+@pytest.mark.timeout(1500)
+@pytest.mark.usefixtures("claude_bin", "sandbox_image", "no_leaked_containers")
+def test_extension_in_real_vscode(vscode_extension: Path, installed: Path, git_repo: Path,
+                                  model_switch: tuple[FakeAnthropic, str],
+                                  tmp_path: Path) -> None:
+    api, switch = model_switch
+    (git_repo / ".gitignore").write_text(".vscode/\n")
+    scratch = tmp_path / "vscode-e2e"
+    shutil.rmtree(ARTEFACTS, ignore_errors=True)
+    settings = {
+        "channelcoder.serverPath": str(SERVER),
+        "channelcoder.docker": {"network": "host"},
+        "channelcoder.standby": False,
+        "channelcoder.revealTranscript": True,
+        "channelcoder.trace.server": "off",
+    }
+    env = {**os.environ, "CHANNELCODER_E2E_MODEL": switch,
+           "CHANNELCODER_E2E_TIMEOUT_MS": "1300000"}
+    proc = subprocess.run(
+        [shutil.which("node") or "node", str(EXT / "out/test/e2e/runner.js"),
+         "--code-server", str(installed), "--workspace", str(git_repo),
+         "--scratch", str(scratch), "--artefacts", str(ARTEFACTS),
+         "--settings", json.dumps(settings),
+         "--filter", os.environ.get("CHANNELCODER_E2E_FILTER", "")],
+        capture_output=True, text=True, timeout=1450, env=env)
+    output = proc.stdout + proc.stderr
+    print(output)
+    assert not leftover_processes(str(scratch)), "code-server or chromium outlived the runner"
+    assert proc.returncode == 0, output[-8000:]
+    assert " 0 failed" in output
+    passed = int(output.rsplit(" passed, ", 1)[0].rsplit("\n", 1)[-1])
+    assert passed >= (1 if os.environ.get("CHANNELCODER_E2E_FILTER") else 7), output[-4000:]
+    shots = sorted(p.name for p in ARTEFACTS.glob("*.png"))
+    if not os.environ.get("CHANNELCODER_E2E_FILTER"):
+        assert any("refactor-preview" in s for s in shots), shots
+        assert any("progress-notification" in s for s in shots), shots
+        reason_turns = [r for r in api.agent_requests()
+                        if "keep the French greeting" in r.last_user_text()]
+        assert reason_turns, "the reason typed after Discard reached Claude as the next turn"

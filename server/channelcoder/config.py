@@ -38,7 +38,7 @@ class DockerOptions:
     dockerfile: str | None = None
     mounts: tuple[str, ...] = ()
     env: Mapping[str, str] = field(default_factory=dict)
-    network: str = "open"
+    network: str = "proxy"
     network_allow: tuple[str, ...] = ()
     network_ask: bool = True
     memory: str = "4g"
@@ -50,6 +50,8 @@ class DockerOptions:
     keep_warm: float = 300.0
     no_cache: bool = False
     pull: str = "missing"
+    # None: decided from the engine (another machine's engine gets the files copied in).
+    remote: bool | None = None
 
     @property
     def memory_bytes(self) -> int:
@@ -116,7 +118,7 @@ WORKTREE_KEYS = {f.name for f in dataclasses.fields(WorktreeOptions)}
 # Keys a file in an untrusted workspace may not set.
 UNTRUSTED_RUN_KEYS = {"mcp_config", "claude_path", "add_dirs"}
 UNTRUSTED_DOCKER_KEYS = {"mounts", "env", "network", "network_allow", "network_ask", "dockerfile",
-                         "image", "auto", "user", "build_args", "ca_certificates"}
+                         "image", "auto", "user", "build_args", "ca_certificates", "remote"}
 
 
 def snake(name: str) -> str:
@@ -418,6 +420,13 @@ def _docker(value: Any, key: str) -> DockerOptions | None:
     return DockerOptions(**kwargs)
 
 
+def _remote(value: Any, key: str) -> bool | None:
+    """true, false, or "auto" (decided from the engine)."""
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return None
+    return _bool(value, key)
+
+
 def _pull(value: Any, key: str) -> str:
     """When a missing (or every) image is pulled from its registry."""
     if isinstance(value, str) and value.strip().lower() in PULL_POLICIES:
@@ -479,6 +488,7 @@ _DOCKER_VALIDATORS: dict[str, Callable[[Any, str], Any]] = {
     "keep_warm": _non_negative_float,
     "no_cache": _bool,
     "pull": _pull,
+    "remote": _remote,
 }
 
 _RUN_VALIDATORS: dict[str, Callable[[Any, str], Any]] = {

@@ -24,7 +24,7 @@ GUARD = 60.0
 def test_exit_mid_job_leaves_no_container_once_the_process_has_ended(
         git_repo: Path, sandbox_image: str, docker_client: Any) -> None:
     before = run_containers(docker_client)
-    settings = {"docker": {"image": sandbox_image, "network": "host"}, "streamEvents": True}
+    settings = {"docker": {"image": sandbox_image}, "streamEvents": True}
     with FakeAnthropic(Scenario([ToolCall("Bash", {"command": "echo started"}),
                                  Turn([Reply("late")], first_delay=120)])) as api:
         for attempt in range(ATTEMPTS):

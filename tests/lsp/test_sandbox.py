@@ -35,7 +35,7 @@ def sandbox(request: pytest.FixtureRequest, docker_client: Any) -> dict[str, Any
     # Without the fixture, the manager resolves (on a cache miss, builds) the bundled image.
     with contextlib.suppress(pytest.FixtureLookupError):
         request.getfixturevalue("sandbox_image")
-    return {"docker": {"network": "host"}, "standby": False}
+    return {"docker": {}, "standby": False}
 
 
 def containers(client: Any, job_id: str) -> list[Any]:

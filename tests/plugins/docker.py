@@ -154,9 +154,10 @@ def sandbox_image(docker_client: Any, tmp_path_factory: pytest.TempPathFactory) 
 
 
 def docker_options(image: str, **overrides: Any) -> dict[str, Any]:
-    """Docker options for a test job: the sandbox image, host network (scripted model).
+    """Docker options for a test job: the sandbox image, the default network mode (the egress
+    proxy, whose upstream is the scripted model on loopback).
 
     `keep_warm` is 0 unless a test asks for warm sandboxes (tests/warm/): a named session's
     warm container outlives its job by design, and every other test checks the one-shot path.
     """
-    return {"image": image, "network": "host", "keep_warm": 0, **overrides}
+    return {"image": image, "keep_warm": 0, **overrides}

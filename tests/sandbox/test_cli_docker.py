@@ -37,7 +37,7 @@ def test_run_docker_verbose_prints_the_docker_line_without_secrets(
         scripted: Any, sandbox_image: str, workspace: Path) -> None:
     scripted([ToolCall("Bash", {"command": "cat notes.txt; echo \"$PLANTED\" | wc -c"}),
               Reply("The note says: a note.")])
-    done = channelcoder("run", "--docker", "--network", "host", "--verbose",
+    done = channelcoder("run", "--docker", "--verbose",
                         "--docker-env", f"PLANTED={PLANTED_ENV}", "-p", "read the note",
                         cwd=workspace, env={"ANTHROPIC_API_KEY": PLANTED_KEY})
     assert done.returncode == 0, done.stderr
@@ -54,7 +54,7 @@ def test_an_app_dockerfile_is_skipped_with_one_notice(scripted: Any, sandbox_ima
     (workspace / "Dockerfile").write_text("FROM python:3.12-slim\nRUN pip install flask\n")
     channelcoder("trust", str(workspace), cwd=workspace)
     scripted([Reply("ok")])
-    done = channelcoder("run", "--docker", "--network", "host", "-p", "hi", cwd=workspace)
+    done = channelcoder("run", "--docker", "-p", "hi", cwd=workspace)
     assert done.returncode == 0, done.stderr
     notices = [line for line in done.stderr.splitlines() if "does not install the Claude CLI" in line]
     assert len(notices) == 1 and "bundled sandbox image" in notices[0]
@@ -123,7 +123,7 @@ def test_run_imports_the_engine_client_only_with_docker_and_never_pygls_or_docke
                                            "channelcoder.sandbox.engine.api"}
     scripted([Reply("sandboxed")])
     sandboxed = subprocess.run([sys.executable, "-X", "importtime", "-m", "channelcoder", "run",
-                                "--docker-image", sandbox_image, "--network", "host", "-p", "hi"],
+                                "--docker-image", sandbox_image, "-p", "hi"],
                                cwd=workspace, env=dict(os.environ), capture_output=True,
                                text=True, timeout=120)
     assert sandboxed.returncode == 0, sandboxed.stderr[-2000:]

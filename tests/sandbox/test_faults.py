@@ -71,7 +71,7 @@ async def test_an_unreachable_engine_is_a_clear_error_naming_docker_host(
         monkeypatch: pytest.MonkeyPatch) -> None:
     host = f"unix://{tmp_path}/no-engine.sock" if kind == "missing" else hangup_socket
     monkeypatch.setenv("DOCKER_HOST", host)
-    events = await collect(job("hi", workspace, {"network": "host"}, SandboxManager()), guard=30)
+    events = await collect(job("hi", workspace, {}, SandboxManager()), guard=30)
     error = final(events)
     assert isinstance(error, Error) and error.code == "docker-unavailable"
     assert f"DOCKER_HOST={host}" in error.message
@@ -110,7 +110,7 @@ async def test_a_failed_build_quotes_the_failing_step(sandbox_image: str,
         f"FROM {sandbox_image}\n# channelcoder: sandbox\n"
         "RUN echo preparing-things && echo broken-config >&2 && exit 3\n")
     set_trusted(workspace)
-    events = await collect(job("hi", workspace, {"network": "host"}))
+    events = await collect(job("hi", workspace, {}))
     error = final(events)
     assert isinstance(error, Error) and error.code == "build-failed"
     assert "failed at Step 2/" in error.message and "exit 3" in error.message
@@ -181,7 +181,7 @@ def test_a_manager_started_after_a_crash_removes_the_old_containers(
     label = {"label": [f"{RUN_LABEL}={RUN_ID}", "io.channelcoder.workspace=" + str(workspace)]}
     cli = subprocess.Popen(
         [sys.executable, "-m", "channelcoder", "run", "--docker-image", sandbox_image,
-         "--network", "host", "-p", "sleep for a long time"],
+         "-p", "sleep for a long time"],
         cwd=workspace, env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + HANG_GUARD

@@ -305,7 +305,7 @@ def test_the_cli_names_the_path_on_stderr_and_counts_it(scripted: Any, sandbox_i
     command, _ = plant("fsmonitor", marker, git_repo)
     scripted([ToolCall("Bash", {"command": command}), Reply("planted")])
     done = subprocess.run([sys.executable, "-m", "channelcoder", "run", "--docker",
-                           "--docker-image", sandbox_image, "--network", "host", "-p", "do it"],
+                           "--docker-image", sandbox_image, "-p", "do it"],
                           cwd=git_repo, capture_output=True, text=True, timeout=GUARD)
     assert done.returncode == 0, done.stderr
     assert any(line.startswith("security: .git/config: sets core.fsmonitor")

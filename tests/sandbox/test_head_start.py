@@ -122,7 +122,7 @@ def test_ctrl_c_on_a_docker_run_stops_and_removes_its_sandbox(
     scripted([ToolCall("Bash", {"command": "sleep 600"}), Reply("never")])
     cli = subprocess.Popen(
         [sys.executable, "-m", "channelcoder", "run", "--docker-image", sandbox_image,
-         "--network", "host", "-p", "sleep for a long time"],
+         "-p", "sleep for a long time"],
         cwd=workspace, env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         text=True)
     try:

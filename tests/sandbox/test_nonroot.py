@@ -161,7 +161,7 @@ def test_files_written_in_the_sandbox_belong_to_the_non_root_host_user(
         mode_before = stat.S_IMODE(ws.stat().st_mode)
         script_the_edit(scripted)
         done = run_as(docker_user, runtime, ws,
-                      ["run", "--docker-image", sandbox_image, "--network", "host", "--json",
+                      ["run", "--docker-image", sandbox_image, "--json",
                        "-p", "edit the greeting"],
                       CHANNELCODER_STATE_DIR=str(base / "state"),
                       CHANNELCODER_CACHE_DIR=str(base / "cache"))
@@ -193,7 +193,7 @@ def test_a_user_with_everything_in_a_private_home_runs_the_bundled_sandbox(
     runtime, ws = private_home(docker_user, {"app.py": "GREETING = 'hello'\n"})
     script_the_edit(scripted)
     done = run_as(docker_user, runtime, ws,
-                  ["run", "--network", "host", "--json", "-p", "edit the greeting"])
+                  ["run", "--docker", "--json", "-p", "edit the greeting"])
     assert_edited_by(ws, docker_user, done)
     assert f"starting the sandbox ({sandbox_image}," in done.stdout
     assert "building-image" not in done.stdout
@@ -216,7 +216,7 @@ def test_a_private_ca_bundle_in_a_0700_home_reaches_the_sandbox(
     count = bundle.read_text().count("BEGIN CERTIFICATE")
     script_the_edit(scripted, then="grep -c 'BEGIN CERTIFICATE' /channelcoder/ca.crt")
     done = run_as(docker_user, runtime, ws,
-                  ["run", "--docker-image", sandbox_image, "--network", "host", "--json",
+                  ["run", "--docker-image", sandbox_image, "--json",
                    "-p", "edit the greeting"],
                   NODE_EXTRA_CA_CERTS=str(bundle))
     assert_edited_by(ws, docker_user, done)
@@ -236,7 +236,7 @@ def test_a_workspace_dockerfile_in_a_0700_home_builds_from_its_private_context(
     assert trusted.returncode == 0, trusted.stderr
     scripted([ToolCall("Bash", {"command": "id -u && stat -c %s /opt/notes.txt"}), Reply("done")])
     done = run_as(docker_user, runtime, ws,
-                  ["run", "--network", "host", "--json", "-p", "size the notes"])
+                  ["run", "--docker", "--json", "-p", "size the notes"])
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "from .channelcoder/Dockerfile" in done.stdout
     assert f'"output": "{docker_user.pw_uid}\\n{len(notes)}"' in done.stdout, done.stdout[-3000:]

@@ -73,7 +73,7 @@ def test_a_killed_cli_run_takes_its_container_with_it(
         scripted: Any, sandbox_image: str, workspace: Path, docker_client: Any) -> None:
     api = scripted([ToolCall("Bash", {"command": CLAUDE_STDIN}),
                     Turn([Reply("late")], first_delay=120)])
-    cli = start_cli("--docker-image", sandbox_image, "--network", "host", "-p", "wait",
+    cli = start_cli("--docker-image", sandbox_image, "-p", "wait",
                     cwd=workspace)
     elapsed = kill_mid_job(cli, api, docker_client, workspace)
     seen = "\n".join(api.agent_requests()[-1].texts())

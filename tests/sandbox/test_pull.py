@@ -442,7 +442,7 @@ async def test_credentials_from_the_docker_config_pull_and_the_password_is_never
     with anyio.fail_after(HANG_GUARD):
         cli = await anyio.run_process(
             [sys.executable, "-m", "channelcoder", "run", "--verbose", "--docker-image", ref,
-             "--network", "host", "--keep-warm", "0", "-p", "marker again?"],
+             "--keep-warm", "0", "-p", "marker again?"],
             cwd=workspace, env=dict(os.environ), check=False)
     stdout, stderr = cli.stdout.decode(), cli.stderr.decode()
     assert cli.returncode == 0, stderr

@@ -52,7 +52,7 @@ async def test_the_api_result_lists_them(scripted: Any, sandbox_image: str, repo
 def test_the_cli_footer_lists_them(scripted: Any, sandbox_image: str, repo: Path) -> None:
     scripted(edits())
     done = subprocess.run([sys.executable, "-m", "channelcoder", "run", "--docker",
-                           "--docker-image", sandbox_image, "--network", "host", "-p",
+                           "--docker-image", sandbox_image, "-p",
                            "add a lint hook"], cwd=repo, capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 0, done.stderr

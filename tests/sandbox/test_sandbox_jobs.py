@@ -100,7 +100,7 @@ async def test_an_auto_detected_dockerfile_is_built_and_used(
     (workspace / "marker.txt").write_text("built from the workspace Dockerfile\n")
     set_trusted(workspace)
     scripted([ToolCall("Bash", {"command": "cat /opt/marker.txt"}), Reply("ok")])
-    events = await collect(job("read the marker", workspace, {"network": "host"}))
+    events = await collect(job("read the marker", workspace, {}))
     assert any(getattr(e, "phase", "") == "building-image" for e in events)
     assert tool_outputs(events)[0].output.strip() == "built from the workspace Dockerfile"
     assert isinstance(final(events), Result)
@@ -152,8 +152,8 @@ async def test_a_job_sees_the_docker_config_proxies_and_verbose_hides_their_pass
     workspace.mkdir()
     scripted([ToolCall("Bash", {"command": "echo \"$HTTPS_PROXY|$https_proxy|$NO_PROXY\""}),
               Reply("ok")])
-    events = await collect(job("env", workspace, docker_options(sandbox_image), verbose=True,
-                               manager=SandboxManager()))
+    events = await collect(job("env", workspace, docker_options(sandbox_image, network="host"),
+                               verbose=True, manager=SandboxManager()))
     result = final(events)
     assert isinstance(result, Result) and result.ok, result
     assert tool_outputs(events)[0].output.strip() == (

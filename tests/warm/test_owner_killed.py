@@ -41,7 +41,7 @@ def test_a_killed_language_server_takes_its_job_container_and_standby_with_it(
     before = run_containers(docker_client)
     raw = RawClient(env=api.env())
     try:
-        raw.initialize(git_repo, {"docker": {"image": sandbox_image, "network": "host"},
+        raw.initialize(git_repo, {"docker": {"image": sandbox_image},
                                   "streamEvents": True})
         wait_until(lambda: ready_standby(docker_client) is not None, "a standby", GUARD)
         standby = ready_standby(docker_client)
@@ -75,7 +75,7 @@ def test_a_warm_turn_whose_cli_run_is_killed_ends_with_its_container(
     before = run_containers(docker_client)
     cli = subprocess.Popen(
         [sys.executable, "-m", "channelcoder", "run", "--session", "killed-turn",
-         "--docker-image", sandbox_image, "--network", "host", "--keep-warm", "300", "-p",
+         "--docker-image", sandbox_image, "--keep-warm", "300", "-p",
          "wait"], cwd=git_repo, env=dict(os.environ), stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL)
     try:

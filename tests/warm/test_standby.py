@@ -28,7 +28,7 @@ STANDBY_GUARD = 120.0  # the first standby may wait for the image and a spare sn
 
 @pytest.fixture
 def sandbox(sandbox_image: str) -> dict[str, Any]:
-    return {"docker": {"image": sandbox_image, "network": "host"}, "streamEvents": True}
+    return {"docker": {"image": sandbox_image}, "streamEvents": True}
 
 
 async def standby_ready(client: Any, *, other_than: str | None = None,

@@ -7,18 +7,28 @@ standby). Between turns nothing listens, so what a job left running has no netwo
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
+from channelcoder import session
+from channelcoder.claude.events import Result
+from channelcoder.egress.credentials import REFRESH_MARGIN_MS, TOKEN_URL_ENV
 from channelcoder.sandbox.container.egress_link import SOCKET_NAME
+from channelcoder.sandbox.container.mounts import CONFIG_DIR
+from channelcoder.session_cleanup import remove_session
 from channelcoder.testing.fake_anthropic import DUMMY_KEY, Reply, ToolCall
+from tests.egress.helpers import TokenEndpoint, token_endpoint
 from tests.lsp.conftest import Start
 from tests.lsp.test_proposals import SED
+from tests.plugins.docker import docker_options
 from tests.warm.helpers import session_container, wait_gone, warm_containers, warm_dir
 from tests.warm.test_standby import FIXED, fix, standby_ready, statuses
 
@@ -27,6 +37,8 @@ pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("claude_bin", "no_leak
 GUARD = 120.0
 SHOW_KEY = {"command": "echo key=$ANTHROPIC_API_KEY"}
 BLOCKED = {"command": "curl -sS -m 5 https://example.com -o /dev/null; echo exit=$?"}
+FIRST_TOKEN = "sk-ant-oat01-host-access-that-expires-mid-session-0123"
+FIRST_REFRESH = "sk-ant-ort01-host-refresh-token-0123456789"
 
 
 def cli(workspace: Path, image: str, prompt: str) -> subprocess.CompletedProcess[str]:
@@ -78,3 +90,45 @@ async def test_the_standby_serves_a_job_through_the_proxy(
     requests = api.agent_requests()
     assert "key=sk-ant-api03-channelcoder-placeholder" in "\n".join(requests[-1].texts())
     assert {r.headers.get("x-api-key") for r in requests} == {DUMMY_KEY}
+
+
+async def test_a_session_outlives_its_login_token_which_is_refreshed_on_the_host_only(
+        scripted: Any, sandbox_image: str, git_repo: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The host is logged in (no API key); its token expires between two turns of a warm
+    session. The proxy refreshes it on the host; the sandbox only ever has the placeholder."""
+    look = {"command": f"cat {CONFIG_DIR}/.credentials.json; echo; env | grep -i -e token -e key"}
+    api = scripted([ToolCall("Bash", look), Reply("Looked."), ToolCall("Bash", look),
+                    Reply("Looked again.")])
+    monkeypatch.delenv("ANTHROPIC_API_KEY")
+    host_config = tmp_path / "host-claude"
+    host_config.mkdir()
+    login = host_config / ".credentials.json"
+    expires = time.time() + REFRESH_MARGIN_MS / 1000 + 8
+    login.write_text(json.dumps({"claudeAiOauth": {
+        "accessToken": FIRST_TOKEN, "refreshToken": FIRST_REFRESH,
+        "expiresAt": int(expires * 1000), "subscriptionType": "max",
+        "scopes": ["user:inference", "user:profile", "user:sessions:claude_code"]}}))
+    login.chmod(0o600)
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(host_config))
+    with token_endpoint(TokenEndpoint()) as endpoint:
+        monkeypatch.setenv(TOKEN_URL_ENV, endpoint.url)
+        s = session("login", workspace=git_repo,
+                    docker=docker_options(sandbox_image, keep_warm=60))
+        one = [e async for e in s.stream("look")]
+        assert isinstance(one[-1], Result) and one[-1].ok, one[-1]
+        await anyio.sleep(max(0.0, expires - REFRESH_MARGIN_MS / 1000 - time.time() + 0.5))
+        two = [e async for e in s.stream("look again")]
+        assert isinstance(two[-1], Result) and two[-1].ok, two[-1]
+    tokens = [r.headers.get("authorization") for r in api.agent_requests()]
+    assert tokens[:2] == [f"Bearer {FIRST_TOKEN}"] * 2
+    assert tokens[2:] == [f"Bearer {endpoint.access}"] * 2
+    assert len(endpoint.requests) == 1
+    assert endpoint.requests[0]["json"]["refresh_token"] == FIRST_REFRESH
+    written = json.loads(login.read_text())["claudeAiOauth"]
+    assert (written["accessToken"], written["refreshToken"]) == (endpoint.access, endpoint.refresh)
+    seen = "\n".join(t for r in api.agent_requests() for t in r.texts())
+    assert "channelcoder-placeholder" in seen
+    for secret in (FIRST_TOKEN, FIRST_REFRESH, endpoint.access, endpoint.refresh):
+        assert secret not in seen
+    assert remove_session("login")

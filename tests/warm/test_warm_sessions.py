@@ -107,7 +107,7 @@ def test_another_process_continues_in_the_warm_sandbox(
     def cli(prompt: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "channelcoder", "run", "--session", "cross", "--docker-image",
-             sandbox_image, "--network", "host", "--json", "-p", prompt],
+             sandbox_image, "--json", "-p", prompt],
             cwd=git_repo, env=dict(os.environ), capture_output=True, text=True,
             timeout=HANG_GUARD)
 
@@ -133,7 +133,7 @@ def test_keep_warm_0_on_the_command_line_leaves_no_sandbox_behind(
     scripted([Reply("Done, nothing kept.")])
     done = subprocess.run(
         [sys.executable, "-m", "channelcoder", "run", "--session", "cold", "--docker-image",
-         sandbox_image, "--network", "host", "--keep-warm", "0", "-p", "hello"],
+         sandbox_image, "--keep-warm", "0", "-p", "hello"],
         cwd=git_repo, env=dict(os.environ), capture_output=True, text=True, timeout=HANG_GUARD)
     assert done.returncode == 0, done.stderr
     assert "Done, nothing kept." in done.stdout

@@ -100,7 +100,7 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     dk.add_argument("--docker-mount", action="append", metavar="HOST:CONTAINER[:ro|rw]")
     dk.add_argument("--docker-env", action="append", metavar="NAME=VALUE")
     dk.add_argument("--network", choices=["proxy", "open", "none", "host", "bridge"],
-                    help="proxy: only through channelcoder's egress proxy (allowlist); open: "
+                    help="proxy (default): only through channelcoder's egress proxy (allowlist); open: "
                          "Docker's bridge; none: no network; host: the host's network")
     dk.add_argument("--allow-host", action="append", metavar="PATTERN",
                     help="let the egress proxy reach this host (api.example.com, *.pypi.org, "

@@ -18,6 +18,7 @@ import anyio
 from lsprotocol import types
 
 from ..errors import UsageError
+from ..owner import owner_label
 from .job_requests import remove_auto_session
 from .proposal_store import Proposal, ProposalStore
 from .proposals import BuiltEdit, Current, EditCaps, build_edit, paths_involved
@@ -52,7 +53,7 @@ class Offers:
             files=list(changes.files), versions=dict(run.versions), session_id=job.session_id,
             session=job.request.options.session, auto_session=run.auto_session,
             flags=dict(run.flags), base=changes.base, diff=changes.diff, kind=run.kind,
-            runs_on_host={c.path: c.reason for c in job.runs_on_host})
+            runs_on_host={c.path: c.reason for c in job.runs_on_host}, owner=owner_label())
         await anyio.to_thread.run_sync(self.store.save, proposal)
         run.proposal = proposal
 
@@ -83,6 +84,9 @@ class Offers:
     async def apply(self, job_id: str | None) -> dict[str, Any]:
         """`channelcoder.applyProposal`: re-offer rebased on the current text."""
         proposal = await self.find(job_id)
+        if proposal.owner != owner_label():  # offered here now: this server's if it dies
+            proposal.owner = owner_label()
+            await anyio.to_thread.run_sync(self.store.save, proposal)
         with self._exclusive(proposal.job_id):
             built = build_edit(proposal, await self.current(proposal), self.caps(), rebased=True)
             applied, reason = await self._send(proposal, built)
@@ -90,6 +94,30 @@ class Offers:
                 "skipped": [s.to_json() for s in built.skipped],
                 "conflicts": [{"path": path, "count": count}
                               for path, count in built.conflicts.items()]}
+
+    async def recover(self, root: Path) -> list[str]:
+        """Offer again, rebased, the proposals a dead server of this workspace had saved and
+        nobody decided (the editor restarted it after a crash), one after another. Their ids."""
+        found = await anyio.to_thread.run_sync(self.store.orphaned, root, owner_label())
+        if not found:
+            return []
+        count = len(found)
+        self._server.show(types.MessageType.Info,
+                          f"{count} proposal{'s' if count != 1 else ''} of Claude saved before "
+                          "the language server stopped " + ("is" if count == 1 else "are")
+                          + " offered again")
+        for proposal in found:
+            try:
+                await self.apply(proposal.job_id)
+            except UsageError as exc:
+                log.info("not offering proposal %s again: %s", proposal.job_id, exc.message)
+            except Exception:
+                log.exception("offering proposal %s again failed", proposal.job_id)
+        return [p.job_id for p in found]
+
+    async def let_go(self) -> None:
+        """A clean exit: this server's undecided proposals stay listed, not offered again."""
+        await anyio.to_thread.run_sync(self.store.let_go, owner_label())
 
     async def reject(self, job_id: str | None) -> Proposal:
         proposal = await self.find(job_id)

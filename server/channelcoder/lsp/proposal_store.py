@@ -1,7 +1,9 @@
 """Pending proposals on disk: one JSON file per job under <state dir>/proposals/.
 
 A proposal outlives the server (an editor restart must not lose reviewable work) until it is
-applied, rejected or older than `MAX_AGE`.
+applied, rejected or older than `MAX_AGE`. It names the server that offers it (`owner`) until
+that server exits cleanly; one whose owner died (a crashed server) is offered again by the next
+server in its workspace (`Offers.recover`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..claude.events import FileChange
+from ..owner import owner_alive
 from ..state import read_json, subdir, write_json
 
 log = logging.getLogger(__name__)
@@ -40,6 +43,7 @@ class Proposal:
     diff: str = ""
     kind: str = "run"
     runs_on_host: dict[str, str] = field(default_factory=dict)  # path -> what runs it
+    owner: str | None = None  # the server offering it (`owner.owner_label()`), None once let go
 
     @property
     def label(self) -> str:
@@ -109,6 +113,32 @@ class ProposalStore:
             if workspace is None or proposal.workspace == str(workspace):
                 found.append(proposal)
         return sorted(found, key=lambda p: p.created, reverse=True)
+
+    def orphaned(self, workspace: Path, me: str) -> list[Proposal]:
+        """The proposals of `workspace` whose server died before they were decided, now claimed
+        for `me` (oldest first). A proposal of a live server (another editor's) is left alone;
+        of two servers claiming at once, the one whose claim is on disk last gets it."""
+        claimed: list[Proposal] = []
+        for proposal in reversed(self.pending(workspace)):
+            if proposal.owner is None or proposal.owner == me or owner_alive(proposal.owner):
+                continue
+            proposal.owner = me
+            self.save(proposal)
+            mine = self.load(proposal.job_id)
+            if mine is not None and mine.owner == me:
+                claimed.append(mine)
+        return claimed
+
+    def let_go(self, me: str) -> int:
+        """At a clean exit: `me`'s proposals stay pending but are no longer anyone's to offer
+        (the user closed the editor; they are listed, not offered again). How many."""
+        count = 0
+        for proposal in self.pending():
+            if proposal.owner == me:
+                proposal.owner = None
+                self.save(proposal)
+                count += 1
+        return count
 
     def expire(self, max_age: float = MAX_AGE) -> list[Proposal]:
         """Remove proposals older than `max_age`; return them (their snapshots can go too)."""

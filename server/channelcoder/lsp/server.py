@@ -246,6 +246,10 @@ class ChannelCoderServer(LanguageServer):
 
     async def _close(self) -> None:
         await self.runs.close()
+        try:
+            await self.offers.let_go()
+        except Exception:
+            log.exception("letting go of the proposals failed")
         if self.standby is not None:
             try:
                 await self.standby.aclose()
@@ -384,6 +388,8 @@ async def _after_initialized(ls: ChannelCoderServer) -> None:
 
     logs.forward_to_editor(lambda level, text: ls.log_to_editor(
         types.MessageType.Error if level >= logging.ERROR else types.MessageType.Warning, text))
+    if ls.settings.layer.get("docker") is not False:
+        ls.spawn(_reap_dead_servers)
     await _register_watchers(ls)
     await ls.fetch_configuration()
     await ls.reload_prompts()
@@ -393,7 +399,19 @@ async def _after_initialized(ls: ChannelCoderServer) -> None:
     ls.spawn(ls.offers.expire)
     if root is not None:
         ls.spawn(lambda: _recover_git(ls, root))
+        ls.spawn(lambda: ls.offers.recover(root))
         await ask_once(ls, root)
+
+
+async def _reap_dead_servers() -> None:
+    """Remove at once the sandboxes of channelcoder processes that died (a crashed server of
+    this or another workspace): connecting the engine reaps them. Never a live process's."""
+    from ..sandbox.manager import SandboxManager
+
+    try:
+        await SandboxManager.shared().engine()
+    except Exception as exc:
+        log.info("no engine to reap dead servers' sandboxes in: %s", exc)
 
 
 async def _recover_git(ls: ChannelCoderServer, root: Path) -> None:

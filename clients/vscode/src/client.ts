@@ -5,7 +5,7 @@
  */
 
 import * as vscode from "vscode";
-import type { LanguageClientOptions } from "vscode-languageclient/node";
+import { ErrorAction, type CloseHandlerResult, type ErrorHandlerResult, type LanguageClientOptions } from "vscode-languageclient/node";
 import {
   CancellationToken,
   type ApplyWorkspaceEditParams,
@@ -20,7 +20,12 @@ export interface ClientHooks {
   settings(): ServerSettings;
   executeCommand(command: string, args: unknown[]): Promise<unknown>;
   applyEdit(params: ApplyWorkspaceEditParams, next: (params: ApplyWorkspaceEditParams) => Promise<ApplyWorkspaceEditResult>): Promise<ApplyWorkspaceEditResult>;
+  /** The server's process ended without being asked to: restart it or not (the extension tells the user). */
+  serverClosed(): CloseHandlerResult | Promise<CloseHandlerResult>;
 }
+
+/** A bad message is logged and the connection stays (no notification in the library's words). */
+const CONTINUE: ErrorHandlerResult = { action: ErrorAction.Continue, handled: true };
 
 export function clientOptions(hooks: ClientHooks, outputChannel: vscode.LogOutputChannel): LanguageClientOptions {
   return {
@@ -29,6 +34,10 @@ export function clientOptions(hooks: ClientHooks, outputChannel: vscode.LogOutpu
     // No retry and none of the client's own "initialization failed" notifications: the
     // extension reports a failed start once, with the command line and a hint.
     initializationFailedHandler: () => false,
+    errorHandler: {
+      error: () => CONTINUE,
+      closed: () => hooks.serverClosed(),
+    },
     outputChannel,
     middleware: {
       executeCommand: (command, args) => hooks.executeCommand(command, args),

@@ -60,8 +60,8 @@ export function findServer(serverPath: string | null | undefined, host: Discover
   }
   return {
     missing: true,
-    message: "The channelcoder language server was not found (no channelcoder on PATH, no Python that can import it).",
-    hint: `Install it with '${INSTALL_COMMAND}', or set channelcoder.serverPath to its executable.`,
+    message: "The channelcoder language server was not found (no channelcoder on the PATH VS Code sees, no Python there that can import it).",
+    hint: `If it is installed in a virtual environment, set channelcoder.serverPath to its executable (e.g. .venv/bin/channelcoder); else install it with '${INSTALL_COMMAND}'.`,
     installCommand: INSTALL_COMMAND,
   };
 }

@@ -5,20 +5,24 @@
  */
 
 import * as vscode from "vscode";
-import type { LanguageClientOptions } from "vscode-languageclient/node";
-import { DidChangeConfigurationNotification } from "vscode-languageserver-protocol";
+import { CloseAction, type CloseHandlerResult, type LanguageClientOptions } from "vscode-languageclient/node";
+import { DidChangeConfigurationNotification, ShowMessageNotification, type ShowMessageParams } from "vscode-languageserver-protocol";
 
 import { clientOptions } from "./client";
 import { findServer, type ServerLaunch, type ServerMissing } from "./discovery";
-import { CLIENT_ID, CLIENT_NAME, SETTINGS_SECTION } from "./ids";
+import { JobHistory } from "./history";
+import { CLIENT_COMMANDS, CLIENT_ID, CLIENT_NAME, SERVER_COMMANDS, SETTINGS_SECTION } from "./ids";
 import { isJobCommand, JobClient } from "./jobs";
-import { handleApplyEdit, runsOnHostMessage } from "./proposals";
+import { handleApplyEdit, runsOnHostMessage, type StaleProposal } from "./proposals";
+import { RestartBudget } from "./restarts";
+import { ServerMessages } from "./serverMessages";
 import type { Rpc } from "./rpc";
 import { toServerSettings, type ServerSettings } from "./settings";
 import { registerCommands } from "./ui/commands";
 import { JobUi } from "./ui/jobUi";
 import { showFailure } from "./ui/messages";
-import { rejectWithReason } from "./ui/proposalUi";
+import { rejectWithReason, revealConflicts } from "./ui/proposalUi";
+import { JobStatusBar } from "./ui/statusBar";
 import { TranscriptChannel } from "./ui/transcript";
 
 export interface ManagedClient extends Rpc {
@@ -34,6 +38,9 @@ export interface ExtensionDeps {
 export const RUNNING_CONTEXT = "channelcoder.serverRunning";
 export const COPY_INSTALL = "Copy install command";
 export const OPEN_SETTINGS = "Open settings";
+export const PICK_SERVER = "Choose the channelcoder executable…";
+export const REVIEW_AGAIN = "Review again";
+export const SHOW_JOBS = "Show jobs";
 
 export class ChannelcoderExtension implements vscode.Disposable {
   private client: ManagedClient | undefined;
@@ -42,6 +49,14 @@ export class ChannelcoderExtension implements vscode.Disposable {
   private readonly transcript: TranscriptChannel;
   private readonly serverLog: vscode.LogOutputChannel;
   private readonly disposables: vscode.Disposable[] = [];
+  /** Every job this window started, across server restarts. */
+  readonly history = new JobHistory();
+  readonly statusBar: JobStatusBar;
+  private readonly restarts = new RestartBudget();
+  private readonly messages = new ServerMessages({
+    show: (type, text, ...actions) => showByType(type, text, ...actions),
+    openSettings: () => vscode.commands.executeCommand("workbench.action.openSettings", SETTINGS_SECTION),
+  });
 
   /** Whether the language server is up (the integration suite reads this). */
   get serverRunning(): boolean {
@@ -51,13 +66,16 @@ export class ChannelcoderExtension implements vscode.Disposable {
   constructor(private readonly deps: ExtensionDeps) {
     this.transcript = new TranscriptChannel(vscode.window.createOutputChannel("Claude"));
     this.serverLog = vscode.window.createOutputChannel(`${CLIENT_NAME} server`, { log: true });
+    this.statusBar = new JobStatusBar(this.history);
     this.disposables.push(
       this.transcript,
       this.serverLog,
+      this.statusBar,
       ...registerCommands({
         jobUi: () => this.ui,
         showTranscript: () => this.transcript.show(),
         restartServer: () => this.restart(),
+        history: () => this.history,
       }),
       vscode.workspace.onDidChangeConfiguration((event) => this.configurationChanged(event)),
     );
@@ -66,7 +84,7 @@ export class ChannelcoderExtension implements vscode.Disposable {
   async start(): Promise<boolean> {
     const launch = this.deps.findServer(config().get<string | null>("serverPath"));
     if ("missing" in launch) {
-      void this.reportMissing(launch);
+      this.reported = this.reportMissing(launch);
       return false;
     }
     const client = await this.deps.createClient(
@@ -87,16 +105,22 @@ export class ChannelcoderExtension implements vscode.Disposable {
               runsOnHost: (labels) => {
                 void vscode.window.showWarningMessage(runsOnHostMessage(labels));
               },
+              stale: (proposal) => this.staleProposal(proposal),
             }),
+          serverClosed: () => this.serverClosed(),
         },
         this.serverLog,
       ),
     );
+    client.onNotification(ShowMessageNotification.method, (params) => this.messages.received(params as ShowMessageParams));
     const jobs = new JobClient(client);
     jobs.onEvent((notification) => this.transcript.onEvent(notification));
     this.client = client;
     this.jobs = jobs;
-    this.ui = new JobUi(jobs, this.transcript, { revealTranscript: () => config().get<boolean>("revealTranscript") ?? true });
+    this.ui = new JobUi(jobs, this.transcript, {
+      revealTranscript: () => config().get<boolean>("revealTranscript") ?? true,
+      history: this.history,
+    });
     try {
       await client.start();
     } catch (error) {
@@ -155,11 +179,61 @@ export class ChannelcoderExtension implements vscode.Disposable {
     }
     const first = args[0];
     const argument = typeof first === "object" && first !== null && !Array.isArray(first) ? (first as Record<string, unknown>) : undefined;
-    return isJobCommand(command) ? ui.run(command, argument) : ui.execute(command, argument);
+    if (isJobCommand(command)) {
+      return ui.run(command, argument);
+    }
+    const result = await ui.execute(command, argument);
+    if (command === SERVER_COMMANDS.applyProposal && result) {
+      await revealConflicts(result);
+    }
+    return result;
   }
+
+  /** One short notification in VS Code's words; its button re-offers the proposal on the current text. */
+  private staleProposal(proposal: StaleProposal): void {
+    this.messages.quiet(proposal.reason);
+    const files = proposal.files.join(", ");
+    void vscode.window
+      .showInformationMessage(`Claude: ${files} changed while Claude worked, so its proposal was not applied. It is kept.`, REVIEW_AGAIN)
+      .then((choice) =>
+        choice === REVIEW_AGAIN ? this.executeServerCommand(SERVER_COMMANDS.applyProposal, [{ jobId: proposal.jobId }]) : undefined,
+      );
+  }
+
+  /**
+   * The server's process ended unasked (a crash, a kill): its running jobs are lost — said in
+   * the transcript, the status bar and the job list — and it is restarted, a bounded number of
+   * times, with a notification each time.
+   */
+  private serverClosed(): CloseHandlerResult {
+    const lost = this.history.loseRunning();
+    this.jobs?.loseAll();
+    this.transcript.lost(lost);
+    const jobs = lost.length === 0 ? "" : lost.length === 1 ? " — the job it was running is lost" : ` — the ${lost.length} jobs it was running are lost`;
+    const attempt = this.restarts.take();
+    if (attempt === undefined) {
+      this.ui = undefined;
+      void vscode.commands.executeCommand("setContext", RUNNING_CONTEXT, false);
+      void vscode.window.showErrorMessage(
+        `Claude: the language server stopped unexpectedly${jobs}. It stopped ${this.restarts.limit + 1} times in ${this.restarts.windowMinutes} minutes, so it is not restarted: see the "${CLIENT_NAME} server" output, then run "Claude: Restart language server".`,
+        SHOW_JOBS,
+      ).then((choice) => (choice === SHOW_JOBS ? vscode.commands.executeCommand(CLIENT_COMMANDS.jobs) : undefined));
+      return { action: CloseAction.DoNotRestart, handled: true };
+    }
+    void vscode.window
+      .showWarningMessage(`Claude: the language server stopped unexpectedly${jobs}. Restarting it (attempt ${attempt} of ${this.restarts.limit})…`, SHOW_JOBS)
+      .then((choice) => (choice === SHOW_JOBS ? vscode.commands.executeCommand(CLIENT_COMMANDS.jobs) : undefined));
+    return { action: CloseAction.Restart, handled: true };
+  }
+
+  /** The notification shown when the server was not found (the unit tests await it). */
+  reported: Promise<void> | undefined;
 
   private configurationChanged(event: vscode.ConfigurationChangeEvent): void {
     if (event.affectsConfiguration(`${SETTINGS_SECTION}.serverPath`)) {
+      if (this.pickingServer) {
+        return;
+      }
       void vscode.window
         .showInformationMessage("Claude: channelcoder.serverPath changed.", "Restart server")
         .then((choice) => (choice ? this.restart() : undefined));
@@ -172,13 +246,54 @@ export class ChannelcoderExtension implements vscode.Disposable {
     }
   }
 
+  /**
+   * Not found: say which setting to set, and offer to pick the executable (say, in a venv that
+   * is not on the extension host's PATH); the choice goes to the user settings and the server
+   * starts with it.
+   */
   private async reportMissing(missing: ServerMissing): Promise<void> {
-    const choice = await vscode.window.showErrorMessage(`Claude: ${missing.message} ${missing.hint}`, COPY_INSTALL, OPEN_SETTINGS);
+    const choice = await vscode.window.showErrorMessage(`Claude: ${missing.message} ${missing.hint}`, PICK_SERVER, COPY_INSTALL, OPEN_SETTINGS);
     if (choice === COPY_INSTALL) {
       await vscode.env.clipboard.writeText(missing.installCommand);
     } else if (choice === OPEN_SETTINGS) {
       await vscode.commands.executeCommand("workbench.action.openSettings", `${SETTINGS_SECTION}.serverPath`);
+    } else if (choice === PICK_SERVER) {
+      await this.pickServer();
     }
+  }
+
+  private async pickServer(): Promise<void> {
+    const picked = await vscode.window.showOpenDialog({
+      title: "The channelcoder executable (e.g. .venv/bin/channelcoder) or a Python that has it",
+      openLabel: "Use for Claude",
+      canSelectFiles: true,
+      canSelectFolders: false,
+      canSelectMany: false,
+    });
+    const file = picked?.[0];
+    if (!file) {
+      return;
+    }
+    this.pickingServer = true;
+    try {
+      await config().update("serverPath", file.fsPath, vscode.ConfigurationTarget.Global);
+    } finally {
+      this.pickingServer = false;
+    }
+    await this.restart();
+  }
+
+  private pickingServer = false;
+}
+
+function showByType(type: number, text: string, ...actions: string[]): Thenable<string | undefined> {
+  switch (type) {
+    case 1:
+      return vscode.window.showErrorMessage(text, ...actions);
+    case 2:
+      return vscode.window.showWarningMessage(text, ...actions);
+    default:
+      return vscode.window.showInformationMessage(text, ...actions);
   }
 }
 

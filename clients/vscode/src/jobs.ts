@@ -28,7 +28,9 @@ export type ProgressValue = WorkDoneProgressBegin | WorkDoneProgressReport | Wor
 export type Outcome =
   | { readonly kind: "ok"; readonly result: JobResult }
   | { readonly kind: "failed"; readonly failure: Failure; readonly result?: JobResult }
-  | { readonly kind: "cancelled"; readonly failure: Failure; readonly result?: JobResult };
+  | { readonly kind: "cancelled"; readonly failure: Failure; readonly result?: JobResult }
+  /** The server died while the job ran: no reply will ever come. */
+  | { readonly kind: "lost" };
 
 export interface JobObserver {
   progress?(value: ProgressValue): void;
@@ -97,6 +99,16 @@ export class JobClient implements Disposable {
     }
   }
 
+  /** The server is gone: every job still waiting for its reply ends as lost, at once. */
+  loseAll(): string[] {
+    const jobs = new Set(this.running.values());
+    this.running.clear();
+    for (const job of jobs) {
+      job.lose();
+    }
+    return [...jobs].map((job) => job.jobId);
+  }
+
   dispose(): void {
     this.subscription.dispose();
     this.listeners.clear();
@@ -140,6 +152,7 @@ class Job implements RunningJob {
   private progressEnded = false;
   private followUp: { jobId: string; ended: () => void } | undefined;
   private readonly request = new CancellationTokenSource();
+  private markLost: () => void = () => undefined;
 
   constructor(
     private readonly rpc: Rpc,
@@ -170,7 +183,10 @@ class Job implements RunningJob {
       workDoneToken: this.token,
     };
     const followed: string[] = [this.jobId];
-    this.done = this.rpc
+    const lost = new Promise<Outcome>((resolve) => {
+      this.markLost = () => resolve({ kind: "lost" });
+    });
+    const replied = this.rpc
       .sendRequest<JobResult>(ExecuteCommandRequest.method, params, this.request.token)
       .then(
         async (result) => {
@@ -182,12 +198,17 @@ class Job implements RunningJob {
           return classify(result, this.lastError, this.cancelRequested);
         },
         (error: unknown) => rejected(error, this.cancelRequested),
-      )
-      .finally(() => {
-        this.progressSubscription?.dispose();
-        this.request.dispose();
-        this.registry.forget(followed);
-      });
+      );
+    this.done = Promise.race([replied, lost]).finally(() => {
+      this.progressSubscription?.dispose();
+      this.request.dispose();
+      this.registry.forget(followed);
+    });
+  }
+
+  lose(): void {
+    this.followUp?.ended();
+    this.markLost();
   }
 
   /** rejectProposal replies at once; its follow-up job runs on this token until its progress ends. */

@@ -28,6 +28,15 @@ export interface ProposalHooks {
   declined?(proposal: DeclinedProposal): void;
   /** The proposal changes files your machine runs later; called with their labels as the preview opens. */
   runsOnHost?(labels: string[]): void;
+  /** A proposal was refused because these files changed since its job started (`reason` is what
+   * the server is told, and repeats in its own message). Must not wait on the user. */
+  stale?(proposal: StaleProposal): void;
+}
+
+export interface StaleProposal {
+  readonly jobId: string;
+  readonly files: string[];
+  readonly reason: string;
 }
 
 export interface DeclinedProposal {
@@ -82,11 +91,12 @@ export async function handleApplyEdit(params: ApplyWorkspaceEditParams, hooks: P
   const jobId = proposalJobId(params);
   const stale = staleDocuments(params.edit, hooks.versionOf);
   if (stale.length > 0) {
-    const names = stale.map(baseName).join(", ");
-    return {
-      applied: false,
-      failureReason: `${names} changed since the job started; run "Claude: Apply pending proposal" to re-offer it on the current text`,
-    };
+    const files = stale.map(baseName);
+    const reason = `${files.join(", ")} changed since the job started`;
+    if (jobId !== undefined) {
+      hooks.stale?.({ jobId, files, reason });
+    }
+    return { applied: false, failureReason: reason };
   }
   const flagged = hostRunLabels(params);
   if (flagged.length > 0) {

@@ -17,6 +17,12 @@ export class TranscriptFormatter {
     return this.emit(`${this.atLineStart ? "" : "\n"}━━ ${title} (job ${short(jobId)}) ━━\n`);
   }
 
+  /** The line saying a job was lost with the server that ran it. */
+  lost(jobId: string, title: string): string {
+    this.lastJob = jobId;
+    return this.emit(`${this.atLineStart ? "" : "\n"}✗ lost: the language server stopped while "${title}" (job ${short(jobId)}) was running\n`);
+  }
+
   /** Text to append for one event of `jobId` ("" when the event shows nothing new). */
   format(jobId: string, event: ChannelEvent): string {
     let prefix = "";

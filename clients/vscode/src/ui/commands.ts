@@ -6,6 +6,7 @@
 
 import * as vscode from "vscode";
 
+import type { JobEntry, JobHistory } from "../history";
 import { CLIENT_COMMANDS, SERVER_COMMANDS } from "../ids";
 import { diagnosticsNear, editorContext, toLspDiagnostic } from "./editorContext";
 import type { JobUi } from "./jobUi";
@@ -33,6 +34,8 @@ export interface CommandHost {
   jobUi(): JobUi | undefined;
   showTranscript(): void;
   restartServer(): Promise<void>;
+  /** The jobs this window started, across server restarts (lost ones are listed from here). */
+  history?(): JobHistory;
 }
 
 export function registerCommands(host: CommandHost): vscode.Disposable[] {
@@ -54,7 +57,7 @@ export function registerCommands(host: CommandHost): vscode.Disposable[] {
     vscode.commands.registerCommand(CLIENT_COMMANDS.explain, withServer(explain)),
     vscode.commands.registerCommand(CLIENT_COMMANDS.fix, withServer(fix)),
     vscode.commands.registerCommand(CLIENT_COMMANDS.cancel, withServer(cancel)),
-    vscode.commands.registerCommand(CLIENT_COMMANDS.jobs, withServer(showJobs)),
+    vscode.commands.registerCommand(CLIENT_COMMANDS.jobs, withServer((jobUi) => showJobs(jobUi, host.history?.().lost() ?? []))),
     vscode.commands.registerCommand(CLIENT_COMMANDS.rejectProposal, withServer(rejectProposal)),
     vscode.commands.registerCommand(CLIENT_COMMANDS.showTranscript, () => host.showTranscript()),
     vscode.commands.registerCommand(CLIENT_COMMANDS.restartServer, () => host.restartServer()),
@@ -183,7 +186,16 @@ function jobItem(job: JobInfo): vscode.QuickPickItem & { job: JobInfo } {
   };
 }
 
-async function showJobs(jobUi: JobUi): Promise<unknown> {
+function lostItem(entry: JobEntry): vscode.QuickPickItem {
+  const seconds = ((entry.endedAt ?? entry.startedAt) - entry.startedAt) / 1000;
+  return {
+    label: `$(warning) ${entry.title}`,
+    description: `lost · ${seconds.toFixed(0)} s`,
+    detail: `job ${entry.jobId} · the language server stopped while it ran`,
+  };
+}
+
+async function showJobs(jobUi: JobUi, lost: JobEntry[] = []): Promise<unknown> {
   const listing = await listJobs(jobUi);
   if (!listing) {
     return undefined;
@@ -197,6 +209,7 @@ async function showJobs(jobUi: JobUi): Promise<unknown> {
       proposal,
     })),
     ...listing.jobs.map(jobItem),
+    ...lost.filter((entry) => !listing.jobs.some((job) => job.jobId === entry.jobId)).map(lostItem),
   ];
   if (items.length === 0) {
     await vscode.window.showInformationMessage("Claude: no jobs yet.");

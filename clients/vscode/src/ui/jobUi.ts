@@ -7,12 +7,15 @@ import * as vscode from "vscode";
 
 import type { JobResult } from "../events";
 import { SERVER_COMMANDS } from "../ids";
+import type { JobHistory } from "../history";
 import { type CommandArgument, type JobClient, type Outcome, type RunningJob } from "../jobs";
 import { showFailure } from "./messages";
 import type { TranscriptChannel } from "./transcript";
 
 export interface JobUiOptions {
   revealTranscript(): boolean;
+  /** Where the jobs this window starts are recorded (kept across server restarts). */
+  history?: JobHistory;
 }
 
 export class JobUi {
@@ -45,11 +48,14 @@ export class JobUi {
           },
         });
         this.transcript.startJob(job.jobId, title, this.options.revealTranscript());
+        this.options.history?.started(job.jobId, title);
         const subscription = cancellation.onCancellationRequested(() => {
           void job.cancel();
         });
         try {
-          return await settle(await job.done);
+          const outcome = await job.done;
+          this.options.history?.ended(job.jobId, endState(outcome));
+          return await settle(outcome);
         } finally {
           subscription.dispose();
         }
@@ -63,6 +69,10 @@ export class JobUi {
   }
 }
 
+function endState(outcome: Outcome): "succeeded" | "failed" | "cancelled" | "lost" {
+  return outcome.kind === "ok" ? "succeeded" : outcome.kind;
+}
+
 /**
  * The server already shows a failed job's error (`ok: false`) with `window/showMessage`; a
  * JSON-RPC error (bad arguments, a server fault) is shown here. A cancel is no error.
@@ -73,6 +83,9 @@ async function settle(outcome: Outcome): Promise<JobResult | undefined> {
       return outcome.result;
     case "cancelled":
       return outcome.result;
+    case "lost":
+      // The extension already said the server stopped, and marked the job lost.
+      return undefined;
     case "failed":
       if (outcome.result === undefined) {
         await showFailure(outcome.failure);

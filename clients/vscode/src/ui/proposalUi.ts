@@ -31,3 +31,36 @@ export async function rejectWithReason(jobUi: JobUi, proposal: DeclinedProposal)
 function shorten(text: string): string {
   return text.length > 60 ? `${text.slice(0, 59)}…` : text;
 }
+
+/**
+ * After an applied proposal that kept conflicts (both versions between `<<<<<<<` and `>>>>>>>`),
+ * open each such file at its first marker, where VS Code offers Accept Current / Incoming / Both.
+ */
+export async function revealConflicts(result: Record<string, unknown>): Promise<void> {
+  if (result.applied !== true || !Array.isArray(result.conflicts)) {
+    return;
+  }
+  for (const conflict of result.conflicts as { path?: unknown }[]) {
+    if (typeof conflict.path !== "string") {
+      continue;
+    }
+    for (const folder of vscode.workspace.workspaceFolders ?? []) {
+      const uri = vscode.Uri.joinPath(folder.uri, conflict.path);
+      let document: vscode.TextDocument;
+      try {
+        document = await vscode.workspace.openTextDocument(uri);
+      } catch {
+        continue;
+      }
+      const line = document.getText().split("\n").findIndex((text) => text.startsWith("<<<<<<<"));
+      if (line < 0) {
+        continue;
+      }
+      const editor = await vscode.window.showTextDocument(document, { preview: false });
+      const at = new vscode.Range(line, 0, line, 0);
+      editor.selection = new vscode.Selection(at.start, at.end);
+      editor.revealRange(at, vscode.TextEditorRevealType.InCenterIfOutsideViewport);
+      break;
+    }
+  }
+}

@@ -25,6 +25,13 @@ export class TranscriptChannel implements vscode.Disposable {
     }
   }
 
+  /** The server died while these jobs ran. */
+  lost(jobs: readonly { jobId: string; title: string }[]): void {
+    for (const job of jobs) {
+      this.channel.append(this.formatter.lost(job.jobId, job.title));
+    }
+  }
+
   show(): void {
     this.channel.show(true);
   }

@@ -21,7 +21,11 @@ export const LAUNCH: ServerLaunch = { command: "/opt/channelcoder/bin/channelcod
 export interface ActivateOptions {
   settings?: Record<string, unknown>;
   server?: ServerLaunch | ServerMissing;
+  /** Discovery itself, given channelcoder.serverPath (instead of a fixed `server`). */
+  findServer?: ExtensionDeps["findServer"];
   startError?: Error;
+  /** Answers to file pickers opened while activating. */
+  openDialogAnswers?: (import("./vscode-stub").Uri[] | undefined)[];
   /** Answers to the notifications shown while activating. */
   messageAnswers?: (string | undefined)[];
 }
@@ -29,13 +33,14 @@ export interface ActivateOptions {
 export async function activate(options: ActivateOptions = {}): Promise<Activated> {
   reset();
   state.messageAnswers.push(...(options.messageAnswers ?? []));
+  state.openDialogAnswers.push(...(options.openDialogAnswers ?? []));
   for (const [key, value] of Object.entries(options.settings ?? {})) {
     state.settings.set(key, value);
   }
   const launches: ServerLaunch[] = [];
   let client: FakeClient | undefined;
   const deps: ExtensionDeps = {
-    findServer: () => options.server ?? LAUNCH,
+    findServer: (serverPath) => (options.findServer ? options.findServer(serverPath) : (options.server ?? LAUNCH)),
     createClient: (launch, clientOptions) => {
       launches.push(launch);
       client = new FakeClient(clientOptions);

@@ -282,6 +282,10 @@ export const state = {
   documentOpened: new EventEmitter<FakeDocument>(),
   workspaceFolders: [] as { uri: Uri; name: string; index: number }[],
   codeActionProviders: [] as CodeActionProvider[],
+  statusBar: { text: "", visible: false },
+  openDialogs: [] as Record<string, unknown>[],
+  openDialogAnswers: [] as (Uri[] | undefined)[],
+  settingsUpdates: [] as { key: string; value: unknown; target: unknown }[],
 };
 
 export function reset(): void {
@@ -308,6 +312,10 @@ export function reset(): void {
   state.documentOpened.dispose();
   state.workspaceFolders.length = 0;
   state.codeActionProviders.length = 0;
+  state.statusBar = { text: "", visible: false };
+  state.openDialogs.length = 0;
+  state.openDialogAnswers.length = 0;
+  state.settingsUpdates.length = 0;
 }
 
 /** Change settings (keys without the `channelcoder.` prefix) and fire the change event. */
@@ -378,6 +386,11 @@ const api = {
   Diagnostic,
   DiagnosticSeverity,
   ProgressLocation,
+  StatusBarAlignment: { Left: 1, Right: 2 },
+  ConfigurationTarget: { Global: 1, Workspace: 2, WorkspaceFolder: 3 },
+  ThemeColor: class {
+    constructor(readonly id: string) {}
+  },
   commands: {
     registerCommand(id: string, callback: (...args: unknown[]) => unknown): Disposable {
       if (state.commands.has(id)) {
@@ -449,6 +462,32 @@ const api = {
       }
     },
     setStatusBarMessage: () => new Disposable(),
+    createStatusBarItem() {
+      const item = {
+        name: "",
+        tooltip: "" as unknown,
+        command: "" as unknown,
+        backgroundColor: undefined as unknown,
+        get text(): string {
+          return state.statusBar.text;
+        },
+        set text(value: string) {
+          state.statusBar.text = value;
+        },
+        show: () => {
+          state.statusBar.visible = true;
+        },
+        hide: () => {
+          state.statusBar.visible = false;
+        },
+        dispose: () => undefined,
+      };
+      return item;
+    },
+    async showOpenDialog(options: Record<string, unknown> = {}): Promise<Uri[] | undefined> {
+      state.openDialogs.push(options);
+      return state.openDialogAnswers.shift();
+    },
     visibleTextEditors: [],
     tabGroups: { all: [], onDidChangeTabs: new EventEmitter<unknown>().event },
   },
@@ -456,6 +495,10 @@ const api = {
     getConfiguration(section?: string) {
       const prefix = section ? `${section}.` : "";
       return {
+        async update(key: string, value: unknown, target?: unknown): Promise<void> {
+          state.settingsUpdates.push({ key, value, target });
+          changeSettings({ [key]: value });
+        },
         get<T>(key: string, fallback?: T): T | undefined {
           if (state.settings.has(key)) {
             return state.settings.get(key) as T;

@@ -43,7 +43,7 @@ function progressRecorder(): { values: ProgressValue[]; observer: { progress(val
 }
 
 function resultOf<T>(outcome: Outcome): T {
-  return (outcome.kind === "ok" ? outcome.result : outcome.result ?? {}) as unknown as T;
+  return (outcome.kind === "lost" ? {} : outcome.kind === "ok" ? outcome.result : outcome.result ?? {}) as unknown as T;
 }
 
 function kinds(events: ChannelEvent[]): string[] {

@@ -2,7 +2,7 @@ import { strict as assert } from "node:assert";
 import { test } from "node:test";
 
 import { activate, extension } from "../helpers/harness";
-import { state } from "../helpers/vscode-stub";
+import { Uri, state } from "../helpers/vscode-stub";
 import { findServer, INSTALL_COMMAND, type DiscoveryHost } from "../../src/discovery";
 
 function host(executables: string[], importable: string[] = [], PATH = "/usr/local/bin:/usr/bin"): DiscoveryHost {
@@ -55,14 +55,16 @@ test("no server anywhere: the answer carries the install command", () => {
 });
 
 test("a missing server is one notification with the install command, which can be copied", async () => {
-  const missing = { missing: true as const, message: "The channelcoder language server was not found.", hint: `Install it with '${INSTALL_COMMAND}'.`, installCommand: INSTALL_COMMAND };
+  const missing = findServer(null, host([]));
+  assert.ok("missing" in missing);
   const { launches } = await activate({ server: missing, messageAnswers: ["Copy install command"] });
   await new Promise((resolve) => setImmediate(resolve));
   assert.equal(launches.length, 0, "no client is started");
   assert.equal(state.messages.length, 1);
   assert.equal(state.messages[0]?.level, "error");
   assert.match(state.messages[0]?.text ?? "", /python3 -m pip install channelcoder/);
-  assert.deepEqual(state.messages[0]?.actions, ["Copy install command", "Open settings"]);
+  assert.deepEqual(state.messages[0]?.actions, ["Choose the channelcoder executable…", "Copy install command", "Open settings"]);
+  assert.match(state.messages[0]?.text ?? "", /channelcoder\.serverPath/, "it names the setting to set");
   assert.equal(state.clipboard, INSTALL_COMMAND);
   assert.notEqual(state.context.get("channelcoder.serverRunning"), true);
 });
@@ -84,4 +86,23 @@ test("deactivating after a failed start is quiet", async () => {
 test("a started server shows the palette entries", async () => {
   await activate();
   assert.equal(state.context.get("channelcoder.serverRunning"), true);
+});
+
+test("a missing server: picking the executable writes channelcoder.serverPath to the user settings and starts it", async () => {
+  const missing = findServer(null, host([]));
+  let found: string | null | undefined;
+  const { ext } = await activate({
+    messageAnswers: ["Choose the channelcoder executable…"],
+    openDialogAnswers: [[Uri.file("/home/me/project/.venv/bin/channelcoder")]],
+    findServer: (serverPath) => {
+      found = serverPath;
+      return serverPath ? { command: serverPath, args: ["lsp"], source: "setting" } : missing;
+    },
+  });
+  await ext.reported;
+  assert.equal(state.openDialogs.length, 1, "a file picker opened");
+  assert.deepEqual(state.settingsUpdates, [{ key: "serverPath", value: "/home/me/project/.venv/bin/channelcoder", target: 1 }], "written to the user (global) settings");
+  assert.equal(found, "/home/me/project/.venv/bin/channelcoder", "the server is started with the chosen file");
+  assert.equal(state.context.get("channelcoder.serverRunning"), true);
+  assert.ok(!state.messages.some((m) => /serverPath changed/.test(m.text)), "no 'restart?' question for a path the user just chose");
 });

@@ -48,6 +48,21 @@ test("an edit made for an older version of an open buffer is refused with the re
   assert.equal(state.inputBoxes.length, 0, "a stale edit is not a rejection");
 });
 
+test("a stale proposal is one short notification whose button re-offers it; the server's own note of it is left out", async () => {
+  const { handle, client } = await applyEditHandler();
+  state.textDocuments.push({ uri: Uri.file("/ws/app.py"), version: 5 });
+  state.messageAnswers.push("Review again");
+  const answer = await handle(proposal("j7", 4), () => ({ applied: true }));
+  client.notify("window/showMessage", { type: 2, message: `Claude's proposal (j7) was not applied (${answer.failureReason}). It is kept: run 'Apply proposal' (channelcoder.applyProposal) to re-offer it.` });
+  await settle();
+  assert.equal(state.messages.length, 1, JSON.stringify(state.messages));
+  assert.equal(state.messages[0]?.level, "info", "not an error: nothing is lost");
+  assert.equal(state.messages[0]?.text, "Claude: app.py changed while Claude worked, so its proposal was not applied. It is kept.");
+  assert.deepEqual(state.messages[0]?.actions, ["Review again"]);
+  const reoffer = await client.nextCommand(SERVER_COMMANDS.applyProposal);
+  assert.deepEqual(reoffer.params.arguments, [{ jobId: "j7" }]);
+});
+
 test("an accepted preview applies; nothing else is asked", async () => {
   const { handle } = await applyEditHandler();
   state.textDocuments.push({ uri: Uri.file("/ws/app.py"), version: 4 });

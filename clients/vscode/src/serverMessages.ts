@@ -1,0 +1,63 @@
+/**
+ * The server's `window/showMessage`, shown the way this extension wants rather than one
+ * notification per message: settings problems arrive one message each (and again after a
+ * change), so they are grouped into one notification and each is shown once per session; a
+ * message repeating a reason the extension already told the user about (a stale proposal) is
+ * left out; anything else is shown as it came.
+ */
+
+import type { ShowMessageParams } from "vscode-languageserver-protocol";
+
+export interface MessageSink {
+  show(type: number, text: string, ...actions: string[]): Thenable<string | undefined>;
+  openSettings(): Thenable<unknown>;
+}
+
+export const OPEN_SETTINGS = "Open settings";
+const GROUP_MS = 400;
+const SETTINGS_PROBLEM = /^channelcoder: (unknown option|setting '|channelcoder settings from|the editor settings)/;
+
+export class ServerMessages {
+  private readonly told = new Set<string>();
+  private readonly seenProblems = new Set<string>();
+  private pending: string[] = [];
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly sink: MessageSink) {}
+
+  /** Leave out server messages that contain `reason` (the user has been told already). */
+  quiet(reason: string): void {
+    this.told.add(reason);
+  }
+
+  received(params: ShowMessageParams): void {
+    const text = params.message;
+    if ([...this.told].some((reason) => text.includes(reason))) {
+      return;
+    }
+    if (SETTINGS_PROBLEM.test(text)) {
+      if (!this.seenProblems.has(text)) {
+        this.seenProblems.add(text);
+        this.pending.push(text.replace(/^channelcoder: /, ""));
+        this.timer ??= setTimeout(() => this.flush(), GROUP_MS);
+      }
+      return;
+    }
+    void this.sink.show(params.type, text);
+  }
+
+  /** Show the grouped settings problems now (the timer does this on its own). */
+  flush(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    const problems = this.pending.splice(0);
+    if (problems.length === 0) {
+      return;
+    }
+    const text =
+      problems.length === 1
+        ? `Claude settings: ${problems[0]}`
+        : `Claude settings: ${problems.length} problems — ${problems.map((problem, index) => `(${index + 1}) ${problem}`).join(" ")}`;
+    void this.sink.show(2, text, OPEN_SETTINGS).then((choice) => (choice === OPEN_SETTINGS ? this.sink.openSettings() : undefined));
+  }
+}

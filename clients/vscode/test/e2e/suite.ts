@@ -7,13 +7,14 @@
  */
 
 import { strict as assert } from "node:assert";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import * as path from "node:path";
 
 import * as vscode from "vscode";
 
 import {
   clearNotifications,
+  clickNotificationButton,
   eyes,
   notification,
   notifications,
@@ -22,6 +23,7 @@ import {
   sleep,
   test,
   waitUntil,
+  withTimeout,
 } from "./harness";
 import { SELECTORS } from "./protocol";
 
@@ -138,6 +140,202 @@ test("improve: Improve with Claude on a selection shows a progress notification,
   await waitUntil("the buffer to say bonjour", 15_000, async () => (await documentText()).includes("bonjour") || undefined);
   await vscode.commands.executeCommand("workbench.action.files.save");
   await waitUntil("app.py on disk to say bonjour", 10_000, () => diskText().includes("bonjour") || undefined);
+  await revertAndClose();
+});
+
+/** Wait for the quick input (an input box) to show `prompt`, then answer it. */
+async function answerInputBox(prompt: RegExp, answer: string): Promise<void> {
+  await waitUntil(`an input box saying ${prompt}`, 15_000, async () => {
+    const texts = (await eyes({ op: "texts", selector: SELECTORS.quickInput })).texts ?? [];
+    return texts.some((text) => prompt.test(text)) || undefined;
+  });
+  await eyes({ op: "type", text: answer, enter: true });
+}
+
+async function jobList(): Promise<{ jobs: { jobId: string; state?: string }[]; proposals: { jobId: string }[] }> {
+  return (await vscode.commands.executeCommand("channelcoder.jobs")) as { jobs: { jobId: string; state?: string }[]; proposals: { jobId: string }[] };
+}
+
+async function statusBarTexts(): Promise<string[]> {
+  return (await eyes({ op: "texts", selector: SELECTORS.statusBarItem })).texts ?? [];
+}
+
+/** Edit the open app.py as a user would (unsaved): replace `line`'s text, or add a line at the end. */
+async function userEdit(editor: vscode.TextEditor, change: { line: number; text: string } | { append: string }): Promise<void> {
+  const ok = await editor.edit((builder) => {
+    if ("append" in change) {
+      builder.insert(new vscode.Position(editor.document.lineCount - 1, 0), change.append);
+    } else {
+      builder.replace(editor.document.lineAt(change.line).range, change.text);
+    }
+  });
+  assert.ok(ok, "the user's edit went in");
+}
+
+test("discard: Discard in the preview asks why; the reason becomes Claude's next turn and the file keeps its text", 180_000, async () => {
+  await scenario("discard");
+  await clearNotifications(vscode.commands);
+  const editor = await openApp();
+  const { done } = await improveSelection(editor);
+  await waitForPreview();
+  await clickPreview("Discard");
+  await answerInputBox(/Why reject/, "keep the French greeting");
+  await notification(/Understood, keeping the French greeting/, 90_000);
+  await done;
+  assert.match(await documentText(), /bonjour/);
+  assert.doesNotMatch(await documentText(), /hola/);
+  const left = await jobList();
+  assert.equal(left.proposals.length, 0, `the discarded proposal is gone: ${JSON.stringify(left)}`);
+  await revertAndClose();
+});
+
+test("cancel: the progress notification's Cancel stops a running job within seconds", 120_000, async () => {
+  await scenario("slow");
+  await clearNotifications(vscode.commands);
+  await openApp();
+  const command = Promise.resolve(vscode.commands.executeCommand("channelcoder.ui.run"));
+  await answerInputBox(/What should Claude do/, "wait for the slow model");
+  await notification(/Claude: wait for the slow model/, 30_000);
+  await waitUntil("the job to be running in its sandbox", 60_000, async () => (await jobList()).jobs.some((job) => job.state === "running") || undefined);
+  await sleep(2000);
+  const started = Date.now();
+  await clickNotificationButton("Cancel");
+  await command;
+  const seconds = (Date.now() - started) / 1000;
+  assert.ok(seconds < 15, `cancelled in ${seconds.toFixed(1)} s`);
+  const jobs = (await jobList()).jobs;
+  assert.ok(jobs.some((job) => job.state === "cancelled"), JSON.stringify(jobs));
+  assert.ok(!jobs.some((job) => job.state === "running" || job.state === "queued"), JSON.stringify(jobs));
+  await revertAndClose();
+});
+
+test("stale: an edit made while Claude worked gives one short notification; Review again re-offers the proposal on the current text", 180_000, async () => {
+  await scenario("stale");
+  await clearNotifications(vscode.commands);
+  const editor = await openApp();
+  const { done } = await improveSelection(editor);
+  await notification(/Claude: Improve/, 30_000);
+  await userEdit(editor, { append: "# mine\n" });
+  const stale = await notification(/changed while Claude worked/, 90_000);
+  await done;
+  await sleep(1500);
+  await eyes({ op: "screenshot", name: "stale-notification" });
+  assert.match(stale, /app\.py changed while Claude worked, so its proposal was not applied\. It is kept\./);
+  const about = (await notifications()).filter((text) => /proposal|applyProposal|changed since/.test(text));
+  assert.equal(about.length, 1, `one notification about it: ${JSON.stringify(about)}`);
+  await clickNotificationButton("Review again");
+  await waitForPreview();
+  await acceptInPreview();
+  await waitUntil("Claude's change on top of the user's", 15_000, async () => {
+    const text = await documentText();
+    return (text.includes("ciao") && text.includes("# mine")) || undefined;
+  });
+  await vscode.commands.executeCommand("workbench.action.files.save");
+  await vscode.commands.executeCommand("workbench.action.closeAllEditors");
+});
+
+test("conflict: a line both the user and Claude changed is shown with both versions, and resolved with VS Code's merge actions", 180_000, async () => {
+  await scenario("conflict");
+  await clearNotifications(vscode.commands);
+  const editor = await openApp();
+  const { done } = await improveSelection(editor);
+  await notification(/Claude: Improve/, 30_000);
+  await userEdit(editor, { line: 0, text: "GREETING = 'salut'" });
+  await notification(/changed while Claude worked/, 90_000);
+  await done;
+  await clickNotificationButton("Review again");
+  const rows = await waitForPreview();
+  await eyes({ op: "screenshot", name: "conflict-preview" });
+  assert.ok(rows.some((row) => row.includes("<<<<<<<")), `the preview shows the conflict: ${JSON.stringify(rows)}`);
+  const note = await notification(/both changed/, 15_000);
+  assert.match(note, /app\.py/);
+  await acceptInPreview();
+  const merged = await waitUntil("both versions between markers", 15_000, async () => {
+    const text = await documentText();
+    return /<<<<<<<[^\n]*\nGREETING = 'salut'\n=======\nGREETING = 'hallo'\n>>>>>>>/.test(text) ? text : undefined;
+  });
+  assert.ok(merged.includes("# mine"), "the rest of the user's text is kept");
+  await waitUntil("app.py open at its conflict", 10_000, () => {
+    const active = vscode.window.activeTextEditor;
+    return (active?.document.uri.fsPath === appUri().fsPath && active.document.lineAt(active.selection.active.line).text.startsWith("<<<<<<<")) || undefined;
+  });
+  await eyes({ op: "screenshot", name: "conflict-in-editor" });
+  await vscode.commands.executeCommand("merge-conflict.accept.incoming");
+  await waitUntil("the conflict resolved to Claude's version", 15_000, async () => {
+    const text = await documentText();
+    return (!text.includes("<<<<<<<") && text.includes("hallo") && !text.includes("salut")) || undefined;
+  });
+  await vscode.commands.executeCommand("workbench.action.files.save");
+  await vscode.commands.executeCommand("workbench.action.closeAllEditors");
+});
+
+test("doctor: Claude: Doctor opens its report with the engine, image and CLI checks", 180_000, async () => {
+  const result = (await vscode.commands.executeCommand("channelcoder.doctor")) as { ok?: boolean; checks?: { name: string; ok: boolean }[] };
+  assert.ok(result.checks && result.checks.length > 2, JSON.stringify(result));
+  const report = await waitUntil("the doctor report in an editor", 30_000, () =>
+    vscode.window.visibleTextEditors.find((editor) => editor.document.getText().startsWith("# channelcoder doctor")),
+  );
+  assert.match(report.document.getText(), /language server/);
+  assert.ok(result.checks.every((check) => check.ok), `every check passes here: ${JSON.stringify(result.checks)}`);
+  await eyes({ op: "screenshot", name: "doctor" });
+  await vscode.commands.executeCommand("workbench.action.closeAllEditors");
+});
+
+/** The language server's process: a child of this extension host running `channelcoder lsp`. */
+function serverPids(): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) {
+      continue;
+    }
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      const parent = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0");
+      if (parent === process.pid && cmdline.some((arg) => arg.endsWith("channelcoder")) && cmdline.includes("lsp")) {
+        pids.push(Number(entry));
+      }
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids;
+}
+
+test("crash: a SIGKILLed server is said, its running job is marked lost (transcript, status bar, job list), and it restarts", 240_000, async () => {
+  await scenario("slow");
+  await clearNotifications(vscode.commands);
+  const editor = await openApp();
+  const { done } = await improveSelection(editor);
+  await notification(/Claude: Improve/, 30_000);
+  await waitUntil("the job to be running in its sandbox", 60_000, async () => (await jobList()).jobs.some((job) => job.state === "running") || undefined);
+  assert.ok((await statusBarTexts()).some((text) => text.includes("Claude: 1 job running")), JSON.stringify(await statusBarTexts()));
+  const [pid] = serverPids();
+  assert.ok(pid, "found the language server's process");
+  process.kill(pid, "SIGKILL");
+  const said = await notification(/language server stopped unexpectedly/, 15_000);
+  assert.match(said, /the job it was running is lost\. Restarting it \(attempt 1 of 3\)/);
+  await withTimeout(done, 10_000, "the lost job's command to settle");
+  await waitUntil("the status bar to say the job is lost", 10_000, async () => (await statusBarTexts()).some((text) => text.includes("Claude: 1 job lost")) || undefined);
+  await eyes({ op: "screenshot", name: "server-crashed" });
+  await waitUntil("a new language server", 60_000, () => {
+    const now = serverPids();
+    return (now.length === 1 && now[0] !== pid) || undefined;
+  });
+  await serverReady();
+  const shown = vscode.commands.executeCommand("channelcoder.ui.jobs");
+  const rows = await waitUntil("the job list", 15_000, async () => {
+    const texts = (await eyes({ op: "texts", selector: SELECTORS.quickInputRow })).texts ?? [];
+    return texts.some((text) => /lost/.test(text)) ? texts : undefined;
+  });
+  await eyes({ op: "screenshot", name: "job-list-lost" });
+  await eyes({ op: "key", key: "Escape" });
+  await shown;
+  assert.ok(rows.some((row) => /Improve the selected code/.test(row) && /lost/.test(row)), JSON.stringify(rows));
+  // The restarted server runs jobs again.
+  await scenario("quick");
+  const again = (await vscode.commands.executeCommand("channelcoder.ask", { prompt: "anything to change?" })) as { ok?: boolean };
+  assert.equal(again?.ok, true, JSON.stringify(again));
   await revertAndClose();
 });
 

@@ -1,7 +1,8 @@
 """A language server started after another one died cleans up after it: it removes at once the
 sandboxes a dead channelcoder process left (never those of a live server in the same
 workspace, e.g. a second editor's), and offers again the proposals the dead server had saved and
-nobody decided (real servers over stdio, real engine and CLI, scripted model)."""
+nobody decided (real servers over stdio, real engine and CLI, scripted model). The doctor says
+what the standby is right now."""
 
 from __future__ import annotations
 
@@ -79,6 +80,16 @@ def test_a_new_server_removes_a_dead_servers_sandbox_at_once_but_not_a_live_serv
         live.initialize(git_repo, settings)
         wait_until(lambda: ready_standby(docker_client) is not None, "the live server's standby",
                    GUARD)
+        standby = ready_standby(docker_client)
+        assert standby is not None
+        doctor = live.request("workspace/executeCommand", {"command": "channelcoder.doctor"},
+                              timeout=GUARD)["result"]
+        state = doctor["standby"]
+        assert (state["state"], state["container"], state["image"], state["workspace"]) == (
+            "ready", standby["Id"][:12], sandbox_image, str(git_repo.resolve())), state
+        assert 0 <= state["ageSeconds"] < GUARD, state
+        assert any(c["name"] == "standby sandbox" and c["detail"].startswith("ready: container ")
+                   for c in doctor["checks"]), doctor["checks"]
         job_id = f"live-{uuid.uuid4().hex[:6]}"
         live.send({"jsonrpc": "2.0", "id": "run", "method": "workspace/executeCommand",
                    "params": {"command": "channelcoder.run",
@@ -104,6 +115,9 @@ def test_a_new_server_removes_a_dead_servers_sandbox_at_once_but_not_a_live_serv
         print(f"the dead server's container went {time.monotonic() - started:.2f} s after the "
               "second server's initialize")
         assert lives <= run_containers(docker_client), "a live server's container was removed"
+        off = second.request("workspace/executeCommand", {"command": "channelcoder.doctor"},
+                             timeout=GUARD)["result"]["standby"]
+        assert off == {"setting": False, "state": "off"}, off
         reply = live.request("workspace/executeCommand", {
             "command": "channelcoder.cancel", "arguments": [{"jobId": job_id}]})
         assert reply["result"]["cancelled"] is True, reply

@@ -83,6 +83,9 @@ async def doctor(ls: ChannelCoderServer) -> dict[str, Any]:
     log_path = logs.log_file()
     checks.insert(0, {"name": "language server", "ok": True,
                       "detail": f"channelcoder lsp {ls.version}, log file {log_path}", "hint": ""})
+    standby = standby_state(ls)
+    checks.insert(1, {"name": "standby sandbox", "ok": True, "detail": standby_detail(standby),
+                      "hint": ""})
     ok = all(check["ok"] for check in checks)
     lines = ["# channelcoder doctor", ""]
     for check in checks:
@@ -96,7 +99,29 @@ async def doctor(ls: ChannelCoderServer) -> dict[str, Any]:
     path = await anyio.to_thread.run_sync(write_document, "reports", "doctor.md", report)
     ls.spawn(lambda: ls.show_document_or_log(path, report))
     return {"ok": ok, "checks": checks, "logFile": str(log_path) if log_path else None,
-            "report": report}
+            "report": report, "standby": standby}
+
+
+def standby_state(ls: ChannelCoderServer) -> dict[str, Any]:
+    """The `standby` setting and what is there right now (`StandbyPool.describe`)."""
+    setting = ls.settings.server.standby
+    live = ls.standby.describe() if ls.standby is not None and setting else {"state": "off"}
+    return {"setting": setting, **live}
+
+
+def standby_detail(state: dict[str, Any]) -> str:
+    where = f" for {state['workspace']}" if state.get("workspace") else ""
+    if state["state"] == "ready":
+        age = float(state["ageSeconds"])
+        old = f"{age:.0f} s" if age < 120 else f"{age / 60:.0f} min"
+        return (f"ready: container {state['container']}, image {state['image']}{where}, "
+                f"{old} old")
+    if state["state"] == "preparing":
+        return f"being prepared{where}"
+    if state["state"] == "none":
+        return f"none{where}: {state.get('reason', '')}"
+    return "off (the standby setting is false)" if not state["setting"] else \
+        "off: no workspace folder to prepare one for"
 
 
 def list_sessions() -> list[dict[str, Any]]:

@@ -57,6 +57,10 @@ class SandboxStandby:
         if self._pool is not None:
             self._pool.stop()
 
+    def describe(self) -> dict[str, Any]:
+        """The standby right now (`StandbyPool.describe`); `off` before any was asked for."""
+        return self._pool.describe() if self._pool is not None else {"state": "off"}
+
     def take(self, request: Request, *, cold: Backend, saved_session: bool) -> Backend | None:
         if self._pool is None or request.options.docker is None:
             return None

@@ -140,6 +140,7 @@ class Standby:
     container_key: str
     argv: LiveArgv
     fingerprint: str
+    created: float = dataclasses.field(default_factory=time.time)
 
 
 class StandbyPool:
@@ -158,6 +159,7 @@ class StandbyPool:
         self._asked = False  # a job found no standby while an attempt was under way
         self._sleeping: asyncio.Task[Any] | None = None  # a task still waiting out its delay
         self._engine_wait = 0.0  # the back-off while the engine is unreachable
+        self._why_none = ""  # why there is no standby: the last attempt's failure, or a reason
 
     @property
     def manager(self) -> SandboxManager:
@@ -212,6 +214,22 @@ class StandbyPool:
         await self._drop(self.standby)
         if self._pending:
             await asyncio.wait(list(self._pending), timeout=10)
+
+    def describe(self) -> dict[str, Any]:
+        """What is there right now, for a user asking (`doctor`): `state` is `ready` (with the
+        container, image, workspace and age in seconds), `preparing`, `none` (with `reason`) or
+        `off` (not asked for, or closed)."""
+        standby = self.standby
+        if standby is not None:
+            return {"state": "ready", "container": standby.warm.short_id,
+                    "image": standby.planned.resolved.ref, "workspace": str(standby.workspace),
+                    "ageSeconds": round(time.time() - standby.created, 1)}
+        if self._closed or self._options_for is None:
+            return {"state": "off"}
+        if self._task is not None and not self._task.done():
+            return {"state": "preparing", "workspace": str(self._workspace)}
+        return {"state": "none", "workspace": str(self._workspace),
+                "reason": self._why_none or "none was made yet"}
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -280,6 +298,7 @@ class StandbyPool:
             options = await anyio.to_thread.run_sync(options_for, workspace)
         except Exception as exc:
             log.info("no standby: the workspace's options are not usable (%s)", exc)
+            self._why_none = f"the workspace's options are not usable ({exc})"
             return
         current = self.standby
         if current is not None:
@@ -289,6 +308,8 @@ class StandbyPool:
                 return
             await self._drop(current)
         if not eligible(options):
+            self._why_none = ("jobs here do not start the way a standby serves (it serves "
+                              "sandboxed jobs in propose mode without a worktree)")
             return
         assert options is not None
         self._asked = False
@@ -305,6 +326,7 @@ class StandbyPool:
                 log.info("no standby sandbox: %s (trying again in %g s)", exc, retry)
             else:
                 log.warning("could not prepare a standby sandbox: %s", exc)
+            self._why_none = str(exc)
             if retry is not None:
                 self._task = None  # this task is ending: not one to cancel
                 self.replenish(retry)

@@ -138,3 +138,102 @@ def token_endpoint(endpoint: TokenEndpoint) -> Iterator[TokenEndpoint]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@dataclass
+class CorporateProxy:
+    """A plain forwarding proxy on 127.0.0.1, as a company's would be: CONNECT tunnels and
+    absolute-form requests, optionally behind Basic auth. Records what it was asked."""
+
+    user: str | None = None
+    password: str | None = None
+    port: int = 0
+    asked: list[tuple[str, str, str | None]] = field(default_factory=list)  # method, target, auth
+
+    @property
+    def url(self) -> str:
+        auth = f"{self.user}:{self.password}@" if self.user else ""
+        return f"http://{auth}127.0.0.1:{self.port}"
+
+
+@contextlib.contextmanager
+def corporate_proxy(proxy: CorporateProxy) -> Iterator[CorporateProxy]:
+    """Serve `proxy` from a thread of its own until the block ends."""
+    import asyncio
+    import base64
+    from urllib.parse import urlsplit
+
+    expected = None
+    if proxy.user:
+        token = base64.b64encode(f"{proxy.user}:{proxy.password}".encode()).decode()
+        expected = f"Basic {token}"
+
+    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(Exception):
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        with contextlib.suppress(Exception):
+            writer.close()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+        except Exception:
+            writer.close()
+            return
+        first, *lines = head.decode("latin-1").split("\r\n")
+        method, target, _ = first.split(" ", 2)
+        headers = [line.split(":", 1) for line in lines if ":" in line]
+        auth = next((v.strip() for k, v in headers if k.lower() == "proxy-authorization"), None)
+        proxy.asked.append((method, target, auth))
+        if expected is not None and auth != expected:
+            writer.write(b"HTTP/1.1 407 Proxy Authentication Required\r\n"
+                         b"Proxy-Authenticate: Basic\r\nContent-Length: 0\r\n\r\n")
+            await writer.drain()
+            writer.close()
+            return
+        try:
+            if method == "CONNECT":
+                host, _, port = target.rpartition(":")
+                up_reader, up_writer = await asyncio.open_connection(host.strip("[]"), int(port))
+            else:
+                parts = urlsplit(target)
+                up_reader, up_writer = await asyncio.open_connection(parts.hostname,
+                                                                     parts.port or 80)
+        except OSError:
+            writer.write(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
+            await writer.drain()
+            writer.close()
+            return
+        if method == "CONNECT":
+            writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        else:
+            path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+            kept = "".join(f"{k}:{v}\r\n" for k, v in headers
+                           if not k.lower().startswith("proxy-"))
+            up_writer.write(f"{method} {path} HTTP/1.1\r\n{kept}\r\n".encode("latin-1"))
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+    loop = asyncio.new_event_loop()
+    started = threading.Event()
+    stopping: list[asyncio.Event] = []
+
+    async def main() -> None:
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        proxy.port = server.sockets[0].getsockname()[1]
+        stop = asyncio.Event()
+        stopping.append(stop)
+        started.set()
+        async with server:
+            await stop.wait()
+
+    thread = threading.Thread(target=loop.run_until_complete, args=(main(),), daemon=True)
+    thread.start()
+    started.wait(10)
+    try:
+        yield proxy
+    finally:
+        loop.call_soon_threadsafe(stopping[0].set)
+        thread.join(10)
+        loop.close()

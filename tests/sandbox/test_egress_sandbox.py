@@ -8,6 +8,7 @@ loopback server named exactly in the allowlist is reachable through it.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -22,6 +23,7 @@ import pytest
 from channelcoder import stream
 from channelcoder.claude.events import AnyEvent, NetworkBlocked, Result, ToolResult
 from channelcoder.testing.fake_anthropic import DUMMY_KEY, Reply, ToolCall
+from tests.egress.helpers import CorporateProxy, corporate_proxy
 
 pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("claude_bin", "no_leaked_containers")]
 GUARD = 120.0
@@ -129,3 +131,25 @@ def test_the_cli_prints_each_refusal_and_counts_them(scripted: Any, sandbox_imag
     assert "(the API), registries" in done.stderr
     assert "--network none" in done.stderr
     assert DUMMY_KEY not in done.stderr + done.stdout
+
+
+def test_behind_a_corporate_proxy_the_egress_proxy_goes_out_through_it(
+        scripted: Any, sandbox_image: str, git_repo: Path) -> None:
+    """The host's HTTP(S)_PROXY is the egress proxy's way out; the sandbox never sees it."""
+    with corporate_proxy(CorporateProxy("alice", "corp-pa55word-0123")) as corp:
+        api = scripted([ToolCall("Bash", {"command": "env | grep -i proxy"}), Reply("seen")])
+        env = {**os.environ, "HTTPS_PROXY": corp.url, "HTTP_PROXY": corp.url}
+        for name in ("NO_PROXY", "no_proxy", "http_proxy", "https_proxy"):
+            env.pop(name, None)
+        done = subprocess.run([sys.executable, "-m", "channelcoder", "run", "--docker-image",
+                               sandbox_image, "--verbose", "--json", "-p", "show the proxies"],
+                              cwd=git_repo, env=env, capture_output=True, text=True,
+                              timeout=GUARD)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"out through your proxy 127.0.0.1:{corp.port}" in done.stdout + done.stderr
+    posts = [target for method, target, _ in corp.asked if method == "POST"]
+    assert posts and all(t.startswith(f"http://127.0.0.1:{api.port}/v1/messages") for t in posts)
+    inside = "\n".join(api.agent_requests()[-1].texts())
+    assert "HTTPS_PROXY=http://127.0.0.1:3128" in inside
+    assert str(corp.port) not in inside and "corp-pa55word" not in inside
+    assert "corp-pa55word" not in done.stdout + done.stderr

@@ -16,7 +16,8 @@ reason. For a name outside the allowlist, an `ask(host, port)` hook (when given)
 bounded by `ask_timeout`: "job" or "always" allows it for the rest of this proxy's life
 ("always" also calls `on_always(host, port)`, to persist it), "deny" refuses it from then on.
 A forbidden address (loopback, private, metadata, …) is refused without asking. The upstream's
-host and port are always allowed (as `policy.allow` would).
+host and port are always allowed (as `policy.allow` would). When the host has a proxy of its own
+(`via`, a corporate proxy), every upstream connection goes through it (`via.py`).
 """
 
 from __future__ import annotations
@@ -37,10 +38,12 @@ import anyio
 import anyio.abc
 import certifi
 import h11
+from anyio.streams.tls import TLSStream
 
 from ..claude.events import NetworkBlocked
 from .credentials import Credentials
 from .policy import Policy, resolve_checked
+from .via import Route, TunnelFailed, tunnel
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +118,7 @@ class EgressProxy:
                  ask: AskHook | None = None, ask_timeout: float = 60.0,
                  on_always: Callable[[str, int], None] | None = None,
                  socket_mode: int = 0o600, limits: Limits | None = None,
-                 api_aliases: Iterable[str] = ()) -> None:
+                 api_aliases: Iterable[str] = (), via: Route | None = None) -> None:
         if socket_path is None and not tcp:
             raise ValueError("EgressProxy needs a socket_path, tcp=True, or both")
         self.policy = policy
@@ -130,6 +133,7 @@ class EgressProxy:
         self.ask_timeout = ask_timeout
         self.on_always = on_always
         self.socket_mode = socket_mode
+        self.via = via or Route()
         self._tcp = tcp or socket_path is None
         # "http://127.0.0.1:PORT" as the sandbox sees its forwarder: a client that sends its
         # API requests through HTTP_PROXY names the API route in absolute form.
@@ -273,6 +277,8 @@ class EgressProxy:
         # A name is resolved only once allowed: a refused name never becomes a DNS query.
         address, reason = await resolve_checked(self.policy, host, port)
         if address is None:
+            if self.via.any and reason == f"{host.strip('[]')} does not resolve":
+                return host  # the host's own proxy resolves it (see via.py)
             raise Refused(host, port, reason)
         return address
 
@@ -337,14 +343,37 @@ class EgressProxy:
 
     async def _open(self, client: anyio.abc.SocketStream, conn: h11.Connection, address: str,
                     host: str, port: int) -> anyio.abc.SocketStream | None:
-        """A connection to the checked address, or None once the client has its 502."""
+        """A connection to the checked address (through the host's proxy, when it has one),
+        or None once the client has its 502."""
+        via = self.via.for_target(host, port, tunnel=True)
         try:
+            if via is not None:
+                return await tunnel(via, host, port, self.limits.connect_seconds)
             with anyio.fail_after(self.limits.connect_seconds):
                 return await anyio.connect_tcp(address, port)
+        except TunnelFailed as exc:
+            await _answer(client, conn, 502, f"cannot connect to {host}:{port}: {exc}")
         except (OSError, TimeoutError) as exc:
-            await _answer(client, conn, 502, f"cannot connect to {host}:{port} "
+            through = f" through your proxy {via}" if via is not None else ""
+            await _answer(client, conn, 502, f"cannot connect to {host}:{port}{through} "
                                              f"({type(exc).__name__})")
-            return None
+        return None
+
+    async def _open_plain(self, client: anyio.abc.SocketStream, conn: h11.Connection,
+                          address: str, host: str,
+                          port: int) -> tuple[anyio.abc.SocketStream | None, bool]:
+        """`_open` for a plain HTTP request; True when it goes to the host's proxy, which
+        takes the request in absolute form."""
+        via = self.via.for_target(host, port, tunnel=False)
+        if via is None:
+            return await self._open(client, conn, address, host, port), False
+        try:
+            with anyio.fail_after(self.limits.connect_seconds):
+                return await anyio.connect_tcp(via.host, via.port), True
+        except (OSError, TimeoutError) as exc:
+            await _answer(client, conn, 502, f"cannot reach your proxy {via} "
+                                             f"({type(exc).__name__})")
+            return None, True
 
     # -- absolute-form plain HTTP -----------------------------------------------------------
 
@@ -366,10 +395,14 @@ class EgressProxy:
         authority = host if port == 80 else f"{host}:{port}"
         headers = [("host", authority), *_end_to_end(request.headers, skip={"host"}),
                    *_framing(request.headers), ("connection", "close")]
-        remote = await self._open(client, conn, address, host, port)
+        remote, proxied = await self._open_plain(client, conn, address, host, port)
         if remote is None:
             await _drain(client, conn, self.limits.idle_seconds)
             return
+        if proxied:
+            via = self.via.for_target(host, port, tunnel=False)
+            path = f"http://{authority}{path}"
+            headers += via.headers() if via is not None else []
         async with remote:
             upstream = h11.Connection(h11.CLIENT)
             await remote.send(upstream.send(h11.Request(method=request.method, target=path,
@@ -402,6 +435,11 @@ class _ApiConnection:
             return
         headers.append(("content-length", str(len(body))))
         target = up.base_path + request.target.decode("latin-1")
+        plain_via = proxy.via.for_target(up.host, up.port, tunnel=False) \
+            if up.scheme == "http" else None
+        if plain_via is not None:  # the host's proxy takes plain HTTP in absolute form
+            target = f"http://{up.host_header}{target}"
+            headers += plain_via.headers()
         outgoing = h11.Request(method=request.method, target=target, headers=headers)
         for attempt in (1, 2):
             reused = self.stream is not None
@@ -413,12 +451,13 @@ class _ApiConnection:
                 await stream.send(upstream.send(h11.EndOfMessage()))
                 response = await _next_upstream_event(stream, upstream, proxy.limits)
             except (OSError, TimeoutError, anyio.BrokenResourceError, anyio.EndOfStream,
-                    anyio.ClosedResourceError, h11.ProtocolError) as exc:
+                    anyio.ClosedResourceError, h11.ProtocolError, TunnelFailed) as exc:
                 await self.aclose()
                 if reused and attempt == 1:
                     continue  # the kept-alive connection had gone stale: once more, fresh
+                why = str(exc) if isinstance(exc, TunnelFailed) else type(exc).__name__
                 await _answer(client, conn, 502, f"the API upstream {up.host}:{up.port} "
-                                                 f"failed ({type(exc).__name__})")
+                                                 f"failed ({why})")
                 return
             break
         await _send_response(client, conn, response)
@@ -432,13 +471,22 @@ class _ApiConnection:
         if self.stream is not None and self.conn is not None:
             return self.stream, self.conn
         proxy, up = self.proxy, self.proxy.upstream
-        with anyio.fail_after(proxy.limits.connect_seconds):
+        seconds = proxy.limits.connect_seconds
+        via = proxy.via.for_target(up.host, up.port, tunnel=up.scheme == "https")
+        with anyio.fail_after(seconds):
             if up.scheme == "https":
                 if proxy._tls is None:
                     proxy._tls = tls_context(proxy.ca_bundle)
-                stream: anyio.abc.ByteStream = await anyio.connect_tcp(
-                    up.host, up.port, tls=True, ssl_context=proxy._tls, tls_hostname=up.host,
-                    tls_standard_compatible=False)
+                if via is not None:
+                    stream: anyio.abc.ByteStream = await TLSStream.wrap(
+                        await tunnel(via, up.host, up.port, seconds), hostname=up.host,
+                        ssl_context=proxy._tls, standard_compatible=False)
+                else:
+                    stream = await anyio.connect_tcp(
+                        up.host, up.port, tls=True, ssl_context=proxy._tls,
+                        tls_hostname=up.host, tls_standard_compatible=False)
+            elif via is not None:
+                stream = await anyio.connect_tcp(via.host, via.port)
             else:
                 stream = await anyio.connect_tcp(up.host, up.port)
         self.stream, self.conn = stream, h11.Connection(h11.CLIENT)

@@ -97,9 +97,12 @@ def network_check(options: DockerOptions, workspace: Path) -> Check:
     """The network mode, and in `proxy` mode what the proxy lets through (never a secret)."""
     detail = f"{options.network}: {NETWORK_MODES.get(options.network, '?')}"
     if options.network == "proxy":
-        from .container.egress_link import allowlist
+        from .container.egress_link import allowlist, host_proxy
 
         detail += f"; allowed: {', '.join(allowlist(options, workspace))}"
+        through = host_proxy()
+        if through:
+            detail += f"; out through your proxy {through}"
         detail += "; the forwarder needs node in the image"
     return Check("network", True, detail)
 

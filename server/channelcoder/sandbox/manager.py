@@ -41,7 +41,7 @@ from .container.claude_config import (
 from .container.hostpaths import sandbox_argv
 from .container.mounts import CA_FILE, CONFIG_DIR, HOME, WORKSPACE, Mount, check_env, parse_mounts
 from .container.process import ContainerProcess, ContainerSpec
-from .engine.proxies import proxy_env
+from .engine.proxies import PROXY_VARS, proxy_env
 from .image.cachekey import StatMemo
 from .image.resolve import ImageResolver, ResolvedImage, ca_bundle_path
 from .labels import JOB, MANAGED, OWNER, SESSION, WORKSPACE_LABEL
@@ -49,6 +49,7 @@ from .reaping import reap_orphans, remove_owned
 
 if TYPE_CHECKING:
     from .container.egress_link import EgressLink
+    from .remote.detect import EngineSite
 
 log = logging.getLogger(__name__)
 # A network mode as the engine names it; `proxy` has no network but the egress proxy's socket.
@@ -91,10 +92,12 @@ async def network_status(spec: LaunchSpec) -> Status | None:
     options = spec.options.docker or DockerOptions()
     if options.network != "proxy" or not spec.options.verbose:
         return None
-    from .container.egress_link import allowlist
+    from .container.egress_link import allowlist, host_proxy
 
     hosts = await anyio.to_thread.run_sync(allowlist, options, spec.workspace)
-    return Status("starting-sandbox", f"network: egress proxy; allowed: {', '.join(hosts)}")
+    through = host_proxy({**os.environ, **spec.env})
+    return Status("starting-sandbox", f"network: egress proxy; allowed: {', '.join(hosts)}"
+                                      + (f"; out through your proxy {through}" if through else ""))
 
 
 def starting(resolved: ResolvedImage) -> Status:
@@ -214,9 +217,12 @@ class SandboxManager:
         spec = prepared.spec
         planned = await self.plan(prepared)
         engine = await self.engine()
+        site = await anyio.to_thread.run_sync(self.site, spec.options.docker or DockerOptions())
         try:
             if planned.egress is not None:
                 await anyio.to_thread.run_sync(planned.egress.serve)
+            if site.remote:
+                return await self._start_remote(engine, site, spec, planned)
             process = await ContainerProcess.start(
                 engine, planned.container, on_exit=self.on_exit(spec.job_id, planned))
         except BaseException:
@@ -224,6 +230,30 @@ class SandboxManager:
                 planned.egress.close()
             raise
         self.adopt(spec.job_id, process)
+        return process
+
+    _site: EngineSite | None = None
+
+    def site(self, options: DockerOptions) -> EngineSite:
+        """Where the engine is: on another machine, a job's files are copied to it instead of
+        bind-mounted (`sandbox.remote`). `docker.remote` overrides the engine's answer.
+        Blocking."""
+        from .remote.detect import locate, overridden
+
+        engine = self.engine_blocking()
+        if self._site is None:
+            self._site = locate(engine.api, engine.host, engine.transport)
+        return overridden(self._site, options.remote, engine.api)
+
+    async def _start_remote(self, engine: eng.Engine, site: EngineSite, spec: LaunchSpec,
+                            planned: PlannedContainer) -> ClaudeProcess:
+        from .remote.process import start_remote
+
+        uid, gid, _ = sandbox_user(spec.options.docker or DockerOptions())
+        process = await start_remote(engine, site, spec, planned, uid=uid, gid=gid,
+                                     labels=self.labels,
+                                     on_exit=self.on_exit(spec.job_id, planned))
+        self.adopt(spec.job_id, process.inner)
         return process
 
     def release(self) -> None:
@@ -280,7 +310,7 @@ class SandboxManager:
             prelude = PRELUDE
             egress = open_link(options, spec.workspace, {**os.environ, **spec.env},
                                ca_bundle=ca, uid=uid)
-            for name in (*PASS_ENV, *egress.env):
+            for name in (*PASS_ENV, *PROXY_VARS, *egress.env):  # the host's proxy stays out
                 env.pop(name, None)
             env.update(egress.env)
             egress.attach(spec.on_blocked, spec.ask_network)

@@ -121,6 +121,16 @@ def is_link_mount(mount: Mount) -> bool:
     return mount.container == SOCKET_DIR
 
 
+def host_proxy(host_env: Mapping[str, str] | None = None) -> str | None:
+    """The host's own proxy the egress proxy goes out through, as `--verbose` and `doctor`
+    show it (address only), or None."""
+    from ...egress.via import Route
+    from ..engine.proxies import proxy_env
+
+    return Route.from_env(proxy_env(None, os.environ if host_env is None else host_env)
+                          ).describe()
+
+
 def allowlist(options: DockerOptions, workspace: Path,
               host_env: Mapping[str, str] | None = None) -> list[str]:
     """What the proxy lets through, as `--verbose` and `doctor` show it."""
@@ -136,6 +146,8 @@ def open_link(options: DockerOptions, workspace: Path, host_env: Mapping[str, st
               ca_bundle: Path | None = None, uid: int | None = None) -> EgressLink:
     """The proxy for one container, not serving yet (see `EgressLink.serve`)."""
     from ...egress import Credentials, EgressProxy, Policy
+    from ...egress.via import Route
+    from ..engine.proxies import proxy_env
 
     credentials = Credentials.from_environment(host_env)
     policy = Policy.build([*options.network_allow, *allowed_hosts(workspace)])
@@ -145,7 +157,8 @@ def open_link(options: DockerOptions, workspace: Path, host_env: Mapping[str, st
                         upstream=host_env.get("ANTHROPIC_BASE_URL") or None,
                         ca_bundle=ca_bundle, on_blocked=hooks.report,
                         api_aliases=[f"127.0.0.1:{PORT}", f"localhost:{PORT}"],
-                        socket_mode=0o600 if uid in (None, os.geteuid()) else 0o666)
+                        socket_mode=0o600 if uid in (None, os.geteuid()) else 0o666,
+                        via=Route.from_env(proxy_env(None, host_env)))
     env = {name: INSIDE_URL for name in PROXY_VARIABLES[:6]}
     env.update({"NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost",
                 "ANTHROPIC_BASE_URL": INSIDE_URL, "CHANNELCODER_EGRESS_PORT": str(PORT),

@@ -12,7 +12,7 @@ import pytest
 
 from channelcoder.testing.fake_anthropic import FakeAnthropic, Scenario, TurnLike
 
-pytest_plugins = ["tests.plugins.docker"]
+pytest_plugins = ["tests.plugins.docker", "tests.plugins.remote_engine"]
 
 ROOT = Path(__file__).resolve().parents[1]
 VERSION_FILE = ROOT / "server/channelcoder/sandbox/image/claude-code.version"

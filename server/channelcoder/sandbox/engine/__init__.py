@@ -78,6 +78,8 @@ class Engine:
             base = self.api.base_url.replace("https://", "tcp://").replace("http://", "tcp://")
             self._builder = docker.APIClient(base_url=base, version=self.api.api_version,
                                              timeout=None, tls=tls)  # type: ignore[arg-type]
+            if tls:  # requests would let REQUESTS_CA_BUNDLE replace the engine's own CA
+                self._builder.trust_env = False
         return self._builder
 
 

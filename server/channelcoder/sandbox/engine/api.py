@@ -161,6 +161,8 @@ def _explanation(status: int, body: bytes) -> str:
 def _json_body(body: Any) -> tuple[bytes | None, dict[str, str]]:
     if body is None:
         return None, {}
+    if isinstance(body, bytes):  # an archive (`put_archive`)
+        return body, {"Content-Type": "application/x-tar"}
     return json.dumps(body).encode(), {"Content-Type": "application/json"}
 
 
@@ -377,6 +379,33 @@ class EngineAPI:
         engine closes the command's stdin when this stream closes."""
         return self._hijacked("POST", f"/exec/{quote(exec_id)}/start",
                               body={"Detach": False, "Tty": False})
+
+    # -- files and volumes (a remote engine gets the workspace through these) --------------
+
+    def info(self) -> dict[str, Any]:
+        return dict(self._call("GET", "/info"))
+
+    def put_archive(self, container: str, path: str, data: bytes) -> None:
+        """Extract a tar into `path` of a container (created or running), keeping the owners
+        the tar names (`copyUIDGID` would give every file the container's user instead)."""
+        self._raw("PUT", f"/containers/{quote(container)}/archive", params={"path": path},
+                  body=data, timeout=None)
+
+    def get_archive(self, container: str, path: str) -> bytes:
+        """`path` of a container as a tar (its last component is the tar's top entry)."""
+        return self._raw("GET", f"/containers/{quote(container)}/archive",
+                         params={"path": path}, timeout=None)
+
+    def create_volume(self, name: str, labels: Mapping[str, str] | None = None) -> dict[str, Any]:
+        return dict(self._call("POST", "/volumes/create",
+                               body={"Name": name, "Labels": dict(labels or {})}))
+
+    def remove_volume(self, name: str, force: bool = False) -> None:
+        self._raw("DELETE", f"/volumes/{quote(name)}", params={"force": force})
+
+    def volumes(self, filters: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        params = {"filters": _filters(filters) if filters else None}
+        return list(self._call("GET", "/volumes", params=params).get("Volumes") or [])
 
     # -- images ----------------------------------------------------------------------------
 

@@ -91,6 +91,9 @@ class HeadStart:
                                 mounts=mirror.mounts() if mirror is not None else ())
             manager.check_spec(spec)
             engine = manager.engine_blocking()
+            if manager.site(docker).remote:  # its files are copied in when the job starts
+                drop_ahead(key)
+                return None
             from ...trust import is_trusted
 
             resolved = manager.resolver(engine, docker).ready_blocking(

@@ -149,6 +149,8 @@ async def session_turn(manager: SandboxManager, planned: PlannedContainer,
     session = spec.session
     options = spec.options.docker or DockerOptions()
     engine = await manager.engine()
+    if (await anyio.to_thread.run_sync(manager.site, options)).remote:
+        raise LiveUnavailable("a warm sandbox does not run on a remote engine yet")
     await housekeeping(engine)
     key = container_key(planned.container, planned.resolved.image_id)
     busy = Lease(time.time() + spec.options.timeout + IN_USE_MARGIN, owner_label())

@@ -341,6 +341,9 @@ class StandbyPool:
         from ...workspace.snapshot import create_snapshot
 
         await self.manager.engine()  # no engine: fail before any work on the disk
+        site = await anyio.to_thread.run_sync(self.manager.site, options.docker or DockerOptions())
+        if site.remote:
+            raise LiveUnavailable("no standby sandbox on a remote engine yet")
         standby_id = f"standby-{secrets.token_hex(5)}"
         snapshot = await anyio.to_thread.run_sync(create_snapshot, workspace, {})
         warm: WarmSandbox | None = None

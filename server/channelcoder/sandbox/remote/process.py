@@ -1,0 +1,160 @@
+"""A job's container on a remote engine: fill the volumes, start, bring the changes back.
+
+`start_remote` takes the container a local job would get (`PlannedContainer`), swaps every
+bind mount for a volume (`volumes.plan_layout`), sends what the volumes lack, starts the
+container and, in `proxy` mode, opens the egress channel. `RemoteProcess.wait()` brings what
+the job changed back to this machine before it returns, so the job's own check after it (the
+git mirror's reclaim and bring-back, the snapshot's collection of changes) sees the files as a
+local job would have left them. A cancelled or timed-out job brings nothing back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from ...errors import SandboxError
+from .. import engine as eng
+from ..container.mounts import CONFIG_DIR, Mount
+from ..container.process import ContainerProcess
+from .channel import MUX_INSIDE, MUX_JS, MUX_SOCKET, PRELUDE, EgressChannel
+from .detect import EngineSite
+from .tree import Applied
+from .volumes import Filled, Layout, bring_back, fill, plan_layout, remove_job_volumes
+
+if TYPE_CHECKING:
+    from ...launch import LaunchSpec
+    from ..manager import PlannedContainer
+
+log = logging.getLogger(__name__)
+
+
+def _scope(spec: LaunchSpec) -> tuple[str, bool]:
+    """Whose read-write volumes these are: the named session's (kept between its turns, so a
+    follow-up sends only what changed) or the job's."""
+    if spec.session:
+        return f"session\0{spec.session}\0{spec.workspace}", True
+    return f"job\0{spec.job_id}", False
+
+
+class RemoteProcess:
+    """A `ClaudeProcess` on a remote engine: the container's, plus the way back."""
+
+    def __init__(self, inner: ContainerProcess, engine: eng.Engine, site: EngineSite,
+                 layout: Layout, image: str, labels: dict[str, str],
+                 channel: EgressChannel | None, filled: Filled) -> None:
+        self.inner = inner
+        self.engine = engine
+        self.site = site
+        self.layout = layout
+        self.image = image
+        self.labels = labels
+        self.channel = channel
+        self.filled = filled
+        self.applied: list[Applied] = []
+        self.command_line = inner.command_line
+        self._brought = False
+        self._released = False
+
+    @property
+    def id(self) -> str:
+        return self.inner.id
+
+    async def read(self) -> bytes:
+        return await self.inner.read()
+
+    def stderr_tail(self) -> str:
+        return self.inner.stderr_tail()
+
+    def failure(self) -> Exception | None:
+        return self.inner.failure()
+
+    async def wait(self) -> int:
+        code = await self.inner.wait()
+        if not self._brought:
+            self._brought = True
+            with anyio.CancelScope(shield=True):
+                try:
+                    self.applied = await eng.call("bringing the changes back",
+                                                  bring_back, self.engine.api,
+                                                  self.site.engine_id, self.layout,
+                                                  image=self.image, labels=self.labels,
+                                                  abandon=False)
+                finally:
+                    await self._release()
+            for applied in self.applied:
+                if applied.kept_local:
+                    log.warning("changed here and by the job; yours kept: %s",
+                                ", ".join(applied.kept_local[:10]))
+        return code
+
+    async def terminate(self) -> None:
+        await self.inner.terminate()
+        with anyio.CancelScope(shield=True):
+            await self._release()
+
+    async def _release(self) -> None:
+        if self._released:
+            return
+        self._released = True
+        if self.channel is not None:
+            self.channel.close()
+        try:
+            await anyio.to_thread.run_sync(remove_job_volumes, self.engine.api, self.layout)
+        except Exception as exc:
+            log.warning("could not remove the job's volumes: %s", exc)
+
+
+def remote_container(planned: PlannedContainer) -> tuple[list[Mount], dict[str, str], str]:
+    """The mounts, environment and prelude of the planned container, with the local egress
+    forwarder (a socket of this machine) replaced by the channel's end."""
+    spec = planned.container
+    mounts, env, prelude = list(spec.mounts), dict(spec.env), spec.prelude
+    if planned.egress is not None:
+        mounts.append(Mount(MUX_JS, MUX_INSIDE, read_only=True))
+        env.pop("CHANNELCODER_EGRESS_SOCKET", None)
+        env["CHANNELCODER_EGRESS_MUX"] = MUX_SOCKET
+        prelude = PRELUDE
+    return mounts, env, prelude
+
+
+async def start_remote(engine: eng.Engine, site: EngineSite, spec: LaunchSpec,
+                       planned: PlannedContainer, *, uid: int | None, gid: int | None,
+                       labels: dict[str, str], on_exit: Any) -> RemoteProcess:
+    """Copy the job's places in, start its container, open its egress channel."""
+    mounts, env, prelude = remote_container(planned)
+    scope, keep = _scope(spec)
+    layout = plan_layout(mounts, scope=scope, keep=keep, config_target=CONFIG_DIR)
+    image = planned.resolved.ref
+    began = time.monotonic()
+    filled = await eng.call("copying the workspace to the engine", fill, engine.api,
+                            site.engine_id, layout, image=image, uid=uid, gid=gid,
+                            labels=labels, abandon=False)
+    log.info("copied %d file(s), %d bytes to %s in %.2f s", filled.sent_files,
+             filled.sent_bytes, site.host, time.monotonic() - began)
+    container = dataclasses.replace(planned.container, mounts=layout.mounts, env=env,
+                                    prelude=prelude)
+    try:
+        process = await ContainerProcess.start(engine, container, on_exit=on_exit)
+    except BaseException:
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(remove_job_volumes, engine.api, layout)
+        raise
+    channel = None
+    if planned.egress is not None:
+        from ..container.egress_link import SOCKET_NAME
+
+        channel = EgressChannel(engine.stream_api, process.id,
+                                planned.egress.directory / SOCKET_NAME)
+        try:
+            await anyio.to_thread.run_sync(channel.open)
+        except Exception as exc:
+            await process.terminate()
+            raise SandboxError(f"could not open the egress channel into the sandbox: {exc}",
+                               hint="the image needs node (every image with claude has it)"
+                               ) from exc
+    return RemoteProcess(process, engine, site, layout, image, labels, channel, filled)

@@ -1,0 +1,275 @@
+"""A container's local mounts as named volumes on a remote engine, filled and read back
+through the Engine API.
+
+`plan_layout` turns the mounts a local container would get into volumes: each directory mount
+that is not inside another becomes a volume at its place; a mount inside one (the git mirror
+at `/workspace/.git`, a submodule's `.git` file) becomes part of that volume's content; the
+single files under `/channelcoder` (the CA bundle, the egress forwarder) share one read-only
+volume there. Read-write volumes belong to the job, or to the named session whose turns they
+carry; read-only ones (the user's object store, the support files) are caches kept on the
+engine and brought up to date by content hash.
+
+`fill` creates the volumes and sends what differs from what each holds (a manifest per kept
+volume, under the state dir, says what that is); `bring_back` reads the read-write ones after
+the job and applies the difference to the local sources. Both go through a helper container
+that is created with the volumes but never started (`put_archive` and `get_archive` work on a
+created container); only removing paths or giving a new volume to a non-root user starts one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import posixpath
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ...errors import ConfigError
+from ...state import atomic_write, subdir
+from ..container.egress_link import is_link_mount
+from ..container.mounts import Mount
+from ..labels import MANAGED
+from .tree import Applied, Signatures, Source, StatMemo, apply, changed, read_tar, scan_sources, tar_of
+
+log = logging.getLogger(__name__)
+SUPPORT_ROOT = "/channelcoder"
+HELPER_ROOT = "/channelcoder-volumes"
+VOLUME_LABEL = "io.channelcoder.volume"
+
+
+@dataclass(frozen=True)
+class VolumeMount(Mount):
+    """A named volume where a local container would have a bind mount."""
+
+    volume: str = ""
+
+    @property
+    def bind(self) -> str:
+        return f"{self.volume}:{self.container}:{'ro' if self.read_only else 'rw'}"
+
+
+@dataclass
+class Volume:
+    name: str
+    target: str
+    read_only: bool
+    sources: list[Source]
+    keep: bool  # outlives the job: a session's, or a read-only cache
+    back: bool  # what the job changed comes back to the sources
+    mount_points: list[str] = field(default_factory=list)  # for volumes mounted inside it
+    sent: Signatures = field(default_factory=dict)  # what it held when the job started
+    memo: StatMemo = field(default_factory=dict)  # the local files' hashes by their stat
+    created: str = ""
+
+
+@dataclass
+class Layout:
+    volumes: list[Volume]
+
+    @property
+    def mounts(self) -> tuple[VolumeMount, ...]:
+        return tuple(VolumeMount(Path(v.name), v.target, v.read_only, volume=v.name)
+                     for v in sorted(self.volumes, key=lambda v: v.target.count("/")))
+
+
+def _name(kind: str, *parts: str) -> str:
+    digest = hashlib.sha256("\0".join(parts).encode()).hexdigest()[:20]
+    return f"channelcoder-{kind}-{digest}"
+
+
+def _inside(path: str, top: str) -> bool:
+    return path.startswith(top.rstrip("/") + "/")
+
+
+def plan_layout(mounts: Sequence[Mount], *, scope: str, keep: bool,
+                config_target: str) -> Layout:
+    """The volumes for these mounts. `scope` names the job or the session (with `keep`) the
+    read-write volumes belong to; Claude's config dir (`config_target`) lives on the engine
+    only, so it is never copied back."""
+    volumes: list[Volume] = []
+    for mount in sorted((m for m in mounts if not is_link_mount(m)),
+                        key=lambda m: (m.container.count("/"), m.container)):
+        outer = max((v for v in volumes if _inside(mount.container, v.target)),
+                    key=lambda v: len(v.target), default=None)
+        if outer is not None and not (outer.target == SUPPORT_ROOT and mount.host.is_dir()):
+            rel = mount.container[len(outer.target.rstrip("/")) + 1:]
+            outer.sources.append(Source(mount.host, rel, mount.read_only or outer.read_only))
+            outer.back = outer.back or not (mount.read_only or outer.read_only)
+            continue
+        if mount.host.is_dir():
+            if mount.read_only:
+                volume = Volume(_name("cache", str(mount.host)), mount.container, True,
+                                [Source(mount.host, "", True)], keep=True, back=False)
+            else:
+                volume = Volume(_name("job", scope, mount.container, str(mount.host)),
+                                mount.container, False, [Source(mount.host, "")], keep=keep,
+                                back=mount.container != config_target)
+            volumes.append(volume)
+            continue
+        parent = posixpath.dirname(mount.container)
+        if parent != SUPPORT_ROOT:
+            raise ConfigError(
+                f"the mount of the single file {mount.host} at {mount.container} cannot be "
+                "copied to a remote engine",
+                hint="mount the directory that holds it instead (docker.mounts), or use a "
+                     "local engine")
+        support = next((v for v in volumes if v.target == SUPPORT_ROOT), None)
+        if support is None:
+            support = Volume(_name("cache", "support"), SUPPORT_ROOT, True, [], keep=True,
+                             back=False)
+            volumes.append(support)
+        support.sources.append(Source(mount.host, posixpath.basename(mount.container), True))
+    for volume in volumes:
+        volume.mount_points = [v.target[len(volume.target.rstrip("/")) + 1:] for v in volumes
+                               if _inside(v.target, volume.target)]
+    return Layout(volumes)
+
+
+# ---------------------------------------------------------------------------------------------
+# Manifests: what a kept volume holds
+
+
+def _manifest_path(engine_id: str, volume: str) -> Path:
+    return subdir("remote") / f"{_name('m', engine_id)[-12:]}-{volume}.json"
+
+
+def _load(engine_id: str, volume: Volume) -> tuple[Signatures, StatMemo]:
+    try:
+        data = json.loads(_manifest_path(engine_id, volume.name).read_text())
+    except (OSError, ValueError):
+        return {}, {}
+    if data.get("created") != volume.created:
+        return {}, {}  # the volume was made again since: it is empty
+    memo = {k: (int(v[0]), int(v[1]), int(v[2]), str(v[3]))
+            for k, v in dict(data.get("memo") or {}).items()}
+    return dict(data.get("signatures") or {}), memo
+
+
+def _save(engine_id: str, volume: Volume) -> None:
+    if not volume.keep:
+        return
+    atomic_write(_manifest_path(engine_id, volume.name), json.dumps(
+        {"created": volume.created, "signatures": volume.sent, "memo": volume.memo}).encode())
+
+
+# ---------------------------------------------------------------------------------------------
+# The engine side
+
+
+@dataclass
+class Filled:
+    sent_files: int = 0
+    sent_bytes: int = 0
+    removed: int = 0
+
+
+def _helper(api: Any, image: str, volumes: list[Volume], labels: Mapping[str, str], *,
+            command: list[str] | None = None, user: str = "0:0") -> str:
+    binds = [f"{v.name}:{HELPER_ROOT}/{i}:rw" for i, v in enumerate(volumes)]
+    config = {"Image": image, "Entrypoint": (command or ["true"])[:1],
+              "Cmd": (command or ["true"])[1:], "User": user, "Labels": {**labels, MANAGED: "1"},
+              "NetworkDisabled": True,
+              "HostConfig": {"Binds": binds, "NetworkMode": "none", "CapDrop": ["ALL"],
+                             "CapAdd": ["CHOWN", "DAC_OVERRIDE", "FOWNER"],
+                             "SecurityOpt": ["no-new-privileges"]}}
+    return str(api.create_container(config)["Id"])
+
+
+def _run_helper(api: Any, image: str, volumes: list[Volume], labels: Mapping[str, str],
+                script: str) -> None:
+    cid = _helper(api, image, volumes, labels, command=["sh", "-c", script])
+    try:
+        api.start(cid)
+        status = int(api.wait(cid).get("StatusCode", -1))
+        if status != 0:
+            raise RuntimeError(f"preparing the remote volumes failed (exit {status}): "
+                               f"{api.logs(cid).decode('utf-8', 'replace').strip()[-500:]}")
+    finally:
+        with contextlib.suppress(Exception):
+            api.remove_container(cid, force=True)
+
+
+def fill(api: Any, engine_id: str, layout: Layout, *, image: str, uid: int | None,
+         gid: int | None, labels: Mapping[str, str]) -> Filled:
+    """Create the volumes and send what they lack. Blocking."""
+    import shlex
+
+    stats = Filled()
+    owner_uid, owner_gid = uid or 0, gid or 0
+    plans: list[tuple[Volume, Signatures, StatMemo, list[str]]] = []
+    fresh: list[int] = []
+    removals: list[str] = []
+    for index, volume in enumerate(layout.volumes):
+        made = api.create_volume(volume.name, {**labels, MANAGED: "1", VOLUME_LABEL: "1"})
+        volume.created = str(made.get("CreatedAt") or "")
+        held, memo = _load(engine_id, volume) if volume.keep else ({}, {})
+        if not held:
+            fresh.append(index)
+        local = scan_sources(volume.sources, memo)
+        for point in volume.mount_points:
+            local.setdefault(point, "d")
+        write, remove = changed(held, local)
+        # A path whose type changed is removed first, so the archive can put the new one.
+        remove += [p for p in write if p in held and held[p][:1] != local[p][:1]]
+        removals += [f"{HELPER_ROOT}/{index}/{p}" for p in remove]
+        volume.sent, volume.memo = local, memo
+        plans.append((volume, local, memo, write))
+    chown = owner_uid != 0 or owner_gid != 0
+    if removals or (chown and fresh):
+        script = ""
+        if removals:
+            script += f"rm -rf -- {shlex.join(removals)}; "
+        if chown and fresh:
+            roots = [f"{HELPER_ROOT}/{i}" for i in fresh]
+            script += f"chown {owner_uid}:{owner_gid} {shlex.join(roots)}"
+        _run_helper(api, image, layout.volumes, labels, script.rstrip("; ") or "true")
+        stats.removed = len(removals)
+    if any(write for *_, write in plans):
+        cid = _helper(api, image, layout.volumes, labels)
+        try:
+            for index, (volume, local, _, write) in enumerate(plans):
+                if not write:
+                    continue
+                data = tar_of(write, local, volume.sources, uid=owner_uid, gid=owner_gid)
+                api.put_archive(cid, f"{HELPER_ROOT}/{index}", data)
+                stats.sent_files += sum(1 for p in write if local[p].startswith("f:"))
+                stats.sent_bytes += len(data)
+        finally:
+            with contextlib.suppress(Exception):
+                api.remove_container(cid, force=True)
+    for volume, *_ in plans:
+        _save(engine_id, volume)
+    return stats
+
+
+def bring_back(api: Any, engine_id: str, layout: Layout, *, image: str,
+               labels: Mapping[str, str]) -> list[Applied]:
+    """Read the read-write volumes and apply what the job changed to the local sources."""
+    back = [v for v in layout.volumes if v.back]
+    if not back:
+        return []
+    results: list[Applied] = []
+    cid = _helper(api, image, back, labels)
+    try:
+        for index, volume in enumerate(back):
+            data = api.get_archive(cid, f"{HELPER_ROOT}/{index}")
+            remote = read_tar(data, str(index))
+            results.append(apply(remote, volume.sent, volume.sources))
+            volume.sent = remote.signatures
+            _save(engine_id, volume)
+    finally:
+        with contextlib.suppress(Exception):
+            api.remove_container(cid, force=True)
+    return results
+
+
+def remove_job_volumes(api: Any, layout: Layout) -> None:
+    """The volumes that belonged to the job only."""
+    for volume in layout.volumes:
+        if not volume.keep:
+            with contextlib.suppress(Exception):
+                api.remove_volume(volume.name, force=True)

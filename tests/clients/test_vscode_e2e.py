@@ -4,7 +4,8 @@ real `channelcoder lsp`, the real engine and Claude CLI in the sandbox, the scri
 One code-server session runs clients/vscode/test/e2e/suite.ts (through its runner, which prints
 `N passed, N failed`); between its tests the suite picks the scripted model's scenario through a
 loopback switch this test serves. Screenshots of what the user saw (the palette, the progress
-notification, the refactor preview…) are kept under .cache/artefacts/vscode-e2e/.
+notification, the refactor preview…) are kept under .cache/artefacts/vscode-e2e/. A second,
+short session starts VS Code where the server is not on PATH.
 """
 
 from __future__ import annotations
@@ -108,6 +109,27 @@ def leftover_processes(marker: str) -> list[str]:
     return found
 
 
+def run_suite(installed: Path, workspace: Path, scratch: Path, artefacts: Path,
+              settings: dict[str, object], env: dict[str, str], test_filter: str,
+              timeout: float) -> int:
+    """Run the suite's tests matching `test_filter` in one code-server session; the number that
+    passed (the test fails when any failed or a process outlived the runner)."""
+    proc = subprocess.run(
+        [shutil.which("node") or "node", str(EXT / "out/test/e2e/runner.js"),
+         "--code-server", str(installed), "--workspace", str(workspace),
+         "--scratch", str(scratch), "--artefacts", str(artefacts),
+         "--settings", json.dumps(settings), "--filter", test_filter],
+        capture_output=True, text=True, timeout=timeout, env=env)
+    output = proc.stdout + proc.stderr
+    print(output)
+    assert not leftover_processes(str(scratch)), "code-server or chromium outlived the runner"
+    assert proc.returncode == 0, output[-8000:]
+    last = [line for line in output.splitlines() if " passed, " in line][-1]
+    passed, failed = (int(part.split()[0]) for part in last.split(", ")[:2])
+    assert failed == 0, output[-4000:]
+    return passed
+
+
 @pytest.mark.docker
 @pytest.mark.timeout(1500)
 @pytest.mark.usefixtures("claude_bin", "sandbox_image", "no_leaked_containers")
@@ -116,35 +138,46 @@ def test_extension_in_real_vscode(vscode_extension: Path, installed: Path, git_r
                                   tmp_path: Path) -> None:
     api, switch = model_switch
     (git_repo / ".gitignore").write_text(".vscode/\n")
-    scratch = tmp_path / "vscode-e2e"
-    shutil.rmtree(ARTEFACTS, ignore_errors=True)
-    settings = {
+    artefacts = ARTEFACTS / "session"
+    shutil.rmtree(artefacts, ignore_errors=True)
+    settings: dict[str, object] = {
         "channelcoder.serverPath": str(SERVER),
         "channelcoder.docker": {"network": "host"},
         "channelcoder.standby": False,
         "channelcoder.revealTranscript": True,
         "channelcoder.trace.server": "off",
+        # Two invalid values: the server falls back to its defaults and says so, once, grouped.
+        "channelcoder.maxTurns": "many",
+        "channelcoder.idleTimeout": -5,
     }
     env = {**os.environ, "CHANNELCODER_E2E_MODEL": switch,
            "CHANNELCODER_E2E_TIMEOUT_MS": "1300000"}
-    proc = subprocess.run(
-        [shutil.which("node") or "node", str(EXT / "out/test/e2e/runner.js"),
-         "--code-server", str(installed), "--workspace", str(git_repo),
-         "--scratch", str(scratch), "--artefacts", str(ARTEFACTS),
-         "--settings", json.dumps(settings),
-         "--filter", os.environ.get("CHANNELCODER_E2E_FILTER", "")],
-        capture_output=True, text=True, timeout=1450, env=env)
-    output = proc.stdout + proc.stderr
-    print(output)
-    assert not leftover_processes(str(scratch)), "code-server or chromium outlived the runner"
-    assert proc.returncode == 0, output[-8000:]
-    assert " 0 failed" in output
-    passed = int(output.rsplit(" passed, ", 1)[0].rsplit("\n", 1)[-1])
-    assert passed >= (1 if os.environ.get("CHANNELCODER_E2E_FILTER") else 7), output[-4000:]
-    shots = sorted(p.name for p in ARTEFACTS.glob("*.png"))
-    if not os.environ.get("CHANNELCODER_E2E_FILTER"):
+    test_filter = os.environ.get("CHANNELCODER_E2E_FILTER", "")
+    passed = run_suite(installed, git_repo, tmp_path / "vscode-e2e", artefacts, settings, env,
+                       test_filter, 1450)
+    assert passed >= (1 if test_filter else 8)
+    shots = sorted(p.name for p in artefacts.glob("*.png"))
+    if not test_filter:
         assert any("refactor-preview" in s for s in shots), shots
         assert any("progress-notification" in s for s in shots), shots
         reason_turns = [r for r in api.agent_requests()
                         if "keep the French greeting" in r.last_user_text()]
         assert reason_turns, "the reason typed after Discard reached Claude as the next turn"
+
+
+@pytest.mark.timeout(300)
+def test_server_not_found_then_picked_in_real_vscode(vscode_extension: Path, installed: Path,
+                                                     git_repo: Path, tmp_path: Path) -> None:
+    """VS Code started with a PATH that has no channelcoder (the server lives in a venv): the
+    error names channelcoder.serverPath, its button's file picker takes the executable, which
+    is written to the user settings, and the server starts."""
+    artefacts = ARTEFACTS / "server-not-found"
+    shutil.rmtree(artefacts, ignore_errors=True)
+    path = [d for d in os.environ.get("PATH", "").split(os.pathsep)
+            if d and not (Path(d) / "channelcoder").exists()]
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")}
+    env |= {"PATH": os.pathsep.join(path), "CHANNELCODER_E2E_SERVER_PATH": str(SERVER)}
+    settings: dict[str, object] = {"channelcoder.docker": False, "channelcoder.standby": False}
+    assert run_suite(installed, git_repo, tmp_path / "vscode-e2e", artefacts, settings, env,
+                     "^missing-server:", 280) == 1

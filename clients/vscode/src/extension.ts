@@ -38,7 +38,7 @@ export interface ExtensionDeps {
 export const RUNNING_CONTEXT = "channelcoder.serverRunning";
 export const COPY_INSTALL = "Copy install command";
 export const OPEN_SETTINGS = "Open settings";
-export const PICK_SERVER = "Choose the channelcoder executable…";
+export const PICK_SERVER = "Choose file…";
 export const REVIEW_AGAIN = "Review again";
 export const SHOW_JOBS = "Show jobs";
 
@@ -264,7 +264,7 @@ export class ChannelcoderExtension implements vscode.Disposable {
 
   private async pickServer(): Promise<void> {
     const picked = await vscode.window.showOpenDialog({
-      title: "The channelcoder executable (e.g. .venv/bin/channelcoder) or a Python that has it",
+      title: "The channelcoder executable (e.g. .venv/bin/channelcoder)",
       openLabel: "Use for Claude",
       canSelectFiles: true,
       canSelectFolders: false,

@@ -12,12 +12,14 @@ export interface Test {
   name: string;
   timeoutMs: number;
   body: () => Promise<void>;
+  /** Runs only when the filter names it: it needs a VS Code session of its own. */
+  alone: boolean;
 }
 
 const tests: Test[] = [];
 
-export function test(name: string, timeoutMs: number, body: () => Promise<void>): void {
-  tests.push({ name, timeoutMs, body });
+export function test(name: string, timeoutMs: number, body: () => Promise<void>, options: { alone?: boolean } = {}): void {
+  tests.push({ name, timeoutMs, body, alone: options.alone ?? false });
 }
 
 /** Run every registered test (those matching CHANNELCODER_E2E_FILTER) and write the report. */
@@ -25,7 +27,7 @@ export async function runAll(): Promise<void> {
   const filter = process.env.CHANNELCODER_E2E_FILTER ? new RegExp(process.env.CHANNELCODER_E2E_FILTER) : undefined;
   const results: TestResult[] = [];
   for (const entry of tests) {
-    if (filter && !filter.test(entry.name)) {
+    if (filter ? !filter.test(entry.name) : entry.alone) {
       continue;
     }
     const started = Date.now();

@@ -9,7 +9,7 @@ export type ControlRequest =
   | { op: "texts"; selector: string }
   | { op: "html"; selector: string }
   | { op: "click"; selector: string; text?: string }
-  | { op: "type"; text: string; enter?: boolean }
+  | { op: "type"; text: string; enter?: boolean; replace?: boolean }
   | { op: "key"; key: string }
   | { op: "screenshot"; name: string };
 

@@ -199,6 +199,11 @@ class Eyes {
       case "click":
         return { ok: await this.click(request.selector, request.text) };
       case "type":
+        if (request.replace) {
+          await this.page.keyboard.down("Control");
+          await this.page.keyboard.press("KeyA");
+          await this.page.keyboard.up("Control");
+        }
         await this.page.keyboard.type(request.text, { delay: 5 });
         if (request.enter) {
           await this.page.keyboard.press("Enter");

@@ -103,8 +103,10 @@ async function revertAndClose(): Promise<void> {
   await vscode.commands.executeCommand("workbench.action.closeAllEditors");
 }
 
-test("activation: the extension starts the real server, its commands are in the palette, and no client-only setting reaches the server", 120_000, async () => {
+test("activation: the extension starts the real server, its commands are in the palette, no client-only setting reaches the server, and settings problems are one notification", 120_000, async () => {
   await serverReady();
+  const problems = await notification(/Claude settings/, 30_000);
+  await eyes({ op: "screenshot", name: "settings-problems" });
   const palette = vscode.commands.executeCommand("workbench.action.showCommands");
   await eyes({ op: "type", text: "Claude: " });
   const rows = await waitUntil("palette rows for Claude", 15_000, async () => {
@@ -120,6 +122,8 @@ test("activation: the extension starts the real server, its commands are in the 
   await sleep(1500);
   const shown = await notifications();
   assert.ok(!shown.some((text) => /unknown option/.test(text)), `no "unknown option" warning: ${JSON.stringify(shown)}`);
+  assert.match(problems, /2 problems — \(1\) setting 'maxTurns'.*\(2\) setting 'idleTimeout'/s);
+  assert.equal(shown.filter((text) => /maxTurns|idleTimeout/.test(text)).length, 1, `said once: ${JSON.stringify(shown)}`);
 });
 
 test("improve: Improve with Claude on a selection shows a progress notification, then the refactor preview; Apply changes the file", 180_000, async () => {
@@ -182,6 +186,7 @@ test("discard: Discard in the preview asks why; the reason becomes Claude's next
   await answerInputBox(/Why reject/, "keep the French greeting");
   await notification(/Understood, keeping the French greeting/, 90_000);
   await done;
+  await waitUntil("the follow-up job to end", 30_000, async () => !(await statusBarTexts()).some((text) => /jobs? running/.test(text)) || undefined);
   assert.match(await documentText(), /bonjour/);
   assert.doesNotMatch(await documentText(), /hola/);
   const left = await jobList();
@@ -338,6 +343,31 @@ test("crash: a SIGKILLed server is said, its running job is marked lost (transcr
   assert.equal(again?.ok, true, JSON.stringify(again));
   await revertAndClose();
 });
+
+test(
+  "missing-server: not found, the error names channelcoder.serverPath; the picked file goes to the user settings and the server starts",
+  120_000,
+  async () => {
+    const wanted = process.env.CHANNELCODER_E2E_SERVER_PATH ?? "";
+    assert.ok(wanted, "CHANNELCODER_E2E_SERVER_PATH names the server to pick");
+    await api();
+    const shown = await notification(/not found/, 60_000);
+    assert.match(shown, /set channelcoder\.serverPath to its executable/);
+    await eyes({ op: "screenshot", name: "server-not-found" });
+    await clickNotificationButton("Choose file");
+    await waitUntil("the file picker", 15_000, async () => (await eyes({ op: "texts", selector: SELECTORS.quickInput })).texts?.some((text) => text.length > 0) || undefined);
+    await eyes({ op: "type", text: wanted, replace: true });
+    await sleep(500);
+    await eyes({ op: "screenshot", name: "server-picker" });
+    await eyes({ op: "key", key: "Enter" });
+    await serverReady();
+    const setting = vscode.workspace.getConfiguration("channelcoder").inspect<string>("serverPath");
+    assert.equal(setting?.globalValue, wanted, "written to the user settings");
+    const shownNow = await notifications();
+    assert.ok(!shownNow.some((text) => /serverPath changed/.test(text)), `no restart question: ${JSON.stringify(shownNow)}`);
+  },
+  { alone: true },
+);
 
 export async function run(): Promise<void> {
   await runAll();

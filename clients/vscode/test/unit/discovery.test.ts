@@ -63,7 +63,7 @@ test("a missing server is one notification with the install command, which can b
   assert.equal(state.messages.length, 1);
   assert.equal(state.messages[0]?.level, "error");
   assert.match(state.messages[0]?.text ?? "", /python3 -m pip install channelcoder/);
-  assert.deepEqual(state.messages[0]?.actions, ["Choose the channelcoder executable…", "Copy install command", "Open settings"]);
+  assert.deepEqual(state.messages[0]?.actions, ["Choose file…", "Copy install command", "Open settings"]);
   assert.match(state.messages[0]?.text ?? "", /channelcoder\.serverPath/, "it names the setting to set");
   assert.equal(state.clipboard, INSTALL_COMMAND);
   assert.notEqual(state.context.get("channelcoder.serverRunning"), true);
@@ -92,7 +92,7 @@ test("a missing server: picking the executable writes channelcoder.serverPath to
   const missing = findServer(null, host([]));
   let found: string | null | undefined;
   const { ext } = await activate({
-    messageAnswers: ["Choose the channelcoder executable…"],
+    messageAnswers: ["Choose file…"],
     openDialogAnswers: [[Uri.file("/home/me/project/.venv/bin/channelcoder")]],
     findServer: (serverPath) => {
       found = serverPath;

@@ -8,9 +8,11 @@ loopback server named exactly in the allowlist is reachable through it.
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
+import tarfile
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,6 +26,7 @@ from channelcoder import stream
 from channelcoder.claude.events import AnyEvent, NetworkBlocked, Result, ToolResult
 from channelcoder.testing.fake_anthropic import DUMMY_KEY, Reply, ToolCall
 from tests.egress.helpers import CorporateProxy, corporate_proxy
+from tests.plugins.docker import RUN_ID, RUN_LABEL
 
 pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("claude_bin", "no_leaked_containers")]
 GUARD = 120.0
@@ -153,3 +156,32 @@ def test_behind_a_corporate_proxy_the_egress_proxy_goes_out_through_it(
     assert "HTTPS_PROXY=http://127.0.0.1:3128" in inside
     assert str(corp.port) not in inside and "corp-pa55word" not in inside
     assert "corp-pa55word" not in done.stdout + done.stderr
+
+
+def test_an_image_without_node_is_refused_in_proxy_mode_with_a_hint(
+        scripted: Any, sandbox_image: str, git_repo: Path, docker_client: Any) -> None:
+    """The way out is a Node forwarder: an image of the user's without node is said at once,
+    with what to do — not a job whose API calls fail one retry after another."""
+    ref = f"channelcoder-test-nonode:{RUN_ID}"
+    context = io.BytesIO()
+    with tarfile.open(fileobj=context, mode="w") as tar:
+        data = (f"FROM {sandbox_image}\nUSER root\n"
+                "RUN rm -f \"$(command -v node)\" && ! command -v node\n").encode()
+        info = tarfile.TarInfo("Dockerfile")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    context.seek(0)
+    for line in docker_client.api.build(fileobj=context, custom_context=True, tag=ref,
+                                        decode=True, rm=True, labels={RUN_LABEL: RUN_ID}):
+        assert "error" not in line, line
+    try:
+        scripted([Reply("never asked")])
+        done = subprocess.run([sys.executable, "-m", "channelcoder", "run", "--docker-image", ref,
+                               "-p", "hi"], cwd=git_repo, capture_output=True, text=True,
+                              timeout=GUARD)
+        assert done.returncode != 0
+        assert f"the image {ref} has no 'node'" in done.stderr
+        assert 'docker.network = "open"' in done.stderr and "nodejs" in done.stderr
+        assert "Traceback" not in done.stderr
+    finally:
+        docker_client.images.remove(ref, force=True)

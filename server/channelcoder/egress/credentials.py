@@ -22,8 +22,6 @@ from __future__ import annotations
 import json
 import os
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -111,6 +109,9 @@ class HostLogin:
         stored = [s for s in oauth.get("scopes") or [] if isinstance(s, str)]
         client_id = oauth.get("clientId")
         scopes = stored if client_id else list(dict.fromkeys([*DEFAULT_SCOPES, *stored]))
+        import urllib.error  # only here: a refresh is rare, and this is 20 ms of start-up
+        import urllib.request
+
         body = json.dumps({"grant_type": "refresh_token", "refresh_token": refresh_token,
                            "client_id": client_id or CLIENT_ID, "scope": " ".join(scopes)})
         request = urllib.request.Request(self.token_url, data=body.encode(), method="POST",

@@ -26,17 +26,15 @@ import contextlib
 import ipaddress
 import logging
 import os
-import ssl
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
 import anyio
 import anyio.abc
-import certifi
 import h11
 from anyio.streams.tls import TLSStream
 
@@ -44,6 +42,9 @@ from ..claude.events import NetworkBlocked
 from .credentials import Credentials
 from .policy import Policy, resolve_checked
 from .via import Route, TunnelFailed, tunnel
+
+if TYPE_CHECKING:
+    import ssl
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +101,12 @@ class _Upstream:
 
 
 def tls_context(ca_bundle: str | Path | None = None) -> ssl.SSLContext:
-    """System CAs, certifi's, and the user's extra bundle (a TLS-intercepting proxy's)."""
+    """System CAs, certifi's, and the user's extra bundle (a TLS-intercepting proxy's).
+    Imported here: only an https upstream needs them, and they cost a CLI run 10 ms."""
+    import ssl
+
+    import certifi
+
     context = ssl.create_default_context()
     context.load_verify_locations(certifi.where())
     if ca_bundle:

@@ -23,12 +23,16 @@ import os
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ...allowances import allowed_hosts
 from ...claude.events import NetworkBlocked
 from ...config import DockerOptions
 from ...state import subdir
 from .mounts import Mount
+
+if TYPE_CHECKING:
+    from ...egress import EgressProxy, ProxyThread
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +49,10 @@ PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "AL
 
 @dataclass
 class EgressHooks:
-    """Where the proxy reports: set by the job that runs in the container."""
+    """Where the proxy reports, and whom it asks: set by the job that runs in the container."""
 
     blocked: Callable[[NetworkBlocked], None] | None = None
+    ask: Callable[[str, int], Awaitable[str]] | None = None
 
     def report(self, event: NetworkBlocked) -> None:
         log.info("egress proxy refused %s", event.describe())
@@ -64,18 +69,18 @@ class EgressLink:
     env: dict[str, str]
     mounts: list[Mount]
     login_file: str | None
-    policy: list[str]
     hooks: EgressHooks = field(default_factory=EgressHooks)
-    _proxy: object | None = None
-    _thread: object | None = None
+    _factory: Callable[[Path], EgressProxy] | None = None
+    _proxy: EgressProxy | None = None
+    _thread: ProxyThread | None = None
     _made: Path | None = None
 
     def attach(self, blocked: Callable[[NetworkBlocked], None] | None,
                ask: Callable[[str, int], Awaitable[str]] | None) -> None:
         """The job that runs in the container: it hears of refusals, and may be asked."""
-        self.hooks.blocked = blocked
+        self.hooks.blocked, self.hooks.ask = blocked, ask
         if self._proxy is not None:
-            self._proxy.ask = ask  # type: ignore[attr-defined]
+            self._proxy.ask = ask
 
     @property
     def serving(self) -> bool:
@@ -86,28 +91,34 @@ class EgressLink:
         mounts at SOCKET_DIR — the link's own unless a warm container has its own. Once."""
         from ...egress import ProxyThread
 
-        if self._thread is not None or self._proxy is None:
+        if self._thread is not None or self._factory is None:
             return
         if directory is None:
-            directory = self.directory
-            directory.mkdir(mode=0o755, exist_ok=True)
-            self._made = directory
-        self._proxy.socket_path = directory / SOCKET_NAME  # type: ignore[attr-defined]
+            directory = self.own_directory()
         try:
-            self._thread = ProxyThread.start(self._proxy)  # type: ignore[arg-type]
+            self._proxy = self._factory(directory / SOCKET_NAME)
+            self._proxy.ask = self.hooks.ask
+            self._thread = ProxyThread.start(self._proxy)
         except BaseException:
             self.close()
             raise
+
+    def own_directory(self) -> Path:
+        """The link's own socket directory, made now: a container that mounts it can be
+        created before the proxy serves."""
+        self.directory.mkdir(mode=0o755, exist_ok=True)
+        self._made = self.directory
+        return self.directory
 
     def close(self) -> None:
         """Stop serving (the socket goes) and forget the link's own directory. Idempotent."""
         import shutil
 
         thread, self._thread = self._thread, None
-        self._proxy = None
+        self._proxy = self._factory = None
         if thread is not None:
             try:
-                thread.close()  # type: ignore[attr-defined]
+                thread.close()
             except Exception as exc:
                 log.debug("stopping the egress proxy: %s", exc)
         made, self._made = self._made, None
@@ -145,7 +156,8 @@ def allowlist(options: DockerOptions, workspace: Path,
 def open_link(options: DockerOptions, workspace: Path, host_env: Mapping[str, str], *,
               ca_bundle: Path | None = None, uid: int | None = None) -> EgressLink:
     """The proxy for one container, not serving yet (see `EgressLink.serve`)."""
-    from ...egress import Credentials, EgressProxy, Policy
+    from ...egress.credentials import Credentials
+    from ...egress.policy import Policy
     from ...egress.via import Route
     from ..engine.proxies import proxy_env
 
@@ -153,12 +165,17 @@ def open_link(options: DockerOptions, workspace: Path, host_env: Mapping[str, st
     policy = Policy.build([*options.network_allow, *allowed_hosts(workspace)])
     directory = subdir("egress") / os.urandom(8).hex()
     hooks = EgressHooks()
-    proxy = EgressProxy(policy, credentials, socket_path=directory / SOCKET_NAME,
-                        upstream=host_env.get("ANTHROPIC_BASE_URL") or None,
-                        ca_bundle=ca_bundle, on_blocked=hooks.report,
-                        api_aliases=[f"127.0.0.1:{PORT}", f"localhost:{PORT}"],
-                        socket_mode=0o600 if uid in (None, os.geteuid()) else 0o666,
-                        via=Route.from_env(proxy_env(None, host_env)))
+    via = Route.from_env(proxy_env(None, host_env))
+    upstream = host_env.get("ANTHROPIC_BASE_URL") or None
+
+    def proxy(socket_path: Path) -> EgressProxy:
+        from ...egress import EgressProxy
+
+        return EgressProxy(policy, credentials, socket_path=socket_path, upstream=upstream,
+                           ca_bundle=ca_bundle, on_blocked=hooks.report,
+                           api_aliases=[f"127.0.0.1:{PORT}", f"localhost:{PORT}"],
+                           socket_mode=0o600 if uid in (None, os.geteuid()) else 0o666,
+                           via=via)
     env = {name: INSIDE_URL for name in PROXY_VARIABLES[:6]}
     env.update({"NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost",
                 "ANTHROPIC_BASE_URL": INSIDE_URL, "CHANNELCODER_EGRESS_PORT": str(PORT),
@@ -166,5 +183,5 @@ def open_link(options: DockerOptions, workspace: Path, host_env: Mapping[str, st
     env.update(credentials.sandbox_env())
     mounts = [Mount(directory, SOCKET_DIR, read_only=True),
               Mount(FORWARDER, FORWARDER_INSIDE, read_only=True)]
-    return EgressLink(directory, env, mounts, credentials.sandbox_credentials_file(),
-                      policy.describe(), hooks, proxy)
+    return EgressLink(directory, env, mounts, credentials.sandbox_credentials_file(), hooks,
+                      proxy)

@@ -49,6 +49,7 @@ _VERSION = re.compile(r"(\d+\.\d+\.\d+\S*)")
 _VARIABLE = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
 LOCK_POLL = 0.2
 PROBE_TIMEOUT = 120
+NODE_STORE = "node-present.json"  # image id -> does `node` run in it
 
 
 def pinned_claude_version() -> str:
@@ -270,6 +271,7 @@ class ImageResolver:
                                  hint=f"build or pull it first (docker pull {source.image}), or "
                                       "drop --docker-image to use the bundled sandbox image")
             version = await self.claude_version(source.image, image_id)
+            await self.check_forwarder(options, source, source.image, image_id)
             yield ResolvedImage(source.image, image_id, source, version)
             return
         plan = await anyio.to_thread.run_sync(lambda: plan_build(source, options, self.memo))
@@ -288,6 +290,7 @@ class ImageResolver:
                                  hint="run again; check 'docker images'")
             built = True
         version = await self.claude_version(plan.tag, image_id)
+        await self.check_forwarder(options, source, plan.tag, image_id)
         yield ResolvedImage(plan.tag, image_id, source, version, built=built, key=plan.key)
 
     async def plan(self, options: DockerOptions, workspace: Path, *,
@@ -321,6 +324,8 @@ class ImageResolver:
         image_id = self._inspect(ref)
         version = self._known_version(image_id) if image_id is not None else None
         if image_id is None or version is None:
+            return None
+        if needs_node(options, source) and self._known(NODE_STORE, image_id) is not True:
             return None
         return ResolvedImage(ref, image_id, source, version, key=key)
 
@@ -457,6 +462,35 @@ class ImageResolver:
         version = known.get(image_id) if isinstance(known, dict) else None
         return version if isinstance(version, str) else None
 
+    @staticmethod
+    def _known(store: str, image_id: str) -> object:
+        known = read_json(subdir("sandbox", cache=True) / store, {})
+        return known.get(image_id) if isinstance(known, dict) else None
+
+    async def check_forwarder(self, options: DockerOptions, source: ImageSource, ref: str,
+                              image_id: str) -> None:
+        """In `proxy` mode the container's way out is a Node forwarder: an image of the user's
+        without `node` is an ImageError that says so (probed once per image id)."""
+        if not needs_node(options, source):
+            return
+        present = self._known(NODE_STORE, image_id)
+        if not isinstance(present, bool):
+            present = await eng.call(f"checking node in {ref}", probe_node, self.engine, ref,
+                                     user=self.user, labels=self.labels, abandon=False)
+            store = subdir("sandbox", cache=True) / NODE_STORE
+            known = read_json(store, {})
+            known = known if isinstance(known, dict) else {}
+            known[image_id] = present
+            write_json(store, known)
+        if not present:
+            raise ImageError(
+                f"the image {ref} has no 'node', which the sandbox's way out needs in the "
+                "default network mode (proxy: a small Node forwarder carries its connections "
+                "to channelcoder's egress proxy)",
+                hint="install Node.js in the image (e.g. RUN apt-get install -y nodejs), or "
+                     "choose another network mode: docker.network = \"open\" (Docker's "
+                     "bridge; --network open)")
+
     async def claude_version(self, ref: str, image_id: str) -> str:
         """`claude --version` in the image, probed once per image id and remembered."""
         known_version = self._known_version(image_id)
@@ -551,19 +585,27 @@ def _version_store() -> Path:
     return subdir("sandbox", cache=True) / "claude-versions.json"
 
 
-def probe_claude(engine: eng.Engine, ref: str, *, user: str | None,
-                 labels: Mapping[str, str]) -> str:
-    """`claude --version` inside the image (no network, no capabilities). Blocking."""
+def needs_node(options: DockerOptions, source: ImageSource) -> bool:
+    """The bundled image has Node (it installs Claude Code with npm); another may not."""
+    return options.network == "proxy" and source.kind != "bundled"
+
+
+def probe_node(engine: eng.Engine, ref: str, *, user: str | None,
+               labels: Mapping[str, str]) -> bool:
+    """Does `node --version` run inside the image? Blocking."""
+    ran = _run_version(engine, ref, "node", user=user, labels=labels)
+    return ran is not None and ran[0] == 0
+
+
+def _run_version(engine: eng.Engine, ref: str, command: str, *, user: str | None,
+                 labels: Mapping[str, str]) -> tuple[int, str] | None:
+    """`command --version` inside the image (no network, no capabilities): its exit code and
+    output, or None when the image has no such command. Blocking."""
     api = engine.api
-    missing = ImageError(
-        f"the image {ref} has no working 'claude' command",
-        hint="install the Claude Code CLI in it (RUN npm install -g "
-             f"@anthropic-ai/claude-code@{pinned_claude_version()}), or drop --docker-image / "
-             "--dockerfile to use the bundled sandbox image")
     host_config = {"NetworkMode": "none", "CapDrop": ["ALL"],
                    "SecurityOpt": ["no-new-privileges"], "Init": True, "PidsLimit": 128}
     container = api.create_container({
-        "Image": ref, "Cmd": ["--version"], "Entrypoint": ["claude"], "User": user or "",
+        "Image": ref, "Cmd": ["--version"], "Entrypoint": [command], "User": user or "",
         "HostConfig": host_config,
         "Labels": {**labels, MANAGED: "1", JOB: "probe", **owner_labels()}})
     cid = container["Id"]
@@ -572,13 +614,27 @@ def probe_claude(engine: eng.Engine, ref: str, *, user: str | None,
             api.start(cid)
         except EngineError as exc:
             if "not found" in eng.explain(exc) or "no such file" in eng.explain(exc).lower():
-                raise missing from exc
+                return None
             raise
         code = int(api.wait(cid, timeout=PROBE_TIMEOUT).get("StatusCode", -1))
-        output = api.logs(cid, stdout=True, stderr=True).decode("utf-8", "replace")
+        return code, api.logs(cid, stdout=True, stderr=True).decode("utf-8", "replace")
     finally:
         with contextlib.suppress(Exception):
             api.remove_container(cid, force=True)
+
+
+def probe_claude(engine: eng.Engine, ref: str, *, user: str | None,
+                 labels: Mapping[str, str]) -> str:
+    """`claude --version` inside the image. Blocking."""
+    missing = ImageError(
+        f"the image {ref} has no working 'claude' command",
+        hint="install the Claude Code CLI in it (RUN npm install -g "
+             f"@anthropic-ai/claude-code@{pinned_claude_version()}), or drop --docker-image / "
+             "--dockerfile to use the bundled sandbox image")
+    ran = _run_version(engine, ref, "claude", user=user, labels=labels)
+    if ran is None:
+        raise missing
+    code, output = ran
     match = _VERSION.search(output)
     if code != 0 or not match:
         raise missing

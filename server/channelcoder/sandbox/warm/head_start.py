@@ -103,11 +103,7 @@ class HeadStart:
                 return None
             planned = manager.assemble(spec, resolved)
             if planned.egress is not None:
-                try:
-                    planned.egress.serve()
-                except BaseException:
-                    planned.config.finish()
-                    raise
+                planned.egress.own_directory()  # served as the container starts
         except Exception as exc:
             drop_ahead(key)
             log.debug("no head start: %s", exc)
@@ -129,6 +125,8 @@ class HeadStart:
 
     def _start(self) -> None:
         try:
+            if self.planned.egress is not None:  # its way out listens before it starts
+                self.planned.egress.serve()
             if self.mirror is not None:
                 self.mirror.wait_filled()  # claude reads the repository as it starts
             self.engine.api.start(self.container_id)

@@ -64,6 +64,13 @@ mkdir -p "$seed/rg"
 cp "$(command -v rg)" "$seed/rg/rg"
 tar -C "$seed/rg" -czf "$seed/ripgrep-$ripgrep_release-$target.tar.gz" rg
 
+# Native modules whose prebuilt binaries are on GitHub (argon2…) are built here; node-gyp must
+# find Node's headers locally rather than download them: Debian/NodeSource put them in /usr.
+if [ -z "${npm_config_nodedir:-}" ] && [ -f "$(dirname "$(dirname "$(command -v node)")")/include/node/node.h" ]; then
+  export npm_config_nodedir
+  npm_config_nodedir=$(dirname "$(dirname "$(command -v node)")")
+fi
+
 say "installing code-server $version into $prefix (about a minute, ~300 MB)"
 rm -rf "$prefix"
 mkdir -p "$prefix"

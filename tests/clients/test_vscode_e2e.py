@@ -53,7 +53,8 @@ SCENARIOS: dict[str, Scenario] = {
 
 
 def code_server() -> Path:
-    return ROOT / f".cache/code-server/{CODE_SERVER_VERSION}/node_modules/code-server/out/node/entry.js"
+    cache = Path(os.environ.get("CHANNELCODER_CACHE") or ROOT / ".cache")
+    return cache / f"code-server/{CODE_SERVER_VERSION}/node_modules/code-server/out/node/entry.js"
 
 
 @pytest.fixture

@@ -15,13 +15,18 @@ from typing import Any
 import anyio
 import pytest
 
-from channelcoder.claude.events import Result, SecurityEvent
+from channelcoder import Result as ApiResult
+from channelcoder import session
+from channelcoder.claude.events import Changes, Error, Result, SecurityEvent, ToolResult, ToolUse
+from channelcoder.config import DockerOptions
+from channelcoder.sandbox.diagnose import diagnose
+from channelcoder.sandbox.image.resolve import ResolvedImage
 from channelcoder.sandbox.manager import SandboxManager
 from channelcoder.testing.fake_anthropic import Reply, ToolCall
 from tests.conftest import git, make_repo
 from tests.plugins.docker import docker_options
 from tests.plugins.remote_engine import RemoteEngine
-from tests.sandbox.helpers import collect, final, job, tool_outputs
+from tests.sandbox.helpers import HANG_GUARD, collect, final, job, tool_outputs
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(600)]
 
@@ -110,3 +115,109 @@ async def test_a_direct_job_on_a_remote_engine_edits_the_local_workspace(
     assert not [m for m in watch.mounts if str(m.get("Source", "")).startswith(local)]
     planted = [e for e in events if isinstance(e, SecurityEvent)]
     assert planted and "hooks/post-commit" in planted[0].describe(), planted
+
+
+async def test_cancel_on_a_remote_engine_ends_the_job_within_two_seconds(
+        scripted: Any, sandbox_image: str, repo: Path, on_remote: SandboxManager,
+        remote_engine: RemoteEngine) -> None:
+    scripted([ToolCall("Bash", {"command": "sleep 60"}), Reply("never")])
+    running = job("wait", repo, docker_options(sandbox_image), manager=on_remote,
+                  apply="direct")
+    events: list[Any] = []
+    cancelled_at = 0.0
+    with anyio.fail_after(HANG_GUARD):
+        async for event in running.events():
+            events.append(event)
+            if isinstance(event, ToolUse) and not cancelled_at:
+                await anyio.sleep(0.5)  # the sleep runs on the remote engine
+                running.cancel()
+                cancelled_at = time.monotonic()
+    took = time.monotonic() - cancelled_at
+    error = final(events)
+    assert isinstance(error, Error) and error.code == "cancelled", error
+    assert took < 2.0, f"the job ended {took:.2f} s after cancel"
+    client = remote_engine.client()
+    assert client.api.containers(
+        all=True, filters={"label": f"io.channelcoder.job={running.id}"}) == []
+
+
+def copied_counts(caplog: pytest.LogCaptureFixture) -> list[int]:
+    return [int(r.args[0]) for r in caplog.records  # type: ignore[index]
+            if r.name == "channelcoder.sandbox.remote.process" and r.msg.startswith("copied")]
+
+
+@pytest.mark.parametrize("on_remote", ["tls"], indirect=True)
+async def test_a_named_sessions_second_turn_resumes_and_sends_only_what_changed(
+        scripted: Any, sandbox_image: str, repo: Path, on_remote: SandboxManager,
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    for n in range(60):
+        (repo / f"module_{n}.py").write_text(f"VALUE = {n}\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "sixty modules")
+    monkeypatch.setattr(SandboxManager, "_shared", on_remote)
+    caplog.set_level("INFO", logger="channelcoder.sandbox.remote.process")
+    caplog.set_level("DEBUG", logger="channelcoder.sandbox.remote.volumes")
+    api = scripted([ToolCall("Bash", {"command": "echo first > first.txt"}),
+                    Reply("Remember: TANGERINE."),
+                    ToolCall("Bash", {"command": "cat first.txt module_7.py"}),
+                    Reply("It was TANGERINE.")])
+    s = session("remote-two", workspace=repo, docker=docker_options(sandbox_image),
+                apply="direct")
+    one = [e async for e in s.stream("first turn")]
+    assert isinstance(one[-1], ApiResult) and one[-1].ok, one[-1]
+    assert (repo / "first.txt").read_text() == "first\n"
+    (repo / "module_7.py").write_text("VALUE = 'edited between the turns'\n")
+    two = [e async for e in s.stream("which fruit?")]
+    assert isinstance(two[-1], ApiResult) and two[-1].ok, two[-1]
+    output = next(e for e in two if isinstance(e, ToolResult)).output
+    assert "first" in output and "edited between the turns" in output
+    texts = "\n".join(api.agent_requests()[-1].texts())
+    assert "first turn" in texts and "Remember: TANGERINE." in texts  # resumed
+    first, second = copied_counts(caplog)
+    assert first > 60 and second <= 3, (first, second)
+
+
+@pytest.mark.parametrize("on_remote", ["tls"], indirect=True)
+async def test_an_editor_job_on_a_remote_engine_proposes_its_changes(
+        scripted: Any, sandbox_image: str, repo: Path, on_remote: SandboxManager) -> None:
+    scripted([ToolCall("Bash", {"command": "sed -i s/hello/proposed/ app.py"}),
+              Reply("Proposed.")])
+    events = await collect(job("propose", repo, docker_options(sandbox_image),
+                               manager=on_remote, apply="propose"))
+    result = final(events)
+    assert isinstance(result, Result) and result.ok, result
+    changes = next(e for e in events if isinstance(e, Changes))
+    assert [(c.path, c.new_text) for c in changes.files] == [("app.py", "print('proposed')\n")]
+    assert (repo / "app.py").read_text() == "print('hello')\n"  # only proposed
+
+
+@pytest.mark.parametrize("on_remote", ["tls"], indirect=True)
+async def test_doctor_says_the_engine_is_remote_and_the_workspace_copied_in(
+        repo: Path, on_remote: SandboxManager, remote_engine: RemoteEngine,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(SandboxManager, "_shared", on_remote)
+    checks = {c.name: c for c in await diagnose(repo, DockerOptions())}
+    assert checks["files"].detail.startswith(
+        f"remote engine at {remote_engine.tls_host}, workspace copied in"), checks["files"]
+    forced = {c.name: c for c in await diagnose(repo, DockerOptions(remote=False))}
+    assert forced["files"].detail.startswith("local engine"), forced["files"]
+
+
+@pytest.mark.timeout(1200)
+@pytest.mark.parametrize("on_remote", ["tls"], indirect=True)
+async def test_the_bundled_image_is_built_on_the_remote_engine(
+        sandbox_image: str, tmp_path: Path, on_remote: SandboxManager,
+        remote_engine: RemoteEngine, docker_client: Any) -> None:
+    statuses: list[str] = []
+    resolved = None
+    async for item in on_remote.resolve_image(DockerOptions(), tmp_path, force_build=True):
+        if isinstance(item, ResolvedImage):
+            resolved = item
+        else:
+            statuses.append(item.phase)
+    assert resolved is not None and resolved.built
+    assert resolved.ref == sandbox_image  # the same content key as this machine's build
+    assert "building-image" in statuses
+    remote = remote_engine.client().images.get(resolved.ref)
+    assert remote.id == resolved.image_id
+    assert docker_client.images.get(sandbox_image).id != resolved.image_id  # built over there

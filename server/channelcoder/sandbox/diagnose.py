@@ -49,6 +49,7 @@ async def diagnose(workspace: Path, options: DockerOptions) -> list[Check]:
         checks.append(Check("engine", False, exc.message, exc.hint))
         checks += await anyio.to_thread.run_sync(_offline_checks, workspace, trusted)
         return checks
+    checks.append(await where_check(options))
     resolver = ImageResolver(engine, user=sandbox_user(options)[2])
     try:
         source, plan = await resolver.plan(options, workspace, trusted=trusted)
@@ -83,6 +84,20 @@ async def diagnose(workspace: Path, options: DockerOptions) -> list[Check]:
     checks += await anyio.to_thread.run_sync(_offline_checks, workspace, trusted)
     checks.append(network_check(options, workspace))
     return checks
+
+
+async def where_check(options: DockerOptions) -> Check:
+    """Is the engine on this machine (bind mounts) or another (the workspace copied in)?"""
+    from .manager import SandboxManager
+
+    try:
+        site = await anyio.to_thread.run_sync(SandboxManager.shared().site, options)
+    except Exception as exc:
+        return Check("files", False, f"could not tell where the engine is: {exc}")
+    if site.remote:
+        return Check("files", True, f"remote engine at {site.host}, workspace copied in "
+                                    f"({site.why})")
+    return Check("files", True, f"local engine: the workspace is mounted ({site.why})")
 
 
 NETWORK_MODES = {

@@ -400,6 +400,9 @@ class EngineAPI:
         return dict(self._call("POST", "/volumes/create",
                                body={"Name": name, "Labels": dict(labels or {})}))
 
+    def inspect_volume(self, name: str) -> dict[str, Any]:
+        return dict(self._call("GET", f"/volumes/{quote(name)}"))
+
     def remove_volume(self, name: str, force: bool = False) -> None:
         self._raw("DELETE", f"/volumes/{quote(name)}", params={"force": force})
 

@@ -93,6 +93,7 @@ class RemoteProcess:
         return code
 
     async def terminate(self) -> None:
+        self._brought = True  # a cancelled or timed-out job brings nothing back
         await self.inner.terminate()
         with anyio.CancelScope(shield=True):
             await self._release()

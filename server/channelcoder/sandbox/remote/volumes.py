@@ -22,6 +22,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import os
 import posixpath
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from ...errors import ConfigError
 from ...state import atomic_write, subdir
 from ..container.egress_link import is_link_mount
 from ..container.mounts import Mount
+from ..engine.api import NotFound
 from ..labels import MANAGED
 from .tree import Applied, Signatures, Source, StatMemo, apply, changed, read_tar, scan_sources, tar_of
 
@@ -63,7 +65,7 @@ class Volume:
     mount_points: list[str] = field(default_factory=list)  # for volumes mounted inside it
     sent: Signatures = field(default_factory=dict)  # what it held when the job started
     memo: StatMemo = field(default_factory=dict)  # the local files' hashes by their stat
-    created: str = ""
+    created: str = ""  # the volume's token: which volume a manifest describes
 
 
 @dataclass
@@ -143,7 +145,8 @@ def _load(engine_id: str, volume: Volume) -> tuple[Signatures, StatMemo]:
     except (OSError, ValueError):
         return {}, {}
     if data.get("created") != volume.created:
-        return {}, {}  # the volume was made again since: it is empty
+        log.debug("volume %s was made again since its manifest: sending all of it", volume.name)
+        return {}, {}
     memo = {k: (int(v[0]), int(v[1]), int(v[2]), str(v[3]))
             for k, v in dict(data.get("memo") or {}).items()}
     return dict(data.get("signatures") or {}), memo
@@ -193,6 +196,18 @@ def _run_helper(api: Any, image: str, volumes: list[Volume], labels: Mapping[str
             api.remove_container(cid, force=True)
 
 
+def _volume_token(api: Any, name: str, labels: Mapping[str, str]) -> str:
+    """The volume's own token (a label given when it was made): a manifest written for an
+    earlier volume of the same name says nothing about this one. The engine's `CreatedAt` is
+    no such mark (it moves as the volume's root directory is written)."""
+    try:
+        found = api.inspect_volume(name)
+    except NotFound:
+        token = os.urandom(8).hex()
+        found = api.create_volume(name, {**labels, MANAGED: "1", VOLUME_LABEL: token})
+    return str((found.get("Labels") or {}).get(VOLUME_LABEL) or "")
+
+
 def fill(api: Any, engine_id: str, layout: Layout, *, image: str, uid: int | None,
          gid: int | None, labels: Mapping[str, str]) -> Filled:
     """Create the volumes and send what they lack. Blocking."""
@@ -204,8 +219,7 @@ def fill(api: Any, engine_id: str, layout: Layout, *, image: str, uid: int | Non
     fresh: list[int] = []
     removals: list[str] = []
     for index, volume in enumerate(layout.volumes):
-        made = api.create_volume(volume.name, {**labels, MANAGED: "1", VOLUME_LABEL: "1"})
-        volume.created = str(made.get("CreatedAt") or "")
+        volume.created = _volume_token(api, volume.name, labels)
         held, memo = _load(engine_id, volume) if volume.keep else ({}, {})
         if not held:
             fresh.append(index)
@@ -217,6 +231,9 @@ def fill(api: Any, engine_id: str, layout: Layout, *, image: str, uid: int | Non
         remove += [p for p in write if p in held and held[p][:1] != local[p][:1]]
         removals += [f"{HELPER_ROOT}/{index}/{p}" for p in remove]
         volume.sent, volume.memo = local, memo
+        if write or remove:
+            log.debug("volume %s (%s): %d to send (%s), %d to remove, %d held", volume.target,
+                  volume.name, len(write), ", ".join(sorted(write)[:8]), len(remove), len(held))
         plans.append((volume, local, memo, write))
     chown = owner_uid != 0 or owner_gid != 0
     if removals or (chown and fresh):

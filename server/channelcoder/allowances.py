@@ -7,40 +7,25 @@ files: a job can write those, and nothing a job writes may widen its own sandbox
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from .state import file_lock, read_json, state_dir, write_json
+from .state import WorkspaceTable
+
+ALLOWED = WorkspaceTable("network-allowed.json")
 
 
-def _store() -> Path:
-    return state_dir() / "network-allowed.json"
-
-
-def _key(workspace: Path) -> str:
-    return str(workspace.expanduser().resolve())
+def _hosts(entry: Any) -> list[str]:
+    return [h for h in entry if isinstance(h, str)] if isinstance(entry, list) else []
 
 
 def allowed_hosts(workspace: Path) -> tuple[str, ...]:
     """The host patterns the user allowed for `workspace`, oldest first."""
-    data = read_json(_store(), {})
-    hosts = data.get(_key(workspace), []) if isinstance(data, dict) else []
-    return tuple(str(h) for h in hosts if isinstance(h, str))
+    return tuple(_hosts(ALLOWED.get(workspace)))
 
 
 def allow_host(workspace: Path, pattern: str) -> None:
-    store = _store()
-    with file_lock(store.with_suffix(".lock")):
-        data = read_json(store, {})
-        data = data if isinstance(data, dict) else {}
-        hosts = [h for h in data.get(_key(workspace), []) if isinstance(h, str)]
-        if pattern not in hosts:
-            hosts.append(pattern)
-        data[_key(workspace)] = hosts
-        write_json(store, data)
+    ALLOWED.update(workspace, lambda entry: list(dict.fromkeys([*_hosts(entry), pattern])))
 
 
 def forget_hosts(workspace: Path) -> None:
-    store = _store()
-    with file_lock(store.with_suffix(".lock")):
-        data = read_json(store, {})
-        if isinstance(data, dict) and data.pop(_key(workspace), None) is not None:
-            write_json(store, data)
+    ALLOWED.update(workspace, lambda _: None)

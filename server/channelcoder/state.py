@@ -134,6 +134,41 @@ def try_lock(path: Path) -> HeldLock | None:
         return None
 
 
+class WorkspaceTable:
+    """A JSON object in the state dir with one entry per workspace (by resolved path), changed
+    under a lock: what the user decided about a workspace, kept where no job can write."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    @property
+    def path(self) -> Path:
+        return state_dir() / self.name
+
+    @staticmethod
+    def key(workspace: Path) -> str:
+        return str(workspace.expanduser().resolve())
+
+    def read(self) -> dict[str, Any]:
+        data = read_json(self.path, {})
+        return data if isinstance(data, dict) else {}
+
+    def get(self, workspace: Path) -> Any:
+        return self.read().get(self.key(workspace))
+
+    def update(self, workspace: Path, change: Callable[[Any], Any]) -> None:
+        """Replace the workspace's entry with `change(entry)`; None removes it."""
+        path = self.path
+        with file_lock(path.with_suffix(".lock")):
+            data, key = self.read(), self.key(workspace)
+            entry = change(data.get(key))
+            if entry is None:
+                data.pop(key, None)
+            else:
+                data[key] = entry
+            write_json(path, data)
+
+
 class Periodic:
     """Housekeeping run at most once per `interval` seconds in this process, never failing its
     caller: the `errors` it raises are logged and swallowed. The first call runs it."""

@@ -1,7 +1,8 @@
 """Workspace trust: a workspace is untrusted until the user says otherwise.
 
 Trusted workspaces are recorded by resolved path in the state dir. Untrusted ones get the
-bundled image only, no extra mounts, no env or MCP config from files, network `bridge`.
+bundled image only, no extra mounts, no env or MCP config from files, and none of the network
+options from their files (the default: the egress proxy and its allowlist).
 """
 
 from __future__ import annotations
@@ -9,32 +10,18 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from .state import file_lock, read_json, state_dir, write_json
+from .state import WorkspaceTable
 
-
-def _store() -> Path:
-    return state_dir() / "trusted.json"
-
-
-def _key(workspace: Path) -> str:
-    return str(workspace.expanduser().resolve())
+TRUSTED = WorkspaceTable("trusted.json")
 
 
 def trusted_workspaces() -> dict[str, float]:
-    data = read_json(_store(), {})
-    return {str(k): float(v) for k, v in data.items()} if isinstance(data, dict) else {}
+    return {str(k): float(v) for k, v in TRUSTED.read().items()}
 
 
 def is_trusted(workspace: Path) -> bool:
-    return _key(workspace) in trusted_workspaces()
+    return TRUSTED.get(workspace) is not None
 
 
 def set_trusted(workspace: Path, trusted: bool = True) -> None:
-    store = _store()
-    with file_lock(store.with_suffix(".lock")):
-        data = trusted_workspaces()
-        if trusted:
-            data[_key(workspace)] = time.time()
-        else:
-            data.pop(_key(workspace), None)
-        write_json(store, data)
+    TRUSTED.update(workspace, lambda _: time.time() if trusted else None)

@@ -85,7 +85,7 @@ def test_project_file_applies_only_when_trusted(tmp_path: Path) -> None:
     request = build_request("hi", workspace=tmp_path)
     assert request.options.model == "haiku"
     assert request.options.mcp_config is None
-    assert request.options.docker is not None and request.options.docker.network == "open"
+    assert request.options.docker is not None and request.options.docker.network == "proxy"
     assert request.notices and "not trusted" in request.notices[0]
     set_trusted(tmp_path)
     trusted = build_request("hi", workspace=tmp_path)

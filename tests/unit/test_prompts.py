@@ -205,7 +205,7 @@ def test_untrusted_front_matter_cannot_weaken_isolation(tmp_path: Path) -> None:
                              "mcpConfig: {mcpServers: {}}\n---\nGo")
     request = build_request(prompt, workspace=tmp_path, trusted=False)
     assert request.options.model == "m"
-    assert request.options.docker is not None and request.options.docker.network == "open"
+    assert request.options.docker is not None and request.options.docker.network == "proxy"
     assert request.options.docker.mounts == () and request.options.mcp_config is None
     assert any("docker.network" in n and "not trusted" in n for n in request.notices)
 

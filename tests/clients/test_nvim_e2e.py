@@ -238,3 +238,30 @@ def test_the_review_flags_files_that_run_on_your_machine(
     ])
     result = run(nvim, "test_e2e_hostrun.lua", workspace, api, {"settings": SANDBOX, "env": {}})
     assert_passed(result, 1)
+
+
+@pytest.mark.docker
+@pytest.mark.timeout(600)
+@pytest.mark.usefixtures("sandbox_image", "no_leaked_containers")
+def test_checkhealth_shows_the_running_standby(
+        nvim: Path, workspace: Path, model: Callable[[list[TurnLike]], FakeAnthropic]) -> None:
+    result = run_lua(nvim, "test_e2e_health_standby.lua", workspace, env=model([]).env(),
+                     settings=SANDBOX, timeout=300)
+    assert_passed(result, 1)
+
+
+@pytest.mark.docker
+@pytest.mark.timeout(900)
+@pytest.mark.usefixtures("sandbox_image", "no_leaked_containers")
+def test_a_server_killed_mid_job_is_survived(
+        nvim: Path, workspace: Path, model: Callable[[list[TurnLike]], FakeAnthropic]) -> None:
+    api = model([
+        # the second job (slow.flag is in its snapshot) is still in this tool when it is killed
+        ToolCall("Bash", {"command": "if [ -e slow.flag ]; then sleep 300; fi; "
+                                     "sed -i \"s/'hello'/'hi'/\" app.py"}),
+        Reply("Changed the greeting."),
+    ])
+    result = run_lua(nvim, "test_e2e_crash.lua", workspace, env=api.env(),
+                     settings=SANDBOX, timeout=600)
+    assert_passed(result, 4)
+    assert (workspace / "app.py").read_text() == "GREETING = 'hi'\n", "the re-offered proposal"

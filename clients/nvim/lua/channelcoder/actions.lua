@@ -65,7 +65,7 @@ function M.start_job(command, arg, opts)
   local job_id = arg.jobId or util.new_id('nvim-')
   local token = arg.workDoneToken or ('channelcoder-' .. job_id)
   arg.jobId, arg.workDoneToken = job_id, token
-  jobs.track(job_id, { title = opts.title or 'Claude', token = token, command = command })
+  jobs.track(job_id, { title = opts.title or 'Claude', token = token, command = command, client_id = client.id })
   progress.expect(token, job_id, client.id)
   lsp.execute(command, arg, { bufnr = opts.bufnr, token = token }, function(err, result)
     jobs.on_reply(job_id, err, result)
@@ -169,7 +169,7 @@ local function pad(text, width)
   return text .. string.rep(' ', width - w)
 end
 
-M.icons = { queued = '◷', running = '●', succeeded = '✓', failed = '✗', cancelled = '⊘' }
+M.icons = { queued = '◷', running = '●', succeeded = '✓', failed = '✗', cancelled = '⊘', lost = '↯' }
 
 local function age(seconds)
   if seconds < 60 then
@@ -180,14 +180,27 @@ local function age(seconds)
   return string.format('%dh ago', math.floor(seconds / 3600))
 end
 
---- One row per job: status icon, title, age, duration, id (newest first).
+--- One row per job: status icon, title, age, duration, id (newest first): the server's jobs,
+--- then those of servers before it (one that died: its running jobs are "lost").
 function M.job_rows(server_jobs, proposals)
   local pending = {}
   for _, p in ipairs(proposals or {}) do
     pending[tostring(p.jobId)] = true
   end
-  local rows, now = {}, jobs.now()
+  local infos, listed = {}, {}
   for _, info in ipairs(server_jobs or {}) do
+    listed[tostring(info.jobId)] = true
+    table.insert(infos, info)
+  end
+  local earlier = jobs.list()
+  for i = #earlier, 1, -1 do
+    local mine = earlier[i]
+    if not listed[mine.id] then
+      table.insert(infos, { jobId = mine.id, state = mine.state, kind = mine.kind })
+    end
+  end
+  local rows, now = {}, jobs.now()
+  for _, info in ipairs(infos) do
     local id = tostring(info.jobId)
     local mine = jobs.get(id)
     local state = mine and mine.state ~= 'running' and mine.state or info.state
@@ -199,16 +212,17 @@ function M.job_rows(server_jobs, proposals)
     table.insert(rows, {
       id = id,
       line = string.format('%s %s %s %s %s%s', M.icons[state] or '?', pad(title, 44), pad(age(math.floor(started_ago)), 8),
-        pad(util.format_duration(duration_ms), 9), id, pending[id] and '  ◆ review pending' or ''),
+        pad(util.format_duration(duration_ms), 9), id, pending[id] and '  ◆ review pending'
+          or (state == 'lost' and '  lost: the server stopped' or '')),
     })
   end
   return rows
 end
 
 function M.jobs()
-  lsp.execute('channelcoder.jobs', nil, {}, function(err, result)
+  lsp.execute('channelcoder.jobs', nil, { quiet = true }, function(err, result)
     if err or type(result) ~= 'table' then
-      return
+      result = { jobs = {}, proposals = {} } -- no server (it stopped): the jobs this Neovim saw
     end
     local lines = { 'Claude jobs — <CR> transcript · c cancel · r review · q close', '' }
     local ids = {}
@@ -216,7 +230,7 @@ function M.jobs()
       table.insert(lines, row.line)
       ids[#lines] = row.id
     end
-    if #(result.jobs or {}) == 0 then
+    if #lines == 2 then
       table.insert(lines, '(no jobs yet)')
     end
     local listed = {}

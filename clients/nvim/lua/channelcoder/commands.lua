@@ -1,5 +1,6 @@
 -- The user commands (:Claude, :ClaudeAsk, :ClaudeFix, :ClaudeCancel, :ClaudeJobs,
--- :ClaudeDoctor, :ClaudeBuildImage, :ClaudeReview, :ClaudeTranscript, :ClaudeToggle).
+-- :ClaudeDoctor, :ClaudeBuildImage, :ClaudeReview, :ClaudeTranscript, :ClaudeToggle,
+-- :ClaudeRestart).
 local M = {}
 
 local function actions()
@@ -46,6 +47,9 @@ function M.create()
   create('ClaudeReview', function(cmd)
     require('channelcoder.proposals').review(cmd.args ~= '' and cmd.args or nil)
   end, { nargs = '?', complete = complete_jobs, desc = 'Review a pending Claude proposal' })
+  create('ClaudeRestart', function()
+    require('channelcoder.lsp').restart()
+  end, { nargs = 0, desc = 'Start the Claude language server again' })
   create('ClaudeToggle', function()
     require('channelcoder.transcript').toggle()
   end, { nargs = 0, desc = 'Show or hide the Claude transcript window' })

@@ -4,7 +4,8 @@ local compat = require('channelcoder.compat')
 
 local M = {}
 
---- jobId -> { id, title, state, phase, started, ended, token, result, changes, error, events }
+--- jobId -> { id, title, state, phase, started, ended, token, client_id, result, changes, error,
+--- events }; state: running | succeeded | failed | cancelled | lost (its server died)
 M.by_id = {}
 M.order = {} -- job ids, oldest first
 
@@ -12,7 +13,7 @@ local listeners = {}
 local finished = { result = true, error = true }
 
 local function finished_or_phase(event)
-  return finished[event.type] or event.type == 'status'
+  return finished[event.type] or event.type == 'status' or event.type == 'lost'
 end
 
 --- Call fn(job, event) for every event of every job (event = nil for local state changes).
@@ -72,14 +73,15 @@ function M.track(id, fields)
   return job
 end
 
---- A `channelcoder/event` notification: params = { jobId, event }.
-function M.on_event(params)
+--- A `channelcoder/event` notification: params = { jobId, event }, from client `client_id`.
+function M.on_event(params, client_id)
   local id = params and params.jobId
   local event = params and params.event
   if type(id) ~= 'string' and type(id) ~= 'number' or type(event) ~= 'table' then
     return
   end
   local job = M.track(tostring(id))
+  job.client_id = job.client_id or client_id
   table.insert(job.events, event)
   local kind = event.type
   if kind == 'status' then
@@ -120,6 +122,25 @@ function M.on_reply(id, err, result)
     job.ended = M.now()
   end
   emit(job, nil)
+end
+
+--- The language server `client_id` died: its running jobs are lost (their sandboxes go with
+--- it). Each gets a `lost` event { type = 'lost', message = reason }. Returns them.
+function M.lose(client_id, reason)
+  local lost = {}
+  for _, id in ipairs(M.order) do
+    local job = M.by_id[id]
+    if job.state == 'running' and (job.client_id == nil or job.client_id == client_id) then
+      job.state = 'lost'
+      job.ended = M.now()
+      job.error = { code = 'lost', message = reason }
+      table.insert(lost, job)
+      local event = { type = 'lost', message = reason }
+      table.insert(job.events, event)
+      emit(job, event)
+    end
+  end
+  return lost
 end
 
 --- The newest job that has not ended.

@@ -74,15 +74,43 @@ local function client_config(root)
         config.options.on_attach(client, bufnr)
       end
     end,
-    on_exit = function(code, signal)
-      if code ~= 0 and signal ~= 15 then
-        vim.schedule(function()
-          util.error(string.format('the language server exited (code %s, signal %s)', code, signal),
-            'see :LspLog for its last words, and :checkhealth channelcoder')
-        end)
-      end
+    on_exit = function(code, signal, client_id)
+      require('channelcoder.recovery').on_exit(root, code, signal, client_id, M.start_root)
     end,
   }
+end
+
+--- Start the server for `root` again and attach `buffers` (those still loaded). The client id.
+function M.start_root(root, buffers)
+  local id
+  for _, bufnr in ipairs(buffers or {}) do
+    if vim.api.nvim_buf_is_loaded(bufnr) and attachable(bufnr) then
+      id = compat.start(client_config(root), bufnr) or id
+    end
+  end
+  if not id then
+    id = compat.start(client_config(root), nil)
+  end
+  return id
+end
+
+--- :ClaudeRestart — stop the running servers (if any) and start them again; with none, start
+--- one for each project of the loaded buffers (else the working directory).
+function M.restart()
+  local roots = {}
+  if #compat.clients(M.name) == 0 then
+    for _, bufnr in ipairs(vim.api.nvim_list_bufs()) do
+      if vim.api.nvim_buf_is_loaded(bufnr) and attachable(bufnr) then
+        local root = M.root_dir(bufnr)
+        roots[root] = roots[root] or {}
+        table.insert(roots[root], bufnr)
+      end
+    end
+    if next(roots) == nil then
+      roots[vim.fn.getcwd()] = {}
+    end
+  end
+  require('channelcoder.recovery').restart(M.start_root, roots)
 end
 
 --- Start the server for `bufnr`'s project (once) and attach the buffer. Returns the client id.

@@ -117,10 +117,40 @@ function M.active(job_id)
   return nil
 end
 
---- For the statusline: the newest running job's progress, '' when idle.
+M.LOST_SHOWN_MS = 30000
+M.lost = nil -- { text, at }: the statusline says a job was lost for a while, then goes idle
+
+--- The server `client_id` died: its progress ends ("lost"); the statusline says so for
+--- LOST_SHOWN_MS (or until another job reports), then is idle.
+function M.lose(client_id, lost_jobs)
+  for _, entry in pairs(M.tokens) do
+    if entry.client_id == client_id and not entry.done then
+      entry.done = true
+      entry.message = 'lost'
+      table.insert(M.history, { kind = 'end', message = 'lost', token = entry.token })
+    end
+  end
+  if #lost_jobs > 0 then
+    local job = lost_jobs[#lost_jobs]
+    local extra = #lost_jobs > 1 and string.format(' (and %d more)', #lost_jobs - 1) or ''
+    M.lost = { text = string.format('%s%s: lost, the server stopped', job.title or 'Claude', extra), at = compat.uv.now() }
+    vim.defer_fn(function()
+      vim.cmd('redrawstatus!')
+    end, M.LOST_SHOWN_MS + 50)
+  end
+  vim.cmd('redrawstatus!')
+end
+
+--- For the statusline: the newest running job's progress, a lost job for a while, else ''.
 function M.status()
   local entry = M.active()
-  return entry and text(entry) or ''
+  if entry then
+    return text(entry)
+  end
+  if M.lost and compat.uv.now() - M.lost.at < M.LOST_SHOWN_MS then
+    return M.lost.text
+  end
+  return ''
 end
 
 --- Ask the server to cancel the progress `entry` (window/workDoneProgress/cancel).

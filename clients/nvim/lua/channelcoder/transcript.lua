@@ -205,6 +205,8 @@ local function render(job, event, s)
       tostring(event.outcome)) })
   elseif kind == 'result' then
     append(s, footer(job, event))
+  elseif kind == 'lost' then
+    append(s, { '', '✗ lost: ' .. tostring(event.message) .. ' while this job ran; its sandbox is removed' })
   elseif kind == 'error' then
     local lines = { '', '✗ ' .. tostring(event.message) }
     if util.nonempty(event.hint) then

@@ -446,11 +446,11 @@ def main() -> int:
             results["rss_native"] = rss(repo, NATIVE)
             image = (args.image or bundled_image(repo)) if args.docker else None
             if image is not None:
-                sandbox = {"docker": {"image": image, "network": "host"}, "standby": False}
+                sandbox = {"docker": {"image": image}, "standby": False}
                 results["first_report_docker"] = first_report_and_text(repo, sandbox, args.runs)
                 lsp_time = job_to_applied(repo, sandbox, args.runs)
                 results["to_applied_docker_s"] = round(lsp_time, 3)
-                warm = job_runs(repo, {"docker": {"image": image, "network": "host"}}, args.runs,
+                warm = job_runs(repo, {"docker": {"image": image}}, args.runs,
                                 standby=True)
                 results["to_applied_standby_s"] = round(warm["median_s"], 3)
                 results["standby_runs_s"] = warm["runs_s"]

@@ -201,8 +201,8 @@ def main() -> int:
     if not args.skip_turns:
         results["session_native"] = session_turns(args.turns)
         try:
-            fresh = session_turns(args.turns, docker={"network": "host", "keep_warm": 0})
-            warm = session_turns(args.turns, docker={"network": "host", "keep_warm": 300})
+            fresh = session_turns(args.turns, docker={"keep_warm": 0})
+            warm = session_turns(args.turns, docker={"keep_warm": 300})
             results["session_docker_fresh_container"] = fresh
             results["session_docker_warm"] = warm
             ratio = warm["follow_up"]["median_s"] / fresh["follow_up"]["median_s"]

@@ -8,6 +8,9 @@ const port = Number(process.env.CHANNELCODER_EGRESS_PORT || 3128);
 const socketPath = process.env.CHANNELCODER_EGRESS_SOCKET || '/channelcoder/egress/proxy.sock';
 
 const server = net.createServer({ allowHalfOpen: true }, (client) => {
+  // Without it Nagle holds each small write (a request's body after its head, every
+  // server-sent event) until the previous one is acknowledged: tens of ms per exchange.
+  client.setNoDelay(true);
   const upstream = net.connect({ path: socketPath, allowHalfOpen: true });
   const end = () => {
     client.destroy();

@@ -40,8 +40,10 @@ def _sed(old: str, new: str) -> ToolCall:
 SCENARIOS: dict[str, Scenario] = {
     "translate": Scenario([Turn([_sed("hello", "bonjour")], first_delay=2),
                            Reply("Translated the greeting.")]),
+    # After the reason, Claude revises its change (here: undoes it), so nothing is proposed.
     "discard": Scenario([Turn([_sed("bonjour", "hola")], first_delay=1),
                          Reply("Changed the greeting to Spanish."),
+                         _sed("hola", "bonjour"),
                          Reply("Understood, keeping the French greeting.")]),
     "slow": Scenario([Turn([Reply("too late")], first_delay=90)]),
     "stale": Scenario([Turn([_sed("bonjour", "ciao")], first_delay=6),

@@ -13,7 +13,7 @@ import { findServer, type ServerLaunch, type ServerMissing } from "./discovery";
 import { JobHistory } from "./history";
 import { CLIENT_COMMANDS, CLIENT_ID, CLIENT_NAME, SERVER_COMMANDS, SETTINGS_SECTION } from "./ids";
 import { isJobCommand, JobClient } from "./jobs";
-import { handleApplyEdit, runsOnHostMessage, type StaleProposal } from "./proposals";
+import { DECLINED_REASON, handleApplyEdit, runsOnHostMessage, type StaleProposal } from "./proposals";
 import { RestartBudget } from "./restarts";
 import { ServerMessages } from "./serverMessages";
 import type { Rpc } from "./rpc";
@@ -67,6 +67,9 @@ export class ChannelcoderExtension implements vscode.Disposable {
     this.transcript = new TranscriptChannel(vscode.window.createOutputChannel("Claude"));
     this.serverLog = vscode.window.createOutputChannel(`${CLIENT_NAME} server`, { log: true });
     this.statusBar = new JobStatusBar(this.history);
+    // A declined preview is followed by the extension's own question (why?), not the server's
+    // note that the proposal is kept.
+    this.messages.quiet(DECLINED_REASON);
     this.disposables.push(
       this.transcript,
       this.serverLog,

@@ -15,6 +15,8 @@ import {
 } from "vscode-languageserver-protocol";
 
 export const ANNOTATION_PREFIX = "channelcoder:";
+/** The reason sent for a proposal the user declined in the preview. */
+export const DECLINED_REASON = "declined in the editor's preview";
 /** The server gives each file your machine runs later (a git hook, a Makefile…) an annotation of
  * its own, labelled "⚠ Runs on your machine: <path> (<what runs it>)": the preview groups them. */
 export const HOST_RUN_PREFIX = "channelcoder-hostrun:";
@@ -107,7 +109,7 @@ export async function handleApplyEdit(params: ApplyWorkspaceEditParams, hooks: P
     const declined: DeclinedProposal = { jobId, label: params.label ?? `Claude (job ${jobId})` };
     // The server must have its answer before anything waits on the user again.
     setImmediate(() => hooks.declined?.(declined));
-    return { applied: false, failureReason: "declined in the editor's preview" };
+    return { applied: false, failureReason: DECLINED_REASON };
   }
   return result;
 }

@@ -184,13 +184,16 @@ test("discard: Discard in the preview asks why; the reason becomes Claude's next
   await waitForPreview();
   await clickPreview("Discard");
   await answerInputBox(/Why reject/, "keep the French greeting");
+  await sleep(1000);
+  const shown = await notifications();
+  assert.ok(!shown.some((text) => /was not applied|applyProposal/.test(text)), `only the question, no note that it is kept: ${JSON.stringify(shown)}`);
   await notification(/Understood, keeping the French greeting/, 90_000);
   await done;
   await waitUntil("the follow-up job to end", 30_000, async () => !(await statusBarTexts()).some((text) => /jobs? running/.test(text)) || undefined);
   assert.match(await documentText(), /bonjour/);
   assert.doesNotMatch(await documentText(), /hola/);
   const left = await jobList();
-  assert.equal(left.proposals.length, 0, `the discarded proposal is gone: ${JSON.stringify(left)}`);
+  assert.equal(left.proposals.length, 0, `the discarded proposal is gone, and the follow-up proposes nothing: ${JSON.stringify(left.proposals)}; app.py is now ${JSON.stringify(await documentText())}`);
   await revertAndClose();
 });
 

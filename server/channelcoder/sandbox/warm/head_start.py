@@ -125,11 +125,11 @@ class HeadStart:
 
     def _start(self) -> None:
         try:
-            if self.planned.egress is not None:  # its way out listens before it starts
-                self.planned.egress.serve()
             if self.mirror is not None:
                 self.mirror.wait_filled()  # claude reads the repository as it starts
             self.engine.api.start(self.container_id)
+            if self.planned.egress is not None:  # long before claude's first request; the
+                self.planned.egress.serve()      # forwarder waits for it should it not be
         except BaseException as exc:
             self._start_error = exc
 

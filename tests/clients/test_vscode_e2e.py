@@ -62,6 +62,10 @@ def code_server() -> Path:
 @pytest.fixture
 def installed() -> Path:
     """code-server and chromium, installed by scripts/setup-code-server.sh (make setup)."""
+    node = subprocess.run(["node", "-p", "process.versions.node.split('.')[0]"],
+                          capture_output=True, text=True, timeout=30).stdout.strip()
+    if node != "20" and not os.environ.get("CI"):
+        pytest.skip(f"code-server {CODE_SERVER_VERSION} installs on Node.js 20 only (found {node})")
     if not code_server().exists() or shutil.which("chromium") is None:
         proc = subprocess.run([str(ROOT / "scripts/setup-code-server.sh")], capture_output=True,
                               text=True, timeout=900)

@@ -354,6 +354,18 @@ function M.handler(_, params, ctx)
   return answer(job_id, false, M.HELD)
 end
 
+--- The server `client_id` died: its reviews stay open with their decisions, but their answer
+--- can no longer reach it, so they finish the way 0.7's do — decided, they ask the server now
+--- running to offer the proposal again (which applies the decisions without asking), and the
+--- restarted server's own re-offer replaces them.
+function M.lose(client_id)
+  for _, review in pairs(M.reviews) do
+    if review.client_id == client_id then
+      review.resume = nil -- the handler waiting in it answers nobody
+    end
+  end
+end
+
 --- :ClaudeReview — reopen a pending review, else ask the server to offer its newest proposal.
 function M.review(job_id)
   if job_id and M.reviews[job_id] then

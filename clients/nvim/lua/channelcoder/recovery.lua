@@ -91,6 +91,7 @@ function M.on_exit(root, code, signal, client_id, start)
     local reason = 'the language server stopped (' .. cause(code, signal) .. ')'
     local lost = require('channelcoder.jobs').lose(client_id, reason)
     require('channelcoder.progress').lose(client_id, lost)
+    require('channelcoder.proposals').lose(client_id)
     local what = #lost == 0 and '' or string.format('; %d running job%s lost', #lost, #lost == 1 and '' or 's')
     local recent = in_window(root)
     if #recent >= M.MAX_RESTARTS then

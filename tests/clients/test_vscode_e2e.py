@@ -1,9 +1,10 @@
 """The VS Code extension inside a real VS Code: code-server's workbench in headless chromium, the
 real `channelcoder lsp`, the real engine and Claude CLI in the sandbox, the scripted model.
 
-One code-server session runs clients/vscode/test/e2e/suite.ts (through its runner, which prints
-`N passed, N failed`); between its tests the suite picks the scripted model's scenario through a
-loopback switch this test serves. Screenshots of what the user saw (the palette, the progress
+One code-server session, with the extension's .vsix installed by `--install-extension`, runs
+clients/vscode/test/e2e/suite.ts (through its runner, which prints `N passed, N failed`);
+between its tests the suite picks the scripted model's scenario through a loopback switch this
+test serves. Screenshots of what the user saw (the palette, the progress
 notification, the refactor preview…) are kept under .cache/artefacts/vscode-e2e/. A second,
 short session starts VS Code where the server is not on PATH.
 """
@@ -116,16 +117,27 @@ def leftover_processes(marker: str) -> list[str]:
     return found
 
 
+def package(out: Path) -> Path:
+    """The extension as users get it: `vsce package`."""
+    vsix = out / "channelcoder.vsix"
+    proc = subprocess.run([str(EXT / "node_modules/.bin/vsce"), "package", "--out", str(vsix)],
+                          cwd=EXT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    return vsix
+
+
 def run_suite(installed: Path, workspace: Path, scratch: Path, artefacts: Path,
               settings: dict[str, object], env: dict[str, str], test_filter: str,
-              timeout: float) -> int:
-    """Run the suite's tests matching `test_filter` in one code-server session; the number that
-    passed (the test fails when any failed or a process outlived the runner)."""
+              timeout: float, vsix: Path | None = None) -> int:
+    """Run the suite's tests matching `test_filter` in one code-server session (with `vsix`
+    installed by --install-extension, else the extension loaded from its folder); the number
+    that passed (the test fails when any failed or a process outlived the runner)."""
     proc = subprocess.run(
         [shutil.which("node") or "node", str(EXT / "out/test/e2e/runner.js"),
          "--code-server", str(installed), "--workspace", str(workspace),
          "--scratch", str(scratch), "--artefacts", str(artefacts),
-         "--settings", json.dumps(settings), "--filter", test_filter],
+         "--settings", json.dumps(settings), "--filter", test_filter,
+         *(["--vsix", str(vsix)] if vsix else [])],
         capture_output=True, text=True, timeout=timeout, env=env)
     output = proc.stdout + proc.stderr
     print(output)
@@ -160,8 +172,9 @@ def test_extension_in_real_vscode(vscode_extension: Path, installed: Path, git_r
     env = {**os.environ, "CHANNELCODER_E2E_MODEL": switch,
            "CHANNELCODER_E2E_TIMEOUT_MS": "1300000"}
     test_filter = os.environ.get("CHANNELCODER_E2E_FILTER", "")
+    vsix = package(tmp_path)
     passed = run_suite(installed, git_repo, tmp_path / "vscode-e2e", artefacts, settings, env,
-                       test_filter, 1450)
+                       test_filter, 1450, vsix=vsix)
     assert passed >= (1 if test_filter else 8)
     shots = sorted(p.name for p in artefacts.glob("*.png"))
     if not test_filter:

@@ -8,8 +8,12 @@
  * buttons, type into an input box, save screenshots. It prints `N passed, N failed` and exits 0
  * only when every test passed. Every process it started is stopped before it exits.
  *
+ * With `--vsix`, the packaged extension is installed with `--install-extension` (as a user
+ * installs it) and the suite runs from a tiny development extension of its own beside it;
+ * without, the extension itself is loaded from clients/vscode in development mode.
+ *
  * Usage: node out/test/e2e/runner.js --code-server BIN --workspace DIR --scratch DIR
- *        --artefacts DIR --settings JSON [--chromium BIN] [--filter REGEX]
+ *        --artefacts DIR --settings JSON [--vsix FILE] [--chromium BIN] [--filter REGEX]
  */
 
 import { type ChildProcess, spawn } from "node:child_process";
@@ -24,6 +28,8 @@ import { SELECTORS, type ControlRequest, type ControlResponse, type SuiteReport 
 
 interface Options {
   codeServer: string;
+  /** A packaged extension to install first; the suite then runs beside it, as a user has it. */
+  vsix: string;
   workspace: string;
   scratch: string;
   artefacts: string;
@@ -46,6 +52,7 @@ function parseArgs(argv: string[]): Options {
   };
   return {
     codeServer: value("code-server"),
+    vsix: value("vsix", ""),
     workspace: path.resolve(value("workspace")),
     scratch: path.resolve(value("scratch")),
     artefacts: path.resolve(value("artefacts")),
@@ -86,6 +93,41 @@ async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<
   }
 }
 
+function codeServerArgs(options: Options): string[] {
+  return [
+    options.codeServer,
+    "--disable-telemetry",
+    "--disable-update-check",
+    "--user-data-dir", path.join(options.scratch, "user-data"),
+    "--extensions-dir", path.join(options.scratch, "extensions"),
+  ];
+}
+
+/** Install the packaged extension into the scratch extensions folder (code-server's CLI). */
+async function installVsix(options: Options, env: NodeJS.ProcessEnv): Promise<void> {
+  const child = spawn(process.execPath, [...codeServerArgs(options), "--install-extension", options.vsix], { env, stdio: ["ignore", "pipe", "pipe"] });
+  const output: Buffer[] = [];
+  child.stdout?.on("data", (chunk: Buffer) => output.push(chunk));
+  child.stderr?.on("data", (chunk: Buffer) => output.push(chunk));
+  const code = await new Promise<number | null>((resolve) => child.on("exit", resolve));
+  const text = Buffer.concat(output).toString("utf8");
+  writeFileSync(path.join(options.artefacts, "install-extension.log"), text);
+  if (code !== 0 || !/successfully installed/i.test(text)) {
+    throw new Error(`--install-extension ${options.vsix} failed (${code}): ${text.slice(-2000)}`);
+  }
+}
+
+/** The development extension that only carries the suite, when the real one is installed. */
+function suiteCarrier(options: Options): string {
+  const dir = path.join(options.scratch, "suite-carrier");
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(
+    path.join(dir, "package.json"),
+    JSON.stringify({ name: "channelcoder-e2e-suite", publisher: "channelcoder-tests", version: "0.0.1", engines: { vscode: "^1.91.0" } }),
+  );
+  return dir;
+}
+
 /** code-server with its own config, data and extension folders under `scratch`. */
 function startCodeServer(options: Options, port: number, env: NodeJS.ProcessEnv): ChildProcess {
   const user = path.join(options.scratch, "user-data");
@@ -114,15 +156,11 @@ function startCodeServer(options: Options, port: number, env: NodeJS.ProcessEnv)
   const child = spawn(
     process.execPath,
     [
-      options.codeServer,
+      ...codeServerArgs(options),
       "--auth", "none",
       "--bind-addr", `127.0.0.1:${port}`,
-      "--disable-telemetry",
-      "--disable-update-check",
       "--disable-workspace-trust",
       "--disable-getting-started-override",
-      "--user-data-dir", user,
-      "--extensions-dir", path.join(options.scratch, "extensions"),
       options.workspace,
     ],
     { env, stdio: ["ignore", "pipe", "pipe"], detached: true },
@@ -296,11 +334,15 @@ async function main(): Promise<number> {
     CHANNELCODER_E2E_RESULTS: resultsFile,
     CHANNELCODER_E2E_FILTER: options.filter,
     CHANNELCODER_E2E_WORKSPACE: options.workspace,
+    CHANNELCODER_E2E_EXTENSIONS: options.vsix ? path.join(options.scratch, "extensions") : "",
   };
   let codeServer: ChildProcess | undefined;
   let browser: Browser | undefined;
   const browserLog: string[] = [];
   try {
+    if (options.vsix) {
+      await installVsix(options, env);
+    }
     codeServer = startCodeServer(options, port, env);
     const base = `http://127.0.0.1:${port}`;
     await waitFor("code-server to listen", 60_000, async () => ((await fetch(`${base}/healthz`)).ok ? true : undefined));
@@ -319,7 +361,7 @@ async function main(): Promise<number> {
 
     const remote = (file: string): string => `vscode-remote://127.0.0.1:${port}${file}`;
     const payload = [
-      ["extensionDevelopmentPath", remote(EXTENSION)],
+      ["extensionDevelopmentPath", remote(options.vsix ? suiteCarrier(options) : EXTENSION)],
       ["extensionTestsPath", remote(path.join(EXTENSION, "out/test/e2e/suite.js"))],
     ];
     const url = `${base}/?folder=${encodeURIComponent(options.workspace)}&payload=${encodeURIComponent(JSON.stringify(payload))}`;

@@ -105,6 +105,11 @@ async function revertAndClose(): Promise<void> {
 
 test("activation: the extension starts the real server, its commands are in the palette, no client-only setting reaches the server, and settings problems are one notification", 120_000, async () => {
   await serverReady();
+  const installedIn = process.env.CHANNELCODER_E2E_EXTENSIONS;
+  if (installedIn) {
+    const where = vscode.extensions.getExtension(EXTENSION_ID)?.extensionPath ?? "";
+    assert.ok(where.startsWith(installedIn), `the extension runs from the installed .vsix (${where})`);
+  }
   const problems = await notification(/Claude settings/, 30_000);
   await eyes({ op: "screenshot", name: "settings-problems" });
   const palette = vscode.commands.executeCommand("workbench.action.showCommands");

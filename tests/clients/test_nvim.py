@@ -30,3 +30,8 @@ def test_plugin_without_jobs(nvim: Path, workdir: Path) -> None:
     # what a user sees: the created file is on disk only after :w, deletion was rejected
     assert (workdir / "gone.txt").exists()
     assert (workdir / "renamed.txt").exists() and not (workdir / "old.txt").exists()
+
+
+def test_stop_restart_and_a_server_that_keeps_dying(nvim: Path, workdir: Path) -> None:
+    run = run_lua(nvim, "test_restart.lua", workdir)
+    assert_passed(run, 3)

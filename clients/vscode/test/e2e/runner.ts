@@ -353,6 +353,8 @@ async function main(): Promise<number> {
       headless: true,
       args: ["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1400,900"],
       defaultViewport: { width: 1400, height: 900 },
+      // Under the scratch folder, so a leftover chromium is found by its command line.
+      userDataDir: path.join(options.scratch, "chromium-profile"),
       env: { ...process.env, XDG_CONFIG_HOME: path.join(options.scratch, "chromium-config") },
     });
     const page = await browser.newPage();

@@ -52,6 +52,14 @@ local function kill_server()
   return client.id
 end
 
+--- Every notification fits on one line of the command line (a longer one is a hit-enter prompt).
+local function fits()
+  for _, note in ipairs(_G.test_notes) do
+    T.ok(not note.message:find('\n'), 'a one-line message: ' .. note.message)
+    T.ok(vim.fn.strdisplaywidth(note.message) < vim.o.columns, 'fits the command line: ' .. note.message)
+  end
+end
+
 local function events(kind)
   local out = {}
   for _, event in ipairs(require('channelcoder.recovery').events) do
@@ -116,7 +124,7 @@ T.run({
       return true
     end, "the dead server's containers to go", GONE_WITHIN_MS)
     T.log(string.format("the dead server's containers went within %.1f s", (compat.uv.hrtime() - killed_at) / 1e9))
-    T.contains(E.transcript(running), '✗ lost: the language server stopped (killed by signal 9)')
+    T.contains(E.transcript(running), '✗ lost: the server died (signal 9) while this job ran')
     T.contains(require('channelcoder').statusline(), 'lost')
     local client = wait_new_client(old_id)
     T.eq(1, #events('died'), 'one restart')
@@ -124,8 +132,8 @@ T.run({
     for i = notes_before + 1, #_G.test_notes do
       table.insert(said, _G.test_notes[i].message)
     end
-    T.eq(1, #E.notes('the language server stopped (killed by signal 9); 1 running job lost — restarting it (1 of 3)'),
-      table.concat(said, '\n'))
+    T.eq(1, #E.notes('the server died (signal 9); 1 job lost; restarting it (1 of 3)'), table.concat(said, '\n'))
+    fits()
     T.eq(0, #E.notes('quit with exit code'), "Neovim's own message is not shown too")
     T.eq('', vim.v.errmsg, 'v:errmsg')
     T.eq(false, vim.api.nvim_get_mode().blocking, 'Neovim waits for no key')
@@ -138,7 +146,7 @@ T.run({
       local review = require('channelcoder.proposals').reviews[saved.id]
       return review and review.client_id == client.id
     end, 'the saved proposal offered by the new server', 60000)
-    T.eq(1, #E.notes('offered again'), 'the server says why the review is back')
+    T.eq(1, #E.notes('Offering again a proposal saved before the server stopped'), 'why the review is back')
     E.wait_review(saved)
     E.press(saved, "+GREETING = 'hi'", 'a')
     T.wait(function()
@@ -155,7 +163,7 @@ T.run({
       return list:find(running.id, 1, true) ~= nil
     end, ':ClaudeJobs')
     T.contains(list, '↯ Claude: crash-marker')
-    T.contains(list, 'lost: the server stopped')
+    T.contains(list, 'lost: the server died')
     T.contains(list, saved.id, 'the first job is listed too')
   end },
 
@@ -169,7 +177,8 @@ T.run({
     T.wait(function()
       return #events('gave-up') == 1
     end, 'giving up')
-    T.eq(1, #E.notes('it stopped 4 times in 3 minutes, so it is not restarted: :ClaudeRestart starts it'), 'said once')
+    T.eq(1, #E.notes('the server died again (signal 9), left stopped: :ClaudeRestart'), 'said once')
+    fits()
     vim.wait(1500)
     T.eq(nil, E.client(), 'no server started')
     T.eq('', vim.v.errmsg, 'v:errmsg')

@@ -102,10 +102,9 @@ class Offers:
         if not found:
             return []
         count = len(found)
+        what = "a proposal" if count == 1 else f"{count} proposals"
         self._server.show(types.MessageType.Info,
-                          f"{count} proposal{'s' if count != 1 else ''} of Claude saved before "
-                          "the language server stopped " + ("is" if count == 1 else "are")
-                          + " offered again")
+                          f"Offering again {what} saved before the server stopped")
         for proposal in found:
             try:
                 await self.apply(proposal.job_id)

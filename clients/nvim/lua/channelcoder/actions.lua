@@ -213,7 +213,7 @@ function M.job_rows(server_jobs, proposals)
       id = id,
       line = string.format('%s %s %s %s %s%s', M.icons[state] or '?', pad(title, 44), pad(age(math.floor(started_ago)), 8),
         pad(util.format_duration(duration_ms), 9), id, pending[id] and '  ◆ review pending'
-          or (state == 'lost' and '  lost: the server stopped' or '')),
+          or (state == 'lost' and '  lost: the server died' or '')),
     })
   end
   return rows

@@ -133,7 +133,7 @@ function M.lose(client_id, lost_jobs)
   if #lost_jobs > 0 then
     local job = lost_jobs[#lost_jobs]
     local extra = #lost_jobs > 1 and string.format(' (and %d more)', #lost_jobs - 1) or ''
-    M.lost = { text = string.format('%s%s: lost, the server stopped', job.title or 'Claude', extra), at = compat.uv.now() }
+    M.lost = { text = string.format('%s%s: lost, the server died', job.title or 'Claude', extra), at = compat.uv.now() }
     vim.defer_fn(function()
       vim.cmd('redrawstatus!')
     end, M.LOST_SHOWN_MS + 50)

@@ -30,7 +30,7 @@ end
 
 local function cause(code, signal)
   if signal ~= 0 then
-    return string.format('killed by signal %d', signal)
+    return string.format('signal %d', signal)
   end
   return string.format('exit code %d', code)
 end
@@ -88,23 +88,24 @@ function M.on_exit(root, code, signal, client_id, start)
   local buffers = M.attached(client_id)
   swallow_core_message(client_id)
   vim.schedule(function()
-    local reason = 'the language server stopped (' .. cause(code, signal) .. ')'
+    -- every line fits an 80-column command line: a longer one wraps into a hit-enter prompt
+    local reason = 'the server died (' .. cause(code, signal) .. ')'
     local lost = require('channelcoder.jobs').lose(client_id, reason)
     require('channelcoder.progress').lose(client_id, lost)
     require('channelcoder.proposals').lose(client_id)
-    local what = #lost == 0 and '' or string.format('; %d running job%s lost', #lost, #lost == 1 and '' or 's')
+    local what = #lost == 0 and '' or string.format('; %d job%s lost', #lost, #lost == 1 and '' or 's')
     local recent = in_window(root)
     if #recent >= M.MAX_RESTARTS then
       table.insert(M.events, { kind = 'gave-up', root = root, lost = #lost, client_id = client_id })
       -- a warning, not an error: 0.7 writes errors with nvim_err_writeln (v:errmsg, and a
       -- hit-enter prompt after another message)
-      util.notify(string.format('%s%s — it stopped %d times in %d minutes, so it is not restarted: :ClaudeRestart starts it (:LspLog says why it stopped)',
-        reason, what, #recent + 1, M.WINDOW_MS / 60000), vim.log.levels.WARN)
+      util.notify(string.format('the server died again (%s), left stopped: :ClaudeRestart', cause(code, signal)),
+        vim.log.levels.WARN)
       return
     end
     table.insert(recent, now_ms())
     table.insert(M.events, { kind = 'died', root = root, lost = #lost, client_id = client_id })
-    util.notify(string.format('%s%s — restarting it (%d of %d)', reason, what, #recent, M.MAX_RESTARTS),
+    util.notify(string.format('%s%s; restarting it (%d of %d)', reason, what, #recent, M.MAX_RESTARTS),
       vim.log.levels.WARN)
     local function again()
       if vim.lsp.get_client_by_id(client_id) ~= nil then

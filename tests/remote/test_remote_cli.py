@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -57,6 +58,14 @@ def test_doctor_names_the_remote_engine(workspace: Path, remote_engine: RemoteEn
         done.stdout + done.stderr
 
 
+def volumes_of(client: Any, pid: int) -> list[str]:
+    """The remote volumes whose owner label names process `pid` of this machine."""
+    prefix = f"{socket.gethostname()}|{pid}|"
+    return [v["Name"] for v in client.api.volumes(
+        filters={"label": "io.channelcoder.owner"}).get("Volumes") or []
+        if v["Labels"].get("io.channelcoder.owner", "").startswith(prefix)]
+
+
 def test_a_killed_cli_run_takes_its_remote_container_with_it(
         scripted: Any, sandbox_image: str, workspace: Path, remote_engine: RemoteEngine) -> None:
     api = scripted([ToolCall("Bash", {"command": "echo started"}),
@@ -78,6 +87,13 @@ def test_a_killed_cli_run_takes_its_remote_container_with_it(
         wait_until(lambda: not client.api.containers(all=True, filters=label),
                    "the remote container's end", 10)
         print(f"remote container gone {time.monotonic() - killed:.2f} s after the SIGKILL")
+        # Its volumes outlive it, until the next run on that engine removes them.
+        assert volumes_of(client, cli.pid), "the killed run left no volume to reap"
+        scripted([Reply("again")])  # a model of its own: the first one is mid-turn
+        done = channelcoder("run", "--docker-image", sandbox_image, "-p", "again",
+                            cwd=workspace, env=remote_engine.tls_env())
+        assert done.returncode == 0, done.stderr
+        assert volumes_of(client, cli.pid) == []
     finally:
         if cli.poll() is None:
             cli.kill()

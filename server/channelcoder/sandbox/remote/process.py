@@ -24,13 +24,22 @@ from ..container.process import ContainerProcess
 from .channel import MUX_INSIDE, MUX_JS, MUX_SOCKET, PRELUDE, EgressChannel
 from .detect import EngineSite
 from .tree import Applied
-from .volumes import Filled, Layout, bring_back, fill, plan_layout, remove_job_volumes
+from .volumes import (
+    Filled,
+    Layout,
+    bring_back,
+    fill,
+    plan_layout,
+    reap_volumes,
+    remove_job_volumes,
+)
 
 if TYPE_CHECKING:
     from ...launch import LaunchSpec
     from ..manager import PlannedContainer
 
 log = logging.getLogger(__name__)
+_reaped: set[str] = set()  # engines whose orphaned job volumes this process has removed
 
 
 def _scope(spec: LaunchSpec) -> tuple[str, bool]:
@@ -128,6 +137,15 @@ async def start_remote(engine: eng.Engine, site: EngineSite, spec: LaunchSpec,
                        labels: dict[str, str], on_exit: Any) -> RemoteProcess:
     """Copy the job's places in, start its container, open its egress channel."""
     mounts, env, prelude = remote_container(planned)
+    if site.engine_id not in _reaped:
+        _reaped.add(site.engine_id)
+        try:
+            gone = await anyio.to_thread.run_sync(reap_volumes, engine.api)
+        except Exception as exc:
+            log.warning("could not remove orphaned job volumes: %s", exc)
+        else:
+            if gone:
+                log.info("removed %d volume(s) of jobs whose process is gone", len(gone))
     scope, keep = _scope(spec)
     layout = plan_layout(mounts, scope=scope, keep=keep, config_target=CONFIG_DIR)
     image = planned.resolved.ref

@@ -30,11 +30,12 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import ConfigError
+from ...owner import owner_alive, owner_label
 from ...state import atomic_write, subdir
 from ..container.egress_link import is_link_mount
 from ..container.mounts import Mount
 from ..engine.api import NotFound
-from ..labels import MANAGED
+from ..labels import MANAGED, OWNER
 from .tree import Applied, Signatures, Source, StatMemo, apply, changed, read_tar, scan_sources, tar_of
 
 log = logging.getLogger(__name__)
@@ -196,16 +197,32 @@ def _run_helper(api: Any, image: str, volumes: list[Volume], labels: Mapping[str
             api.remove_container(cid, force=True)
 
 
-def _volume_token(api: Any, name: str, labels: Mapping[str, str]) -> str:
+def _volume_token(api: Any, volume: Volume, labels: Mapping[str, str]) -> str:
     """The volume's own token (a label given when it was made): a manifest written for an
     earlier volume of the same name says nothing about this one. The engine's `CreatedAt` is
-    no such mark (it moves as the volume's root directory is written)."""
+    no such mark (it moves as the volume's root directory is written). A job's own volume also
+    names its owner, so a process that was killed leaves nothing `reap_volumes` keeps."""
     try:
-        found = api.inspect_volume(name)
+        found = api.inspect_volume(volume.name)
     except NotFound:
-        token = os.urandom(8).hex()
-        found = api.create_volume(name, {**labels, MANAGED: "1", VOLUME_LABEL: token})
+        made = {**labels, MANAGED: "1", VOLUME_LABEL: os.urandom(8).hex()}
+        if not volume.keep:
+            made[OWNER] = owner_label()
+        found = api.create_volume(volume.name, made)
     return str((found.get("Labels") or {}).get(VOLUME_LABEL) or "")
+
+
+def reap_volumes(api: Any) -> list[str]:
+    """Remove the job volumes whose owning process is gone (killed before it removed them).
+    One in use by a container is left for next time. Blocking."""
+    removed = []
+    for volume in api.volumes(filters={"label": [VOLUME_LABEL, OWNER]}):
+        owner = str((volume.get("Labels") or {}).get(OWNER) or "")
+        if owner and not owner_alive(owner):
+            with contextlib.suppress(Exception):
+                api.remove_volume(str(volume["Name"]))
+                removed.append(str(volume["Name"]))
+    return removed
 
 
 def fill(api: Any, engine_id: str, layout: Layout, *, image: str, uid: int | None,
@@ -219,7 +236,7 @@ def fill(api: Any, engine_id: str, layout: Layout, *, image: str, uid: int | Non
     fresh: list[int] = []
     removals: list[str] = []
     for index, volume in enumerate(layout.volumes):
-        volume.created = _volume_token(api, volume.name, labels)
+        volume.created = _volume_token(api, volume, labels)
         held, memo = _load(engine_id, volume) if volume.keep else ({}, {})
         if not held:
             fresh.append(index)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 
@@ -36,7 +36,17 @@ from .volumes import (
 
 if TYPE_CHECKING:
     from ...launch import LaunchSpec
-    from ..manager import PlannedContainer
+    from ..container.egress_link import EgressLink
+    from ..container.process import ContainerSpec
+    from ..image.resolve import ResolvedImage
+
+
+class PlannedContainer(Protocol):
+    """What the manager planned for a job (`manager.PlannedContainer`)."""
+
+    container: ContainerSpec
+    resolved: ResolvedImage
+    egress: EgressLink | None
 
 log = logging.getLogger(__name__)
 _reaped: set[str] = set()  # engines whose orphaned job volumes this process has removed

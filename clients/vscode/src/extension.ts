@@ -6,7 +6,7 @@
 
 import * as vscode from "vscode";
 import { CloseAction, type CloseHandlerResult, type LanguageClientOptions } from "vscode-languageclient/node";
-import { DidChangeConfigurationNotification, ShowMessageNotification, type ShowMessageParams } from "vscode-languageserver-protocol";
+import { DidChangeConfigurationNotification, MessageType, ShowMessageNotification, type ShowMessageParams } from "vscode-languageserver-protocol";
 
 import { clientOptions } from "./client";
 import { findServer, type ServerLaunch, type ServerMissing } from "./discovery";
@@ -291,9 +291,9 @@ export class ChannelcoderExtension implements vscode.Disposable {
 
 function showByType(type: number, text: string, ...actions: string[]): Thenable<string | undefined> {
   switch (type) {
-    case 1:
+    case MessageType.Error:
       return vscode.window.showErrorMessage(text, ...actions);
-    case 2:
+    case MessageType.Warning:
       return vscode.window.showWarningMessage(text, ...actions);
     default:
       return vscode.window.showInformationMessage(text, ...actions);

@@ -6,7 +6,7 @@
  * left out; anything else is shown as it came.
  */
 
-import type { ShowMessageParams } from "vscode-languageserver-protocol";
+import { MessageType, type ShowMessageParams } from "vscode-languageserver-protocol";
 
 export interface MessageSink {
   show(type: number, text: string, ...actions: string[]): Thenable<string | undefined>;
@@ -58,6 +58,6 @@ export class ServerMessages {
       problems.length === 1
         ? `Claude settings: ${problems[0]}`
         : `Claude settings: ${problems.length} problems — ${problems.map((problem, index) => `(${index + 1}) ${problem}`).join(" ")}`;
-    void this.sink.show(2, text, OPEN_SETTINGS).then((choice) => (choice === OPEN_SETTINGS ? this.sink.openSettings() : undefined));
+    void this.sink.show(MessageType.Warning, text, OPEN_SETTINGS).then((choice) => (choice === OPEN_SETTINGS ? this.sink.openSettings() : undefined));
   }
 }

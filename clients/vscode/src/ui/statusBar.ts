@@ -21,13 +21,6 @@ export class JobStatusBar implements vscode.Disposable {
     this.update();
   }
 
-  /** What the item says now (the integration and unit tests read it). */
-  get text(): string | undefined {
-    return this.visible ? this.item.text : undefined;
-  }
-
-  private visible = false;
-
   private update(): void {
     const running = this.history.running();
     const newest = running[0];
@@ -47,12 +40,10 @@ export class JobStatusBar implements vscode.Disposable {
       this.show();
       return;
     }
-    this.visible = false;
     this.item.hide();
   }
 
   private show(): void {
-    this.visible = true;
     this.item.show();
   }
 

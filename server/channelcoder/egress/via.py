@@ -24,7 +24,6 @@ from urllib.parse import unquote, urlsplit
 
 import anyio
 import anyio.abc
-import h11
 
 from ..redact import register_secret
 
@@ -147,6 +146,8 @@ async def tunnel(via: Via, host: str, port: int, seconds: float) -> anyio.abc.So
 
     Raises OSError or TimeoutError when the proxy cannot be reached, TunnelFailed when it
     answers anything but 2xx."""
+    import h11  # the proxy's own module has it loaded; describing a route needs none of it
+
     authority = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     with anyio.fail_after(seconds):
         stream = await anyio.connect_tcp(via.host, via.port)

@@ -238,7 +238,7 @@ class FakeAnthropic:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self._server.server_address[0]}:{self.port}"
 
     def env(self) -> dict[str, str]:
         """Environment that points the Claude CLI at this server."""

@@ -228,6 +228,7 @@ class FakeAnthropic:
         self._served_failures: dict[int, int] = {}
         self._served_disconnects: dict[int, int] = {}
         self._ids = itertools.count(1)
+        self.host = host
         self._server = ThreadingHTTPServer((host, port), _handler_for(self))
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -238,7 +239,7 @@ class FakeAnthropic:
 
     @property
     def url(self) -> str:
-        return f"http://{self._server.server_address[0]}:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def env(self) -> dict[str, str]:
         """Environment that points the Claude CLI at this server."""

@@ -185,3 +185,23 @@ def test_an_image_without_node_is_refused_in_proxy_mode_with_a_hint(
         assert "Traceback" not in done.stderr
     finally:
         docker_client.images.remove(ref, force=True)
+
+
+@pytest.mark.parametrize("name, header", [
+    ("CLAUDE_CODE_OAUTH_TOKEN", "authorization"), ("ANTHROPIC_AUTH_TOKEN", "authorization")])
+async def test_a_token_is_nowhere_in_the_sandbox_while_the_model_gets_it(
+        scripted: Any, sandbox_image: str, git_repo: Path, monkeypatch: pytest.MonkeyPatch,
+        name: str, header: str) -> None:
+    """Not in the environment, any process's, the config dir, nor any file of the sandbox (the
+    search pattern is spelled backwards in the command, which the transcript records)."""
+    secret = f"sk-ant-real-{name.lower().replace('_', '-')}-0123456789"
+    api = scripted([ToolCall("Bash", {"command": (
+        f"s=$(echo {secret[::-1]} | rev); env | grep -c \"$s\"; "
+        "grep -c \"$s\" /proc/*/environ | grep -v ':0$'; "
+        "grep -rlsF \"$s\" / --exclude-dir=proc --exclude-dir=sys; echo searched")}),
+        Reply("searched")])
+    monkeypatch.delenv("ANTHROPIC_API_KEY")
+    monkeypatch.setenv(name, secret)
+    events = await run("search for it", git_repo, proxied(sandbox_image))
+    assert output(events).strip() == "0\nsearched"
+    assert {r.headers.get(header) for r in api.agent_requests()} == {f"Bearer {secret}"}

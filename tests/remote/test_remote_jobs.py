@@ -150,10 +150,10 @@ def copied_counts(caplog: pytest.LogCaptureFixture) -> list[int]:
 async def test_a_named_sessions_second_turn_resumes_and_sends_only_what_changed(
         scripted: Any, sandbox_image: str, repo: Path, on_remote: SandboxManager,
         monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
-    for n in range(60):
+    for n in range(1100):  # more than MANY: the first turn's files go through a started tar
         (repo / f"module_{n}.py").write_text(f"VALUE = {n}\n")
     git(repo, "add", "-A")
-    git(repo, "commit", "-qm", "sixty modules")
+    git(repo, "commit", "-qm", "many modules")
     monkeypatch.setattr(SandboxManager, "_shared", on_remote)
     caplog.set_level("INFO", logger="channelcoder.sandbox.remote.process")
     caplog.set_level("DEBUG", logger="channelcoder.sandbox.remote.volumes")
@@ -170,11 +170,11 @@ async def test_a_named_sessions_second_turn_resumes_and_sends_only_what_changed(
     two = [e async for e in s.stream("which fruit?")]
     assert isinstance(two[-1], ApiResult) and two[-1].ok, two[-1]
     output = next(e for e in two if isinstance(e, ToolResult)).output
-    assert "first" in output and "edited between the turns" in output
+    assert "first" in output and "edited between the turns" in output, output
     texts = "\n".join(api.agent_requests()[-1].texts())
     assert "first turn" in texts and "Remember: TANGERINE." in texts  # resumed
     first, second = copied_counts(caplog)
-    assert first > 60 and second <= 3, (first, second)
+    assert first > 1100 and second <= 3, (first, second)
 
 
 @pytest.mark.parametrize("on_remote", ["tls"], indirect=True)

@@ -140,13 +140,15 @@ def scan_sources(sources: list[Source], memo: StatMemo | None = None) -> Signatu
 
 
 def tar_of(paths: Iterable[str], wanted: Mapping[str, str], sources: list[Source], *,
-           uid: int, gid: int) -> bytes:
-    """A tar of `paths` (parents first), read from their sources, owned by uid:gid."""
+           uid: int, gid: int, prefix: str = "", into: tarfile.TarFile | None = None) -> bytes:
+    """A tar of `paths` (parents first), read from their sources, owned by uid:gid, each named
+    `prefix` + its path; added to `into` when given (and b"" returned)."""
     buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+    with (contextlib.nullcontext(into) if into is not None else
+          tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT)) as tar:
         for rel in sorted(paths, key=lambda p: (p.count("/"), p)):
             sig = wanted[rel]
-            info = tarfile.TarInfo(rel)
+            info = tarfile.TarInfo(prefix + rel)
             info.uid, info.gid, info.mtime = uid, gid, 0
             if sig == "d":
                 info.type, info.mode = tarfile.DIRTYPE, 0o755

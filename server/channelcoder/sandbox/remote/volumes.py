@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 SUPPORT_ROOT = "/channelcoder"
 HELPER_ROOT = "/channelcoder-volumes"
 VOLUME_LABEL = "io.channelcoder.volume"
+MANY = 1000  # files: from here on a started `tar -x` beats the engine's archive extraction
 
 
 @dataclass(frozen=True)
@@ -188,7 +189,7 @@ def _run_helper(api: Any, image: str, volumes: list[Volume], labels: Mapping[str
     cid = _helper(api, image, volumes, labels, command=["sh", "-c", script])
     try:
         api.start(cid)
-        status = int(api.wait(cid).get("StatusCode", -1))
+        status = int(api.wait(cid, timeout=3600).get("StatusCode", -1))
         if status != 0:
             raise RuntimeError(f"preparing the remote volumes failed (exit {status}): "
                                f"{api.logs(cid).decode('utf-8', 'replace').strip()[-500:]}")
@@ -223,6 +224,49 @@ def reap_volumes(api: Any) -> list[str]:
                 api.remove_volume(str(volume["Name"]))
                 removed.append(str(volume["Name"]))
     return removed
+
+
+def _extract_in_helper(api: Any, image: str, volumes: list[Volume], labels: Mapping[str, str],
+                       plans: list[tuple[Volume, Signatures, StatMemo, list[str]]], *,
+                       uid: int, gid: int) -> int:
+    """Send one tar of every volume's files to `tar -x` in a started helper, through its
+    attached stdin: the engine's own archive extraction (`put_archive`) takes about twice as
+    long for thousands of files. Returns the bytes sent."""
+    import io
+    import tarfile
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for index, (volume, local, _, write) in enumerate(plans):
+            tar_of(write, local, volume.sources, uid=uid, gid=gid, prefix=f"{index}/",
+                   into=tar)
+    data = buffer.getvalue()
+    binds = [f"{v.name}:{HELPER_ROOT}/{i}:rw" for i, v in enumerate(volumes)]
+    cid = str(api.create_container({
+        "Image": image, "Entrypoint": ["tar"], "Cmd": ["-x", "-f", "-", "-C", HELPER_ROOT],
+        "User": "0:0", "Labels": {**labels, MANAGED: "1"}, "NetworkDisabled": True,
+        "OpenStdin": True, "StdinOnce": True, "AttachStdin": True, "AttachStdout": True,
+        "AttachStderr": True,
+        "HostConfig": {"Binds": binds, "NetworkMode": "none", "CapDrop": ["ALL"],
+                       "CapAdd": ["CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID"],
+                       "SecurityOpt": ["no-new-privileges"]}})["Id"])
+    try:
+        stream = api.attach(cid, stdout=True, stderr=True, stdin=True)
+        try:
+            api.start(cid)
+            view = memoryview(data)
+            for start in range(0, len(view), 1 << 20):
+                stream.send(bytes(view[start:start + (1 << 20)]))
+        finally:
+            stream.close()  # the end of its stdin (StdinOnce): tar finishes
+        status = int(api.wait(cid, timeout=3600).get("StatusCode", -1))
+        if status != 0:
+            raise RuntimeError(f"copying the files into the volumes failed (tar exit {status}): "
+                               f"{api.logs(cid).decode('utf-8', 'replace').strip()[-500:]}")
+    finally:
+        with contextlib.suppress(Exception):
+            api.remove_container(cid, force=True)
+    return len(data)
 
 
 def fill(api: Any, engine_id: str, layout: Layout, *, image: str, uid: int | None,
@@ -262,7 +306,11 @@ def fill(api: Any, engine_id: str, layout: Layout, *, image: str, uid: int | Non
             script += f"chown {owner_uid}:{owner_gid} {shlex.join(roots)}"
         _run_helper(api, image, layout.volumes, labels, script.rstrip("; ") or "true")
         stats.removed = len(removals)
-    if any(write for *_, write in plans):
+    count = sum(len(write) for *_, write in plans)
+    if count >= MANY:
+        stats.sent_bytes = _extract_in_helper(api, image, layout.volumes, labels, plans,
+                                              uid=owner_uid, gid=owner_gid)
+    elif count:
         cid = _helper(api, image, layout.volumes, labels)
         try:
             for index, (volume, local, _, write) in enumerate(plans):
@@ -270,11 +318,12 @@ def fill(api: Any, engine_id: str, layout: Layout, *, image: str, uid: int | Non
                     continue
                 data = tar_of(write, local, volume.sources, uid=owner_uid, gid=owner_gid)
                 api.put_archive(cid, f"{HELPER_ROOT}/{index}", data)
-                stats.sent_files += sum(1 for p in write if local[p].startswith("f:"))
                 stats.sent_bytes += len(data)
         finally:
             with contextlib.suppress(Exception):
                 api.remove_container(cid, force=True)
+    stats.sent_files = sum(1 for _, local, _, write in plans for p in write
+                           if local[p].startswith("f:"))
     for volume, *_ in plans:
         _save(engine_id, volume)
     return stats

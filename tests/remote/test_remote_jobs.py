@@ -221,3 +221,23 @@ async def test_the_bundled_image_is_built_on_the_remote_engine(
     remote = remote_engine.client().images.get(resolved.ref)
     assert remote.id == resolved.image_id
     assert docker_client.images.get(sandbox_image).id != resolved.image_id  # built over there
+
+
+@pytest.mark.parametrize("on_remote", ["tls"], indirect=True)
+async def test_a_read_write_mount_comes_back_and_a_read_only_one_does_not(
+        scripted: Any, sandbox_image: str, repo: Path, on_remote: SandboxManager,
+        tmp_path: Path) -> None:
+    data, reference = tmp_path / "data", tmp_path / "reference"
+    data.mkdir()
+    reference.mkdir()
+    (reference / "spec.md").write_text("the spec\n")
+    scripted([ToolCall("Bash", {"command": "cat /reference/spec.md > /data/copy.md; "
+                                           "echo changed > /reference/spec.md 2>&1; true"}),
+              Reply("Copied.")])
+    events = await collect(job("copy", repo, docker_options(
+        sandbox_image, mounts=[f"{data}:/data:rw", f"{reference}:/reference:ro"]),
+        manager=on_remote, apply="direct"))
+    result = final(events)
+    assert isinstance(result, Result) and result.ok, result
+    assert (data / "copy.md").read_text() == "the spec\n"
+    assert (reference / "spec.md").read_text() == "the spec\n"

@@ -55,6 +55,7 @@ class MountWatch:
     def __init__(self, client: Any) -> None:
         self.client = client
         self.mounts: list[dict[str, Any]] = []
+        self.host_config: dict[str, Any] = {}
         self.seen = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -77,6 +78,7 @@ class MountWatch:
                     continue
                 if inspected["Config"]["Labels"].get("io.channelcoder.job"):
                     self.mounts += inspected["Mounts"]
+                    self.host_config = inspected["HostConfig"]
                     self.seen.set()
             time.sleep(0.1)
 
@@ -113,6 +115,12 @@ async def test_a_direct_job_on_a_remote_engine_edits_the_local_workspace(
     assert watch.mounts and {m["Type"] for m in watch.mounts} == {"volume"}
     local = (str(repo), str(Path(os.environ["CHANNELCODER_STATE_DIR"])), "/tmp", "/root")
     assert not [m for m in watch.mounts if str(m.get("Source", "")).startswith(local)]
+    assert all(m["Source"].startswith("/var/lib/docker/volumes/") for m in watch.mounts)
+    # The same hardened container as on a local engine: limits, no capability, no network.
+    limits = watch.host_config
+    assert limits["CapDrop"] == ["ALL"] and limits["ReadonlyRootfs"] is True
+    assert limits["Memory"] == 4 * 2**30 and limits["PidsLimit"] == 512
+    assert limits["NetworkMode"] == "none" and limits["SecurityOpt"] == ["no-new-privileges"]
     planted = [e for e in events if isinstance(e, SecurityEvent)]
     assert planted and "hooks/post-commit" in planted[0].describe(), planted
 

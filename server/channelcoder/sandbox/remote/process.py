@@ -160,9 +160,14 @@ async def start_remote(engine: eng.Engine, site: EngineSite, spec: LaunchSpec,
     layout = plan_layout(mounts, scope=scope, keep=keep, config_target=CONFIG_DIR)
     image = planned.resolved.ref
     began = time.monotonic()
-    filled = await eng.call("copying the workspace to the engine", fill, engine.api,
-                            site.engine_id, layout, image=image, uid=uid, gid=gid,
-                            labels=labels, abandon=False)
+    try:
+        filled = await eng.call("copying the workspace to the engine", fill, engine.api,
+                                site.engine_id, layout, image=image, uid=uid, gid=gid,
+                                labels=labels, abandon=False)
+    except BaseException:
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(remove_job_volumes, engine.api, layout)
+        raise
     log.info("copied %d file(s), %d bytes to %s in %.2f s", filled.sent_files,
              filled.sent_bytes, site.host, time.monotonic() - began)
     container = dataclasses.replace(planned.container, mounts=layout.mounts, env=env,

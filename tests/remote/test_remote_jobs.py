@@ -249,3 +249,31 @@ async def test_a_read_write_mount_comes_back_and_a_read_only_one_does_not(
     assert isinstance(result, Result) and result.ok, result
     assert (data / "copy.md").read_text() == "the spec\n"
     assert (reference / "spec.md").read_text() == "the spec\n"
+
+
+@pytest.mark.parametrize("on_remote", ["tls"], indirect=True)
+async def test_the_next_job_in_a_workspace_sends_only_what_differs_from_the_last(
+        scripted: Any, sandbox_image: str, repo: Path, on_remote: SandboxManager,
+        caplog: pytest.LogCaptureFixture) -> None:
+    for n in range(200):
+        (repo / f"module_{n}.py").write_text(f"VALUE = {n}\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "modules")
+    caplog.set_level("INFO", logger="channelcoder.sandbox.remote.process")
+    scripted([ToolCall("Bash", {"command": "sed -i s/hello/proposed/ app.py"}),
+              Reply("Proposed.")])
+    first = await collect(job("propose", repo, docker_options(sandbox_image),
+                              manager=on_remote, apply="propose"))
+    assert isinstance(final(first), Result) and final(first).ok, final(first)
+    assert (repo / "app.py").read_text() == "print('hello')\n"  # proposed, not applied
+    (repo / "module_3.py").write_text("VALUE = 'edited here'\n")
+    scripted([ToolCall("Bash", {"command": "cat app.py module_3.py"}), Reply("Looked.")])
+    second = await collect(job("look", repo, docker_options(sandbox_image),
+                               manager=on_remote, apply="propose"))
+    assert isinstance(final(second), Result) and final(second).ok, final(second)
+    # The volume the first job left is the second's: what the first changed is put back as
+    # this machine has it, and only that and the file edited here go over.
+    assert tool_outputs(second)[0].output.splitlines()[:2] == [
+        "print('hello')", "VALUE = 'edited here'"], tool_outputs(second)[0].output
+    counts = copied_counts(caplog)
+    assert counts[0] > 200 and counts[1] <= 12, counts

@@ -11,6 +11,7 @@ local job would have left them. A cancelled or timed-out job brings nothing back
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 import time
 from typing import TYPE_CHECKING, Any, Protocol
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import anyio
 
 from ...errors import SandboxError
+from ...state import HeldLock, subdir, try_lock
 from .. import engine as eng
 from ..container.mounts import CONFIG_DIR, Mount
 from ..container.process import ContainerProcess
@@ -52,12 +54,23 @@ log = logging.getLogger(__name__)
 _reaped: set[str] = set()  # engines whose orphaned job volumes this process has removed
 
 
-def _scope(spec: LaunchSpec) -> tuple[str, bool]:
+POOL = 4  # kept workspace volumes per workspace, for jobs that are not a session's turn
+
+
+def _scope(spec: LaunchSpec) -> tuple[str, bool, HeldLock | None]:
     """Whose read-write volumes these are: the named session's (kept between its turns, so a
-    follow-up sends only what changed) or the job's."""
+    follow-up sends only what changed); else one of the workspace's pooled slots, held by this
+    job alone while it runs (the next job in that workspace sends only what differs from what
+    the last one left); else, every slot busy, the job's own."""
     if spec.session:
-        return f"session\0{spec.session}\0{spec.workspace}", True
-    return f"job\0{spec.job_id}", False
+        return f"session\0{spec.session}\0{spec.workspace}", True, None
+    where = hashlib.sha256(str(spec.workspace.resolve()).encode()).hexdigest()[:16]
+    locks = subdir("remote/slots")
+    for slot in range(POOL):
+        held = try_lock(locks / f"{where}-{slot}.lock")
+        if held is not None:
+            return f"pool\0{spec.workspace.resolve()}\0{slot}", True, held
+    return f"job\0{spec.job_id}", False, None
 
 
 class RemoteProcess:
@@ -65,7 +78,9 @@ class RemoteProcess:
 
     def __init__(self, inner: ContainerProcess, engine: eng.Engine, site: EngineSite,
                  layout: Layout, image: str, labels: dict[str, str],
-                 channel: EgressChannel | None, filled: Filled) -> None:
+                 channel: EgressChannel | None, filled: Filled,
+                 slot: HeldLock | None = None) -> None:
+        self.slot = slot
         self.inner = inner
         self.engine = engine
         self.site = site
@@ -127,6 +142,9 @@ class RemoteProcess:
             await anyio.to_thread.run_sync(remove_job_volumes, self.engine.api, self.layout)
         except Exception as exc:
             log.warning("could not remove the job's volumes: %s", exc)
+        finally:
+            if self.slot is not None:
+                self.slot.release()
 
 
 def remote_container(planned: PlannedContainer) -> tuple[list[Mount], dict[str, str], str]:
@@ -156,8 +174,14 @@ async def start_remote(engine: eng.Engine, site: EngineSite, spec: LaunchSpec,
         else:
             if gone:
                 log.info("removed %d volume(s) of jobs whose process is gone", len(gone))
-    scope, keep = _scope(spec)
-    layout = plan_layout(mounts, scope=scope, keep=keep, config_target=CONFIG_DIR)
+    scope, keep, slot = _scope(spec)
+    try:
+        layout = plan_layout(mounts, scope=scope, keep=keep, config_target=CONFIG_DIR,
+                             config_keep=bool(spec.session))
+    except BaseException:
+        if slot is not None:
+            slot.release()
+        raise
     image = planned.resolved.ref
     began = time.monotonic()
     try:
@@ -167,6 +191,8 @@ async def start_remote(engine: eng.Engine, site: EngineSite, spec: LaunchSpec,
     except BaseException:
         with anyio.CancelScope(shield=True):
             await anyio.to_thread.run_sync(remove_job_volumes, engine.api, layout)
+        if slot is not None:
+            slot.release()
         raise
     log.info("copied %d file(s), %d bytes to %s in %.2f s", filled.sent_files,
              filled.sent_bytes, site.host, time.monotonic() - began)
@@ -177,18 +203,20 @@ async def start_remote(engine: eng.Engine, site: EngineSite, spec: LaunchSpec,
     except BaseException:
         with anyio.CancelScope(shield=True):
             await anyio.to_thread.run_sync(remove_job_volumes, engine.api, layout)
+        if slot is not None:
+            slot.release()
         raise
-    channel = None
+    remote = RemoteProcess(process, engine, site, layout, image, labels, None, filled, slot)
     if planned.egress is not None:
         from ..container.egress_link import SOCKET_NAME
 
-        channel = EgressChannel(engine.stream_api, process.id,
-                                planned.egress.directory / SOCKET_NAME)
+        remote.channel = EgressChannel(engine.stream_api, process.id,
+                                       planned.egress.directory / SOCKET_NAME)
         try:
-            await anyio.to_thread.run_sync(channel.open)
+            await anyio.to_thread.run_sync(remote.channel.open)
         except Exception as exc:
-            await process.terminate()
+            await remote.terminate()
             raise SandboxError(f"could not open the egress channel into the sandbox: {exc}",
                                hint="the image needs node (every image with claude has it)"
                                ) from exc
-    return RemoteProcess(process, engine, site, layout, image, labels, channel, filled)
+    return remote

@@ -90,10 +90,11 @@ def _inside(path: str, top: str) -> bool:
 
 
 def plan_layout(mounts: Sequence[Mount], *, scope: str, keep: bool,
-                config_target: str) -> Layout:
-    """The volumes for these mounts. `scope` names the job or the session (with `keep`) the
-    read-write volumes belong to; Claude's config dir (`config_target`) lives on the engine
-    only, so it is never copied back."""
+                config_target: str, config_keep: bool | None = None) -> Layout:
+    """The volumes for these mounts. `scope` names the job, the session or the workspace's
+    pooled slot (with `keep`) the read-write volumes belong to; Claude's config dir
+    (`config_target`) is named by its host directory (a session's, or the job's own), is kept
+    with `config_keep` (default `keep`) and lives on the engine only: never copied back."""
     volumes: list[Volume] = []
     for mount in sorted((m for m in mounts if not is_link_mount(m)),
                         key=lambda m: (m.container.count("/"), m.container)):
@@ -108,10 +109,13 @@ def plan_layout(mounts: Sequence[Mount], *, scope: str, keep: bool,
             if mount.read_only:
                 volume = Volume(_name("cache", str(mount.host)), mount.container, True,
                                 [Source(mount.host, "", True)], keep=True, back=False)
+            elif mount.container == config_target:
+                volume = Volume(_name("config", str(mount.host)), mount.container, False,
+                                [Source(mount.host, "")],
+                                keep=keep if config_keep is None else config_keep, back=False)
             else:
-                volume = Volume(_name("job", scope, mount.container, str(mount.host)),
-                                mount.container, False, [Source(mount.host, "")], keep=keep,
-                                back=mount.container != config_target)
+                volume = Volume(_name("job", scope, mount.container), mount.container, False,
+                                [Source(mount.host, "")], keep=keep, back=True)
             volumes.append(volume)
             continue
         parent = posixpath.dirname(mount.container)

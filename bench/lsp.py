@@ -51,6 +51,7 @@ from channelcoder.testing.fake_anthropic import (  # noqa: E402
     Turn,
     split_text,
 )
+from channelcoder.testing.network import bridge_gateway  # noqa: E402
 
 NATIVE = {"docker": False, "tools": ["Read", "Edit", "Bash"]}
 
@@ -298,6 +299,8 @@ def job_runs(repo: Path, init: dict[str, Any], runs: int, *, standby: bool) -> d
 
 
 BENCH_LABEL = "io.channelcoder.bench=lsp"
+
+
 STANDBY_SETTLE = 1.0  # claude keeps starting things for a moment after it answers the ping
 
 
@@ -321,16 +324,20 @@ def wait_standby(used: set[str], limit: float = 180.0) -> str:
     raise RuntimeError("no standby sandbox became ready")
 
 
-def raw_docker_run(repo: Path, image: str, runs: int) -> float:
+def raw_docker_run(repo: Path, image: str, runs: int, network: str) -> float:
+    """A bare `docker run` of the same job: on Docker's default network (the bridge; the
+    scripted model on the bridge's host address), or the host's when channelcoder uses it."""
     times: list[float] = []
     scenario = Scenario([ToolCall("Bash", {"command": "sed -i s/hello/hi/ app.py"}),
                          Reply("Changed.")])
-    with FakeAnthropic(scenario) as api:
+    raw_network = "host" if network == "host" else "bridge"
+    with FakeAnthropic(scenario, host="127.0.0.1" if network == "host" else bridge_gateway()
+                       ) as api:
         env = api.env()
         for _ in range(runs):
             start = time.perf_counter()
             subprocess.run(
-                ["docker", "run", "--rm", "--network", "host", "-v", f"{repo}:/workspace",
+                ["docker", "run", "--rm", "--network", raw_network, "-v", f"{repo}:/workspace",
                  "-w", "/workspace", "-e", f"ANTHROPIC_BASE_URL={env['ANTHROPIC_BASE_URL']}",
                  "-e", f"ANTHROPIC_API_KEY={env['ANTHROPIC_API_KEY']}", "-e", "IS_SANDBOX=1",
                  image, "claude", "-p", "--output-format", "stream-json", "--verbose",
@@ -429,6 +436,10 @@ def main() -> int:
                         help="skip the sandbox jobs (they run when a Docker engine answers)")
     parser.add_argument("--image", help="the sandbox image (default: the bundled one)")
     parser.add_argument("--skip-jobs", action="store_true")
+    parser.add_argument("--network", choices=["proxy", "host"], default="proxy",
+                        help="the jobs' network mode (default: proxy, channelcoder's default); "
+                             "the bare docker run uses Docker's default network, or the host's "
+                             "with --network host")
     args = parser.parse_args()
     os.environ.setdefault("CHANNELCODER_CLAUDE", str(PINNED))
     os.environ["CLAUDE_CODE_MAX_RETRIES"] = "0"
@@ -446,16 +457,18 @@ def main() -> int:
             results["rss_native"] = rss(repo, NATIVE)
             image = (args.image or bundled_image(repo)) if args.docker else None
             if image is not None:
-                sandbox = {"docker": {"image": image}, "standby": False}
+                docker = {"image": image, "network": args.network}
+                sandbox = {"docker": docker, "standby": False}
                 results["first_report_docker"] = first_report_and_text(repo, sandbox, args.runs)
                 lsp_time = job_to_applied(repo, sandbox, args.runs)
                 results["to_applied_docker_s"] = round(lsp_time, 3)
-                warm = job_runs(repo, {"docker": {"image": image}}, args.runs,
+                warm = job_runs(repo, {"docker": docker}, args.runs,
                                 standby=True)
                 results["to_applied_standby_s"] = round(warm["median_s"], 3)
                 results["standby_runs_s"] = warm["runs_s"]
                 results["standby_served"] = f"{warm['served_by_standby']}/{args.runs}"
-                raw = raw_docker_run(repo, image, args.runs)
+                raw = raw_docker_run(repo, image, args.runs, args.network)
+                results["network"] = args.network
                 results["raw_docker_run_s"] = round(raw, 3)
                 results["no_standby_ratio"] = round(lsp_time / raw, 3)
                 results["no_standby_target"] = 1.1

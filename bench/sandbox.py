@@ -108,6 +108,7 @@ def docker_build_hit(resolved: Any, runs: int) -> list[float]:
 def two_turn_jobs(image: str, runs: int, workspace: Path, session: str | None = None,
                   network: str = "proxy") -> dict[str, list[float]]:
     from channelcoder.testing.fake_anthropic import FakeAnthropic, Reply, Scenario, ToolCall
+    from channelcoder.testing.network import bridge_gateway
 
     # a session's runs continue one conversation: every run is the pair of turns again
     scenario = Scenario([ToolCall("Bash", {"command": "ls"}), Reply("Listed the files.")]
@@ -147,14 +148,6 @@ def two_turn_jobs(image: str, runs: int, workspace: Path, session: str | None = 
             subprocess.run([sys.executable, "-m", "channelcoder", "sessions", "rm", session],
                            cwd=workspace, env=env, capture_output=True, check=True)
     return out
-
-
-def bridge_gateway() -> str:
-    """The host's address on Docker's default bridge (a container reaches the host there)."""
-    done = subprocess.run(["docker", "network", "inspect", "bridge", "--format",
-                           "{{(index .IPAM.Config 0).Gateway}}"],
-                          capture_output=True, text=True, check=True)
-    return done.stdout.strip()
 
 
 def cancel_to_gone(image: str, runs: int, workspace: Path, network: str) -> list[float]:

@@ -20,10 +20,12 @@ import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tests.clients import vscode_support
 from tests.clients.vscode_support import EXT, ROOT
+from tests.plugins.docker import managed_containers
 
 from channelcoder.testing.fake_anthropic import FakeAnthropic, Reply, Scenario, ToolCall, Turn
 
@@ -52,6 +54,8 @@ SCENARIOS: dict[str, Scenario] = {
     "conflict": Scenario([Turn([_sed("ciao", "hallo")], first_delay=6),
                           Reply("Changed the greeting to German.")]),
     "quick": Scenario([Reply("Nothing to change.")]),
+    "pending": Scenario([Turn([_sed("hallo", "hej")], first_delay=5),
+                         Reply("Changed the greeting to Danish.")]),
 }
 
 
@@ -76,8 +80,10 @@ def installed() -> Path:
 
 
 @pytest.fixture
-def model_switch(scripted: Callable[..., FakeAnthropic]) -> Iterator[tuple[FakeAnthropic, str]]:
-    """The scripted model and the loopback URL the suite POSTs {"scenario": name} to."""
+def model_switch(scripted: Callable[..., FakeAnthropic],
+                 docker_client: Any) -> Iterator[tuple[FakeAnthropic, str]]:
+    """The scripted model and the loopback URL the suite POSTs {"scenario": name} to (and
+    {"containers": true}, answered with the ids of this test run's sandbox containers)."""
     api = scripted([])
 
     class Switch(BaseHTTPRequestHandler):
@@ -86,13 +92,20 @@ def model_switch(scripted: Callable[..., FakeAnthropic]) -> Iterator[tuple[FakeA
 
         def do_POST(self) -> None:
             body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+            if body.get("containers"):
+                self._answer(200, json.dumps(sorted(managed_containers(docker_client))).encode())
+                return
             name = body.get("scenario")
             found = SCENARIOS.get(name) if isinstance(name, str) else None
             if found is not None:
                 api.scenario = found
-            self.send_response(200 if found is not None else 404)
-            self.send_header("Content-Length", "0")
+            self._answer(200 if found is not None else 404, b"")
+
+        def _answer(self, status: int, payload: bytes) -> None:
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
+            self.wfile.write(payload)
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Switch)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

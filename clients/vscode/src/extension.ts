@@ -41,6 +41,7 @@ export const OPEN_SETTINGS = "Open settings";
 export const PICK_SERVER = "Choose file…";
 export const REVIEW_AGAIN = "Review again";
 export const SHOW_JOBS = "Show jobs";
+export const CRASH_NOTICE_DELAY_MS = 1000;
 
 export class ChannelcoderExtension implements vscode.Disposable {
   private client: ManagedClient | undefined;
@@ -223,9 +224,12 @@ export class ChannelcoderExtension implements vscode.Disposable {
       ).then((choice) => (choice === SHOW_JOBS ? vscode.commands.executeCommand(CLIENT_COMMANDS.jobs) : undefined));
       return { action: CloseAction.DoNotRestart, handled: true };
     }
-    void vscode.window
-      .showWarningMessage(`Claude: the language server stopped unexpectedly${jobs}. Restarting it (attempt ${attempt} of ${this.restarts.limit})…`, SHOW_JOBS)
-      .then((choice) => (choice === SHOW_JOBS ? vscode.commands.executeCommand(CLIENT_COMMANDS.jobs) : undefined));
+    const text = `Claude: the language server stopped unexpectedly${jobs}. Restarting it (attempt ${attempt} of ${this.restarts.limit})…`;
+    // VS Code toasts at most 3 new notifications in 800 ms and sends the rest to the
+    // notification center unseen; a crash comes with a burst of them (the job's progress…).
+    setTimeout(() => {
+      void vscode.window.showWarningMessage(text, SHOW_JOBS).then((choice) => (choice === SHOW_JOBS ? vscode.commands.executeCommand(CLIENT_COMMANDS.jobs) : undefined));
+    }, CRASH_NOTICE_DELAY_MS);
     return { action: CloseAction.Restart, handled: true };
   }
 

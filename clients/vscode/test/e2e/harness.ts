@@ -84,6 +84,16 @@ export async function scenario(name: string): Promise<void> {
   }
 }
 
+/** The ids of this test run's sandbox containers (asked of the pytest test, which has the engine). */
+export async function containers(): Promise<string[]> {
+  const url = process.env.CHANNELCODER_E2E_MODEL;
+  if (!url) {
+    throw new Error("CHANNELCODER_E2E_MODEL is not set: run the suite from tests/clients/test_vscode_e2e.py");
+  }
+  const response = await fetch(url, { method: "POST", body: JSON.stringify({ containers: true }) });
+  return (await response.json()) as string[];
+}
+
 export async function waitUntil<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined | false> | T | undefined | false): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;

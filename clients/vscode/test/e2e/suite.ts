@@ -15,6 +15,7 @@ import * as vscode from "vscode";
 import {
   clearNotifications,
   clickNotificationButton,
+  containers,
   eyes,
   notification,
   notifications,
@@ -161,8 +162,18 @@ async function answerInputBox(prompt: RegExp, answer: string): Promise<void> {
   await eyes({ op: "type", text: answer, enter: true });
 }
 
-async function jobList(): Promise<{ jobs: { jobId: string; state?: string }[]; proposals: { jobId: string }[] }> {
-  return (await vscode.commands.executeCommand("channelcoder.jobs")) as { jobs: { jobId: string; state?: string }[]; proposals: { jobId: string }[] };
+interface Listing {
+  jobs: { jobId: string; state?: string; phase?: string | null }[];
+  proposals: { jobId: string }[];
+}
+
+async function jobList(): Promise<Listing> {
+  return (await vscode.commands.executeCommand("channelcoder.jobs")) as Listing;
+}
+
+/** Claude itself runs (in its sandbox container), not only the job's preparation. */
+async function claudeRunning(): Promise<true | undefined> {
+  return (await jobList()).jobs.some((job) => job.state === "running" && job.phase === "running") || undefined;
 }
 
 async function statusBarTexts(): Promise<string[]> {
@@ -209,7 +220,7 @@ test("cancel: the progress notification's Cancel stops a running job within seco
   const command = Promise.resolve(vscode.commands.executeCommand("channelcoder.ui.run"));
   await answerInputBox(/What should Claude do/, "wait for the slow model");
   await notification(/Claude: wait for the slow model/, 30_000);
-  await waitUntil("the job to be running in its sandbox", 60_000, async () => (await jobList()).jobs.some((job) => job.state === "running") || undefined);
+  await waitUntil("Claude to run in its sandbox", 60_000, claudeRunning);
   await sleep(2000);
   const started = Date.now();
   await clickNotificationButton("Cancel");
@@ -315,13 +326,24 @@ function serverPids(): number[] {
   return pids;
 }
 
-test("crash: a SIGKILLed server is said, its running job is marked lost (transcript, status bar, job list), and it restarts", 240_000, async () => {
-  await scenario("slow");
+test("crash: a SIGKILLed server is said, its running job is marked lost (transcript, status bar, job list), and it restarts; its sandbox is gone within 10 s and its pending proposal is offered again", 240_000, async () => {
+  // A proposal left pending (the user typed while Claude worked)…
+  await scenario("pending");
   await clearNotifications(vscode.commands);
   const editor = await openApp();
+  const first = await improveSelection(editor);
+  await notification(/Claude: Improve/, 30_000);
+  await userEdit(editor, { append: "# again\n" });
+  await notification(/changed while Claude worked/, 90_000);
+  await first.done;
+  assert.equal((await jobList()).proposals.length, 1, "a proposal is pending");
+  await clearNotifications(vscode.commands);
+  // …and a job running when the server dies.
+  await scenario("slow");
+  editor.selection = new vscode.Selection(0, 0, 0, editor.document.lineAt(0).text.length);
   const { done } = await improveSelection(editor);
   await notification(/Claude: Improve/, 30_000);
-  await waitUntil("the job to be running in its sandbox", 60_000, async () => (await jobList()).jobs.some((job) => job.state === "running") || undefined);
+  await waitUntil("Claude to run in its sandbox", 60_000, claudeRunning);
   assert.ok((await statusBarTexts()).some((text) => text.includes("Claude: 1 job running")), JSON.stringify(await statusBarTexts()));
   const [pid] = serverPids();
   assert.ok(pid, "found the language server's process");
@@ -335,7 +357,19 @@ test("crash: a SIGKILLed server is said, its running job is marked lost (transcr
     const now = serverPids();
     return (now.length === 1 && now[0] !== pid) || undefined;
   });
+  const restarted = Date.now();
   await serverReady();
+  await waitUntil("the dead server's sandbox to be removed", 10_000, async () => (await containers()).length === 0 || undefined);
+  const gone = (Date.now() - restarted) / 1000;
+  assert.ok(gone <= 10, `its sandbox was removed ${gone.toFixed(1)} s after the restart`);
+  await notification(/Offering again a proposal saved before the server stopped/, 30_000);
+  await waitForPreview();
+  await eyes({ op: "screenshot", name: "proposal-offered-again" });
+  await acceptInPreview();
+  await waitUntil("the proposal applied after the restart", 15_000, async () => {
+    const text = await documentText();
+    return (text.includes("hej") && text.includes("# again")) || undefined;
+  });
   const shown = vscode.commands.executeCommand("channelcoder.ui.jobs");
   const rows = await waitUntil("the job list", 15_000, async () => {
     const texts = (await eyes({ op: "texts", selector: SELECTORS.quickInputRow })).texts ?? [];

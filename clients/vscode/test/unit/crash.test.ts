@@ -3,6 +3,7 @@ import { test } from "node:test";
 
 import { activate, settle } from "../helpers/harness";
 import { state } from "../helpers/vscode-stub";
+import { CRASH_NOTICE_DELAY_MS } from "../../src/extension";
 import { CLIENT_COMMANDS, SERVER_COMMANDS } from "../../src/ids";
 import { RestartBudget } from "../../src/restarts";
 
@@ -29,7 +30,7 @@ test("the server dies mid-job: the job ends as lost (transcript, status bar, job
   assert.deepEqual(answer, { action: 2, handled: true }, "restart, and the library says nothing itself");
   assert.equal(await running, undefined, "the job's command settles at once, with no second error");
   assert.equal(state.progress[0]?.finished, true, "its progress notification closes");
-  await settle();
+  await new Promise((resolve) => setTimeout(resolve, CRASH_NOTICE_DELAY_MS + 100));
   const warnings = state.messages.filter((m) => m.level !== "info");
   assert.equal(warnings.length, 1, JSON.stringify(state.messages));
   assert.match(warnings[0]?.text ?? "", /language server stopped unexpectedly — the job it was running is lost\. Restarting it \(attempt 1 of 3\)/);
@@ -53,9 +54,10 @@ test("a server that keeps dying is restarted three times in three minutes, then 
     actions.push((await closed(client)).action);
   }
   assert.deepEqual(actions, [2, 2, 2, 1]);
-  await settle();
+  await new Promise((resolve) => setTimeout(resolve, CRASH_NOTICE_DELAY_MS + 100));
   const errors = state.messages.filter((m) => m.level === "error");
   assert.equal(errors.length, 1);
+  assert.equal(state.messages.filter((m) => m.level === "warning").length, 3, "one notice per restart");
   assert.match(errors[0]?.text ?? "", /stopped 4 times in 3 minutes, so it is not restarted.*Claude: Restart language server/);
   assert.equal(state.context.get("channelcoder.serverRunning"), false);
 });

@@ -162,3 +162,16 @@ def test_an_untrusted_workspace_cannot_set_docker_remote() -> None:
 
     kept, dropped = untrusted_view({"docker": {"remote": False, "memory": "2g"}})
     assert kept == {"docker": {"memory": "2g"}} and dropped == ["docker.remote"]
+
+
+def test_the_engines_listing_parses_into_signatures() -> None:
+    from channelcoder.sandbox.remote.listing import parse
+
+    digest = "a" * 64
+    text = ("V\nTd 755 ./src\nTf 755 ./src/run.sh\nTl 777 ./link\nL../elsewhere\n"
+            f"H{digest}  ./src/run.sh\nV\n")
+    assert parse(text, 2) == [{"src": "d", "src/run.sh": f"f:1:{digest}",
+                               "link": "l:../elsewhere"}, {}]
+    assert parse(text, 1) is None  # not what was asked for
+    assert parse("V\nTf 644 ./a\n", 1) is None  # a file without its hash
+    assert parse(f"V\nTf 644 ./a\\nb\nH\\{digest}  ./a\\\\nb\n", 1) is None  # escaped name

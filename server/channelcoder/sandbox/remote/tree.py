@@ -176,16 +176,15 @@ class Remote:
 
 
 def read_tar(data: bytes, top: str) -> Remote:
-    """A `get_archive` tar of a volume's mount point `top` (its entries start with `top`)."""
+    """A `get_archive` tar of a volume's mount point `top` (its entries start with `top`; ""
+    takes every entry as it is named: the tar of one file)."""
     out = Remote()
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tar:
         for member in tar:
             name = member.name.rstrip("/")
-            if name == top:
+            if top and (name == top or not name.startswith(top + "/")):
                 continue
-            if not name.startswith(top + "/"):
-                continue
-            rel = name[len(top) + 1:]
+            rel = name[len(top) + 1:] if top else name
             if member.isdir():
                 out.signatures[rel] = "d"
             elif member.issym():

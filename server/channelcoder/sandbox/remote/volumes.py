@@ -36,13 +36,27 @@ from ..container.egress_link import is_link_mount
 from ..container.mounts import Mount
 from ..engine.api import NotFound
 from ..labels import MANAGED, OWNER
-from .tree import Applied, Signatures, Source, StatMemo, apply, changed, read_tar, scan_sources, tar_of
+from .listing import list_volumes
+from .tree import (
+    Applied,
+    Remote,
+    Signatures,
+    Source,
+    StatMemo,
+    apply,
+    changed,
+    file_signature,
+    read_tar,
+    scan_sources,
+    tar_of,
+)
 
 log = logging.getLogger(__name__)
 SUPPORT_ROOT = "/channelcoder"
 HELPER_ROOT = "/channelcoder-volumes"
 VOLUME_LABEL = "io.channelcoder.volume"
 MANY = 1000  # files: from here on a started `tar -x` beats the engine's archive extraction
+FETCH_LIMIT = 200  # changed files fetched one by one; more, and the whole volume is read
 
 
 @dataclass(frozen=True)
@@ -176,15 +190,22 @@ class Filled:
     removed: int = 0
 
 
+def _helper_config(image: str, volumes: list[Volume], labels: Mapping[str, str], *,
+                   command: list[str] | None = None, user: str = "0:0") -> dict[str, Any]:
+    """A helper container with the volumes at HELPER_ROOT/<index>: no network, root with the
+    capabilities to own and read any file, nothing else."""
+    binds = [f"{v.name}:{HELPER_ROOT}/{i}:rw" for i, v in enumerate(volumes)]
+    return {"Image": image, "Entrypoint": (command or ["true"])[:1],
+            "Cmd": (command or ["true"])[1:], "User": user, "Labels": {**labels, MANAGED: "1"},
+            "NetworkDisabled": True,
+            "HostConfig": {"Binds": binds, "NetworkMode": "none", "CapDrop": ["ALL"],
+                           "CapAdd": ["CHOWN", "DAC_OVERRIDE", "FOWNER"],
+                           "SecurityOpt": ["no-new-privileges"]}}
+
+
 def _helper(api: Any, image: str, volumes: list[Volume], labels: Mapping[str, str], *,
             command: list[str] | None = None, user: str = "0:0") -> str:
-    binds = [f"{v.name}:{HELPER_ROOT}/{i}:rw" for i, v in enumerate(volumes)]
-    config = {"Image": image, "Entrypoint": (command or ["true"])[:1],
-              "Cmd": (command or ["true"])[1:], "User": user, "Labels": {**labels, MANAGED: "1"},
-              "NetworkDisabled": True,
-              "HostConfig": {"Binds": binds, "NetworkMode": "none", "CapDrop": ["ALL"],
-                             "CapAdd": ["CHOWN", "DAC_OVERRIDE", "FOWNER"],
-                             "SecurityOpt": ["no-new-privileges"]}}
+    config = _helper_config(image, volumes, labels, command=command, user=user)
     return str(api.create_container(config)["Id"])
 
 
@@ -340,11 +361,17 @@ def bring_back(api: Any, engine_id: str, layout: Layout, *, image: str,
     if not back:
         return []
     results: list[Applied] = []
+    listed = list_volumes(api, _helper_config(image, back, labels),
+                          [f"{HELPER_ROOT}/{i}" for i in range(len(back))], labels)
     cid = _helper(api, image, back, labels)
     try:
         for index, volume in enumerate(back):
-            data = api.get_archive(cid, f"{HELPER_ROOT}/{index}")
-            remote = read_tar(data, str(index))
+            remote = None
+            if listed is not None:
+                remote = _changed_files(api, cid, f"{HELPER_ROOT}/{index}", listed[index],
+                                        volume.sent)
+            if remote is None:
+                remote = read_tar(api.get_archive(cid, f"{HELPER_ROOT}/{index}"), str(index))
             results.append(apply(remote, volume.sent, volume.sources))
             volume.sent = remote.signatures
             _save(engine_id, volume)
@@ -352,6 +379,26 @@ def bring_back(api: Any, engine_id: str, layout: Layout, *, image: str,
         with contextlib.suppress(Exception):
             api.remove_container(cid, force=True)
     return results
+
+
+def _changed_files(api: Any, cid: str, root: str, listed: Signatures,
+                   sent: Signatures) -> Remote | None:
+    """The volume as listed, with the content of the files that differ from what was sent
+    (each fetched on its own, and checked against its listed hash); None when so many
+    changed that reading the whole volume is cheaper, or a fetched file does not match."""
+    write, _ = changed(sent, listed)
+    files = [p for p in write if listed[p].startswith("f:")]
+    if len(files) > FETCH_LIMIT:
+        return None
+    remote = Remote(dict(listed), {})
+    for path in files:
+        name = posixpath.basename(path)
+        got = read_tar(api.get_archive(cid, f"{root}/{path}"), "")
+        content = got.files.get(name)
+        if content is None or file_signature(content, listed[path][2] == "1") != listed[path]:
+            return None
+        remote.files[path] = content
+    return remote
 
 
 def remove_job_volumes(api: Any, layout: Layout) -> None:

@@ -277,3 +277,24 @@ async def test_the_next_job_in_a_workspace_sends_only_what_differs_from_the_last
         "print('hello')", "VALUE = 'edited here'"], tool_outputs(second)[0].output
     counts = copied_counts(caplog)
     assert counts[0] > 200 and counts[1] <= 12, counts
+
+
+@pytest.mark.parametrize("on_remote", ["tls"], indirect=True)
+async def test_a_kept_warm_session_on_a_remote_engine_runs_its_turns_in_one_shot_containers(
+        scripted: Any, sandbox_image: str, repo: Path, on_remote: SandboxManager,
+        remote_engine: RemoteEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(SandboxManager, "_shared", on_remote)
+    api = scripted([ToolCall("Bash", {"command": "echo one > one.txt"}), Reply("PLUM."),
+                    ToolCall("Bash", {"command": "cat one.txt"}), Reply("Still PLUM.")])
+    s = session("remote-warm", workspace=repo, apply="direct",
+                docker=docker_options(sandbox_image, keep_warm=300))
+    one = [e async for e in s.stream("first")]
+    assert isinstance(one[-1], ApiResult) and one[-1].ok, one[-1]
+    two = [e async for e in s.stream("second")]
+    assert isinstance(two[-1], ApiResult) and two[-1].ok, two[-1]
+    assert next(e for e in two if isinstance(e, ToolResult)).output.strip() == "one"
+    assert "PLUM." in "\n".join(api.agent_requests()[-1].texts())  # resumed
+    # No warm container was left on the engine: nothing there may wait on this machine's files.
+    left = remote_engine.client().api.containers(
+        all=True, filters={"label": "io.channelcoder.session=remote-warm"})
+    assert left == []

@@ -27,7 +27,7 @@ import anyio
 from ...claude.events import Status
 from ...config import DockerOptions
 from ...errors import BuildFailed, ConfigError, DockerUnavailable, ImageError, PullFailed
-from ...state import read_json, subdir, try_lock, write_json
+from ...state import file_lock, read_json, subdir, try_lock, write_json
 from .. import engine as eng
 from ..engine.api import EngineError, NotFound
 from ..engine.proxies import proxy_env
@@ -325,7 +325,7 @@ class ImageResolver:
         version = self._known_version(image_id) if image_id is not None else None
         if image_id is None or version is None:
             return None
-        if needs_node(options, source) and self._known(NODE_STORE, image_id) is not True:
+        if needs_node(options, source) and not self._node_present(ref, image_id):
             return None
         return ResolvedImage(ref, image_id, source, version, key=key)
 
@@ -467,21 +467,28 @@ class ImageResolver:
         known = read_json(subdir("sandbox", cache=True) / store, {})
         return known.get(image_id) if isinstance(known, dict) else None
 
+    def _node_present(self, ref: str, image_id: str) -> bool:
+        """Does `node` run in the image? Probed once per image id and remembered. Blocking."""
+        present = self._known(NODE_STORE, image_id)
+        if isinstance(present, bool):
+            return present
+        present = probe_node(self.engine, ref, user=self.user, labels=self.labels)
+        store = subdir("sandbox", cache=True) / NODE_STORE
+        with file_lock(store.with_suffix(".lock")):
+            known = read_json(store, {})
+            known = known if isinstance(known, dict) else {}
+            known[image_id] = present
+            write_json(store, known)
+        return present
+
     async def check_forwarder(self, options: DockerOptions, source: ImageSource, ref: str,
                               image_id: str) -> None:
         """In `proxy` mode the container's way out is a Node forwarder: an image of the user's
         without `node` is an ImageError that says so (probed once per image id)."""
         if not needs_node(options, source):
             return
-        present = self._known(NODE_STORE, image_id)
-        if not isinstance(present, bool):
-            present = await eng.call(f"checking node in {ref}", probe_node, self.engine, ref,
-                                     user=self.user, labels=self.labels, abandon=False)
-            store = subdir("sandbox", cache=True) / NODE_STORE
-            known = read_json(store, {})
-            known = known if isinstance(known, dict) else {}
-            known[image_id] = present
-            write_json(store, known)
+        present = await eng.call(f"checking node in {ref}", self._node_present, ref, image_id,
+                                 abandon=False)
         if not present:
             raise ImageError(
                 f"the image {ref} has no 'node', which the sandbox's way out needs in the "

@@ -61,6 +61,7 @@ function serve() {
   const send = (data) => (channel ? channel.write(data) : pending.push(data));
 
   net.createServer({ allowHalfOpen: true }, (client) => {
+    client.setNoDelay(true); // else Nagle holds each small write for a delayed ACK (~40 ms)
     const id = next++;
     connections.set(id, client);
     send(frame(OPEN, id));

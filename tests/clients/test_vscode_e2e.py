@@ -36,8 +36,8 @@ CODE_SERVER_VERSION = "4.100.3"
 ARTEFACTS = ROOT / ".cache/artefacts/vscode-e2e"
 
 
-def _sed(old: str, new: str) -> ToolCall:
-    return ToolCall("Bash", {"command": f"sed -i s/{old}/{new}/ app.py"})
+def _sed(old: str, new: str, file: str = "app.py") -> ToolCall:
+    return ToolCall("Bash", {"command": f"sed -i s/{old}/{new}/ {file}"})
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -54,6 +54,8 @@ SCENARIOS: dict[str, Scenario] = {
     "conflict": Scenario([Turn([_sed("ciao", "hallo")], first_delay=6),
                           Reply("Changed the greeting to German.")]),
     "quick": Scenario([Reply("Nothing to change.")]),
+    "disk": Scenario([Turn([_sed("hallo", "hei", "closed.py")], first_delay=5),
+                      Reply("Changed the greeting to Norwegian.")]),
     "pending": Scenario([Turn([_sed("hallo", "hej")], first_delay=5),
                          Reply("Changed the greeting to Danish.")]),
 }
@@ -188,7 +190,7 @@ def test_extension_in_real_vscode(vscode_extension: Path, installed: Path, git_r
     vsix = package(tmp_path)
     passed = run_suite(installed, git_repo, tmp_path / "vscode-e2e", artefacts, settings, env,
                        test_filter, 1450, vsix=vsix)
-    assert passed >= (1 if test_filter else 8)
+    assert passed >= (1 if test_filter else 9)
     shots = sorted(p.name for p in artefacts.glob("*.png"))
     if not test_filter:
         assert any("refactor-preview" in s for s in shots), shots

@@ -57,6 +57,7 @@ export class ChannelcoderExtension implements vscode.Disposable {
   private readonly messages = new ServerMessages({
     show: (type, text, ...actions) => showByType(type, text, ...actions),
     openSettings: () => vscode.commands.executeCommand("workbench.action.openSettings", SETTINGS_SECTION),
+    staleOffer: (jobId, files) => this.staleProposal({ jobId, files, reason: "" }),
   });
 
   /** Whether the language server is up (the integration suite reads this). */
@@ -195,7 +196,9 @@ export class ChannelcoderExtension implements vscode.Disposable {
 
   /** One short notification in VS Code's words; its button re-offers the proposal on the current text. */
   private staleProposal(proposal: StaleProposal): void {
-    this.messages.quiet(proposal.reason);
+    if (proposal.reason) {
+      this.messages.quiet(proposal.reason);
+    }
     const files = proposal.files.join(", ");
     void vscode.window
       .showInformationMessage(`Claude: ${files} changed while Claude worked, so its proposal was not applied. It is kept.`, REVIEW_AGAIN)

@@ -3,7 +3,8 @@
  * notification per message: settings problems arrive one message each (and again after a
  * change), so they are grouped into one notification and each is shown once per session; a
  * message repeating a reason the extension already told the user about (a stale proposal) is
- * left out; anything else is shown as it came.
+ * left out, and a proposal not offered because files changed on disk is said in the
+ * extension's words; anything else is shown as it came.
  */
 
 import { MessageType, type ShowMessageParams } from "vscode-languageserver-protocol";
@@ -11,11 +12,15 @@ import { MessageType, type ShowMessageParams } from "vscode-languageserver-proto
 export interface MessageSink {
   show(type: number, text: string, ...actions: string[]): Thenable<string | undefined>;
   openSettings(): Thenable<unknown>;
+  /** The server did not offer a proposal because files changed on disk since its job started:
+   * the extension says so in its own words (the server's names a command id). */
+  staleOffer?(jobId: string, files: string[]): void;
 }
 
 export const OPEN_SETTINGS = "Open settings";
 const GROUP_MS = 400;
 const SETTINGS_PROBLEM = /^channelcoder: (unknown option|setting '|channelcoder settings from|the editor settings)/;
+const NOT_OFFERED = /^Claude's proposal \(([^)\s]+)\) was not offered: (.+?) changed since the job started/;
 
 export class ServerMessages {
   private readonly told = new Set<string>();
@@ -33,6 +38,11 @@ export class ServerMessages {
   received(params: ShowMessageParams): void {
     const text = params.message;
     if ([...this.told].some((reason) => text.includes(reason))) {
+      return;
+    }
+    const stale = NOT_OFFERED.exec(text);
+    if (stale?.[1] && stale[2] && this.sink.staleOffer) {
+      this.sink.staleOffer(stale[1], stale[2].split(", "));
       return;
     }
     if (SETTINGS_PROBLEM.test(text)) {

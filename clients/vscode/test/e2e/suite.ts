@@ -7,7 +7,7 @@
  */
 
 import { strict as assert } from "node:assert";
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 
 import * as vscode from "vscode";
@@ -384,6 +384,30 @@ test("crash: a SIGKILLed server is said, its running job is marked lost (transcr
   const again = (await vscode.commands.executeCommand("channelcoder.ask", { prompt: "anything to change?" })) as { ok?: boolean };
   assert.equal(again?.ok, true, JSON.stringify(again));
   await revertAndClose();
+});
+
+test("disk: a closed file changed on disk while Claude worked gives the same short notification; Review again offers the proposal on the new text", 180_000, async () => {
+  await scenario("disk");
+  await clearNotifications(vscode.commands);
+  const closed = path.join(workspace(), "closed.py");
+  writeFileSync(closed, "GREETING = 'hallo'\n");
+  const running = Promise.resolve(vscode.commands.executeCommand("channelcoder.run", { prompt: "Translate the greeting to Norwegian" }));
+  await waitUntil("Claude to run in its sandbox", 60_000, claudeRunning);
+  writeFileSync(closed, "GREETING = 'hallo'\n# on disk\n");
+  const stale = await notification(/changed while Claude worked/, 90_000);
+  await running;
+  assert.match(stale, /closed\.py changed while Claude worked/);
+  const shown = await notifications();
+  assert.ok(!shown.some((text) => /applyProposal|was not offered/.test(text)), `in VS Code's words only: ${JSON.stringify(shown)}`);
+  await clickNotificationButton("Review again");
+  await waitForPreview();
+  await acceptInPreview();
+  await waitUntil("Claude's change on top of the file's new text", 15_000, async () => {
+    const text = (await vscode.workspace.openTextDocument(vscode.Uri.file(closed))).getText();
+    return (text.includes("hei") && text.includes("# on disk")) || undefined;
+  });
+  await vscode.commands.executeCommand("workbench.action.files.saveAll");
+  await vscode.commands.executeCommand("workbench.action.closeAllEditors");
 });
 
 test(

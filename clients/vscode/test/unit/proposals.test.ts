@@ -142,3 +142,17 @@ test("a proposal that changes files your machine runs warns beside the preview, 
   await handle(proposal("j2", null), () => ({ applied: true }));
   assert.equal(state.messages.filter((m) => m.level === "warning").length, 0, "a plain proposal warns of nothing");
 });
+
+test("a proposal the server did not offer (a closed file changed on disk) is the same short notification, not the server's", async () => {
+  const { client } = await activate();
+  state.messageAnswers.push("Review again");
+  client.notify("window/showMessage", {
+    type: 2,
+    message: "Claude's proposal (j9) was not offered: app.py, lib/util.py changed since the job started. Run 'Apply proposal' (channelcoder.applyProposal) to get it rebased on your current text.",
+  });
+  await settle();
+  assert.equal(state.messages.length, 1, JSON.stringify(state.messages));
+  assert.equal(state.messages[0]?.text, "Claude: app.py, lib/util.py changed while Claude worked, so its proposal was not applied. It is kept.");
+  const reoffer = await client.nextCommand(SERVER_COMMANDS.applyProposal);
+  assert.deepEqual(reoffer.params.arguments, [{ jobId: "j9" }]);
+});

@@ -19,6 +19,8 @@ const KEPT = 50;
 export class JobHistory {
   private readonly entries = new Map<string, JobEntry>();
   private readonly listeners = new Set<() => void>();
+  /** When the current server took over (0: the first one). */
+  private serverSince = 0;
 
   started(jobId: string, title: string, now = Date.now()): void {
     this.entries.delete(jobId);
@@ -42,6 +44,7 @@ export class JobHistory {
 
   /** The server died: every running job is lost. Returns them. */
   loseRunning(now = Date.now()): JobEntry[] {
+    this.serverSince = now;
     const lost = this.running();
     for (const entry of lost) {
       entry.state = "lost";
@@ -59,6 +62,11 @@ export class JobHistory {
 
   lost(): JobEntry[] {
     return this.all().filter((entry) => entry.state === "lost");
+  }
+
+  /** Jobs started before the current server (it knows nothing of them), newest first. */
+  fromEarlierServers(): JobEntry[] {
+    return this.all().filter((entry) => entry.startedAt <= this.serverSince && this.serverSince > 0);
   }
 
   get(jobId: string): JobEntry | undefined {

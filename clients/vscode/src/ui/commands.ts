@@ -57,7 +57,7 @@ export function registerCommands(host: CommandHost): vscode.Disposable[] {
     vscode.commands.registerCommand(CLIENT_COMMANDS.explain, withServer(explain)),
     vscode.commands.registerCommand(CLIENT_COMMANDS.fix, withServer(fix)),
     vscode.commands.registerCommand(CLIENT_COMMANDS.cancel, withServer(cancel)),
-    vscode.commands.registerCommand(CLIENT_COMMANDS.jobs, withServer((jobUi) => showJobs(jobUi, host.history?.().lost() ?? []))),
+    vscode.commands.registerCommand(CLIENT_COMMANDS.jobs, withServer((jobUi) => showJobs(jobUi, host.history?.().fromEarlierServers() ?? []))),
     vscode.commands.registerCommand(CLIENT_COMMANDS.rejectProposal, withServer(rejectProposal)),
     vscode.commands.registerCommand(CLIENT_COMMANDS.showTranscript, () => host.showTranscript()),
     vscode.commands.registerCommand(CLIENT_COMMANDS.restartServer, () => host.restartServer()),
@@ -186,16 +186,20 @@ function jobItem(job: JobInfo): vscode.QuickPickItem & { job: JobInfo } {
   };
 }
 
-function lostItem(entry: JobEntry): vscode.QuickPickItem {
+const ENDED_ICONS: Record<string, string> = { succeeded: "$(check)", failed: "$(error)", cancelled: "$(circle-slash)", lost: "$(warning)" };
+
+/** A job this window started that the server no longer knows (it restarted since). */
+function rememberedItem(entry: JobEntry): vscode.QuickPickItem {
   const seconds = ((entry.endedAt ?? entry.startedAt) - entry.startedAt) / 1000;
+  const lost = entry.state === "lost";
   return {
-    label: `$(warning) ${entry.title}`,
-    description: `lost · ${seconds.toFixed(0)} s`,
-    detail: `job ${entry.jobId} · the language server stopped while it ran`,
+    label: `${ENDED_ICONS[entry.state] ?? "$(question)"} ${entry.title}`,
+    description: `${entry.state} · ${seconds.toFixed(0)} s`,
+    detail: `job ${entry.jobId}${lost ? " · the language server stopped while it ran" : ""}`,
   };
 }
 
-async function showJobs(jobUi: JobUi, lost: JobEntry[] = []): Promise<unknown> {
+async function showJobs(jobUi: JobUi, remembered: JobEntry[] = []): Promise<unknown> {
   const listing = await listJobs(jobUi);
   if (!listing) {
     return undefined;
@@ -209,7 +213,9 @@ async function showJobs(jobUi: JobUi, lost: JobEntry[] = []): Promise<unknown> {
       proposal,
     })),
     ...listing.jobs.map(jobItem),
-    ...lost.filter((entry) => !listing.jobs.some((job) => job.jobId === entry.jobId)).map(lostItem),
+    ...remembered
+      .filter((entry) => entry.state !== "running" && !listing.jobs.some((job) => job.jobId === entry.jobId))
+      .map(rememberedItem),
   ];
   if (items.length === 0) {
     await vscode.window.showInformationMessage("Claude: no jobs yet.");

@@ -87,3 +87,30 @@ test("settings problems from the server are one grouped notification, once per s
   client.notify("window/showMessage", { type: 3, message: "Claude: Translated the greeting." });
   assert.equal(state.messages[1]?.text, "Claude: Translated the greeting.", "other messages pass as they are");
 });
+
+test("after a restart the job list still shows the jobs this window ran before it, once each", async () => {
+  const { client } = await activate();
+  const first = runFromCodeAction(client, SERVER_COMMANDS.run, { prompt: "Add docstrings" });
+  const request = await client.nextCommand(SERVER_COMMANDS.run);
+  const jobId = (request.params.arguments?.[0] as { jobId: string }).jobId;
+  request.resolve({ jobId, ok: true, text: "done" });
+  await first;
+  await closed(client);
+  const after = runFromCodeAction(client, SERVER_COMMANDS.run, { prompt: "Rename the helper" });
+  const second = await client.nextCommand(SERVER_COMMANDS.run);
+  const secondId = (second.params.arguments?.[0] as { jobId: string }).jobId;
+  second.resolve({ jobId: secondId, ok: true, text: "done" });
+  await after;
+  client.autoAnswer = (r) => (r.params.command === SERVER_COMMANDS.jobs ? { jobs: [{ jobId: secondId, state: "succeeded", prompt: "Rename the helper" }], proposals: [] } : undefined);
+  const listing = state.commands.get(CLIENT_COMMANDS.jobs)?.();
+  await settle();
+  const items = state.quickPicks[0]?.items as { label: string; description?: string }[];
+  assert.deepEqual(
+    items.map((item) => [item.label, item.description?.split(" · ")[0]]),
+    [
+      ["$(check) Rename the helper", "succeeded"],
+      ["$(check) Claude: Add docstrings", "succeeded"],
+    ],
+  );
+  await listing;
+});

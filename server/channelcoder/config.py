@@ -226,28 +226,38 @@ def build_options(layer: Mapping[str, Any]) -> RunOptions:
 
 def sift_layer(layer: Mapping[str, Any]) -> tuple[dict[str, Any], list[tuple[str, ConfigError]]]:
     """The values of a layer that validate, and (key, error) for each that does not; a docker
-    table with an invalid key keeps its valid keys. The forgiving loaders report each error and
-    use the default in its place."""
+    table keeps its valid keys and has each invalid one reported (as `docker.<key>`). The
+    forgiving loaders report each error and use the default in its place."""
     good: dict[str, Any] = {}
     problems: list[tuple[str, ConfigError]] = []
     for key, value in layer.items():
         try:
             build_options({key: value})
         except ConfigError as exc:
-            problems.append((key, exc))
             if key == "docker" and isinstance(value, Mapping):
-                good[key] = {k: v for k, v in value.items() if _valid_docker_key(k, v)}
+                good[key] = {}
+                for sub, item in value.items():
+                    error = _docker_key_error(sub, item)
+                    if error is None:
+                        good[key][sub] = item
+                    else:
+                        problems.append((f"docker.{sub}", error))
+                if len(good[key]) == len(value):  # each key is fine; together they are not
+                    problems.append((key, exc))
+                    del good[key]
+                continue
+            problems.append((key, exc))
             continue
         good[key] = value
     return good, problems
 
 
-def _valid_docker_key(key: Any, value: Any) -> bool:
+def _docker_key_error(key: Any, value: Any) -> ConfigError | None:
     try:
         build_options({"docker": {key: value}})
-    except ConfigError:
-        return False
-    return True
+    except ConfigError as exc:
+        return exc
+    return None
 
 
 def build_options_forgiving(

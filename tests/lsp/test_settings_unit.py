@@ -30,3 +30,23 @@ def test_later_sources_win_and_defaults_sit_below_the_project_file() -> None:
     assert with_editor_defaults({}, {"apply": "direct", "docker": False}) == {}
     assert with_editor_defaults({"docker": {"network": "host"}}, {}) == {
         "docker": {"network": "host"}, "apply": "propose"}
+
+
+def test_every_invalid_value_of_a_table_is_named_as_the_user_wrote_it() -> None:
+    """A mistyped docker.network once became the default silently while docker.memory was
+    reported; each one is reported now, in camelCase, and the valid keys are kept."""
+    parsed = parse_settings({"docker": {"image": "mine:1", "memory": "lots", "network": "brige",
+                                        "keepWarm": "x", "netwrk": "proxy"},
+                             "appendSystem": 3, "modle": "x"}, "initializationOptions")
+    assert parsed.layer == {"docker": {"image": "mine:1"}}
+    assert sorted(parsed.warnings) == sorted([
+        "setting 'docker.memory' must be a size such as 512m or 4g, got 'lots'; using the default",
+        "setting 'docker.network' must be one of proxy, open, none, host, got 'brige'; "
+        "using the default",
+        "setting 'docker.keepWarm' must be a positive number, got 'x'; using the default",
+        "setting 'appendSystem' must be a string, got int; using the default",
+        *[w for w in parsed.warnings if w.startswith("unknown setting 'docker.netwrk' (ignored)")],
+        *[w for w in parsed.warnings if w.startswith("unknown setting 'modle' (ignored)")],
+    ])
+    assert len(parsed.warnings) == 6
+    assert all("_" not in w.split("known:")[-1] for w in parsed.warnings if "known:" in w)

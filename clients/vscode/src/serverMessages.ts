@@ -19,7 +19,7 @@ export interface MessageSink {
 
 export const OPEN_SETTINGS = "Open settings";
 const GROUP_MS = 400;
-const SETTINGS_PROBLEM = /^channelcoder: (unknown option|setting '|channelcoder settings from|the editor settings)/;
+const SETTINGS_PROBLEM = /^channelcoder: (unknown option|unknown setting|setting '|channelcoder settings from|the editor settings)/;
 const NOT_OFFERED = /^Claude's proposal \(([^)\s]+)\) was not offered: (.+?) changed since the job started/;
 
 export class ServerMessages {

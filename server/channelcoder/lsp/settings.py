@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..config import normalize_layer, sift_layer
+from ..config import DOCKER_KEYS, RUN_KEYS, WORKTREE_KEYS, normalize_layer, sift_layer, snake
 from ..errors import ConfigError
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -66,16 +66,30 @@ def parse_settings(raw: Any, where: str) -> EditorSettings:
         if name in SERVER_KEYS:
             _server_key(SERVER_KEYS[name], name, value, out.server_values, out.warnings)
             continue
-        try:
-            layer = normalize_layer({name: value}, f"the editor settings ({where})")
-        except ConfigError as exc:
-            out.warnings.append(f"{exc.message}; ignored ({exc.hint})" if exc.hint else exc.message)
+        if snake(name) not in RUN_KEYS:
+            out.warnings.append(f"unknown setting '{name}' (ignored); known: "
+                                + ", ".join(sorted(_camel(k) for k in RUN_KEYS)))
             continue
+        if snake(name) in SUB_KEYS and isinstance(value, Mapping):
+            known = SUB_KEYS[snake(name)]
+            for sub in [k for k in value if snake(str(k)) not in known]:
+                out.warnings.append(f"unknown setting '{name}.{sub}' (ignored); known: "
+                                    + ", ".join(sorted(_camel(k) for k in known)))
+            value = {k: v for k, v in value.items() if snake(str(k)) in known}
+        layer = normalize_layer({name: value}, f"the editor settings ({where})")
         kept, problems = sift_layer(layer)
         out.layer.update(kept)
-        out.warnings += [f"setting '{_camel(key)}': {exc.message}; using the default"
-                         for key, exc in problems]
+        out.warnings += [_problem(key, exc) for key, exc in problems]
     return out
+
+
+def _problem(key: str, exc: ConfigError) -> str:
+    """An invalid value, named as the user wrote it (`docker.keepWarm`, not `keep_warm`)."""
+    shown = ".".join(_camel(part) for part in key.split("."))
+    said = f"option '{key}' "
+    if exc.message.startswith(said):
+        return f"setting '{shown}' {exc.message[len(said):]}; using the default"
+    return f"setting '{shown}': {exc.message}; using the default"
 
 
 def _server_key(attr: str, name: str, value: Any, out: dict[str, Any],
@@ -91,6 +105,9 @@ def _server_key(attr: str, name: str, value: Any, out: dict[str, Any],
         return
     warnings.append(f"setting '{name}' must be one of {', '.join(LOG_LEVELS)}, got {value!r}; "
                     "using the default")
+
+
+SUB_KEYS = {"docker": DOCKER_KEYS, "worktree": WORKTREE_KEYS}
 
 
 def _camel(name: str) -> str:

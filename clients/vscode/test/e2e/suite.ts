@@ -127,7 +127,7 @@ test("activation: the extension starts the real server, its commands are in the 
   }
   await sleep(1500);
   const shown = await notifications();
-  assert.ok(!shown.some((text) => /unknown option/.test(text)), `no "unknown option" warning: ${JSON.stringify(shown)}`);
+  assert.ok(!shown.some((text) => /unknown (option|setting)/.test(text)), `no "unknown setting" warning: ${JSON.stringify(shown)}`);
   assert.match(problems, /2 problems — \(1\) setting 'maxTurns'.*\(2\) setting 'idleTimeout'/s);
   assert.equal(shown.filter((text) => /maxTurns|idleTimeout/.test(text)).length, 1, `said once: ${JSON.stringify(shown)}`);
 });

@@ -373,3 +373,21 @@ def test_synchronous_code_runs_the_proxy_in_a_thread_of_its_own(tmp_path: Path) 
         assert client.recv(100).startswith(b"HTTP/1.1 403")
     assert not path.exists()
     assert [e.host for e in seen] == ["example.net"]
+
+
+async def test_a_socket_deep_in_a_long_state_dir_is_served(tmp_path: Path) -> None:
+    """bind() takes at most 107 bytes of path; a deep XDG_STATE_HOME is longer than that."""
+    deep = tmp_path / ("state-" + "d" * 100) / "egress"
+    deep.mkdir(parents=True)
+    async with echo_server() as echo, EgressProxy(Policy.build([f"127.0.0.1:{echo.port}"]),
+                                                  socket_path=deep / "egress.sock"):
+        assert (deep / "egress.sock").is_socket()
+        (tmp_path / "s").symlink_to(deep)  # as the sandbox's short mount point would be
+        stream = await anyio.connect_unix(tmp_path / "s" / "egress.sock")
+        target = f"127.0.0.1:{echo.port}"
+        await stream.send(f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n".encode())
+        assert (await stream.receive()).startswith(b"HTTP/1.1 200")
+        await stream.send(b"through a long path")
+        assert await stream.receive() == b"through a long path"
+        await stream.aclose()
+    assert not (deep / "egress.sock").exists()

@@ -160,7 +160,7 @@ class EgressProxy:
         if self.socket_path is not None:
             with contextlib.suppress(FileNotFoundError):
                 self.socket_path.unlink()  # a previous proxy's socket: listen again here
-            unix = await anyio.create_unix_listener(self.socket_path)
+            unix = await _unix_listener(self.socket_path)
             os.chmod(self.socket_path, self.socket_mode)
             self._socket_inode = self.socket_path.stat().st_ino
             self._listeners.append(unix)
@@ -503,6 +503,26 @@ class _ApiConnection:
         if stream is not None:
             with contextlib.suppress(Exception):
                 await stream.aclose()
+
+
+SUN_PATH_MAX = 107  # a Unix socket's path, in bytes, as bind() takes it on Linux
+
+
+async def _unix_listener(path: Path) -> anyio.abc.Listener[anyio.abc.SocketStream]:
+    """Listen on `path`, however long: a deep state dir (XDG_STATE_HOME, a test's tmp dir) can
+    be past what bind() takes, so a longer path is bound through a short link to its directory
+    made for the moment (the socket itself is made where `path` says)."""
+    if len(os.fsencode(path)) <= SUN_PATH_MAX:
+        return await anyio.create_unix_listener(path)
+    import shutil
+    import tempfile
+
+    short = Path(tempfile.mkdtemp(prefix="cc-"))
+    try:
+        (short / "d").symlink_to(path.parent, target_is_directory=True)
+        return await anyio.create_unix_listener(short / "d" / path.name)
+    finally:
+        shutil.rmtree(short, ignore_errors=True)
 
 
 # -- HTTP plumbing --------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from channelcoder.testing.fake_anthropic import (
 )
 
 NATIVE = {"docker": False, "tools": ["Bash", "Read", "Edit", "Write"]}
-SANDBOX = {"docker": {"network": "host"}}
+SANDBOX: dict[str, Any] = {"docker": {}}  # the default network mode: the egress proxy
 
 pytestmark = pytest.mark.usefixtures("claude_bin")
 
@@ -161,6 +161,12 @@ def test_checkhealth_reports_server_and_doctor(
     api = model([])
     result = run(nvim, "test_e2e_health.lua", workspace, api)
     assert_passed(result, 2)
+
+
+def test_settings_problems_are_one_short_notice_and_listed_by_checkhealth(
+        nvim: Path, workspace: Path, model: Callable[[list[TurnLike]], FakeAnthropic]) -> None:
+    result = run(nvim, "test_e2e_settings.lua", workspace, model([]))
+    assert_passed(result, 1)
 
 
 def test_per_hunk_review_applies_exactly_the_accepted_hunks(

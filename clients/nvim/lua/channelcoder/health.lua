@@ -33,7 +33,7 @@ function M.settings(health)
   else
     local d = type(docker) == 'table' and docker or {}
     health.info(string.format('sandbox: docker · image %s · network %s', tostring(d.image or 'the workspace\'s or the bundled one'),
-      tostring(d.network or 'the default (restricted)')))
+      tostring(d.network or "proxy (the default: only through channelcoder's egress proxy)")))
   end
   health.info(string.format('apply: %s · model: %s · max jobs: %s', tostring(s.apply or 'propose'),
     tostring(s.model or "the CLI's default"), tostring(s.maxJobs or 2)))
@@ -44,6 +44,13 @@ function M.settings(health)
     credentials))
   local standby = s.standby ~= false and docker ~= false
   health.info('standby sandbox (setting): ' .. (standby and 'on' or 'off'))
+  local problems = require('channelcoder.messages').settings_problems
+  if #problems == 0 then
+    health.ok('the server accepted every setting')
+  end
+  for _, problem in ipairs(problems) do
+    health.warn('setting problem: ' .. problem)
+  end
 end
 
 function M.check()

@@ -14,6 +14,47 @@ local levels = {
 }
 
 M.shown = {} -- every message: { type, message } (for :messages-like inspection and tests)
+M.settings_problems = {} -- what the server said of the settings, as :checkhealth lists them
+
+--- The server names each settings problem in a message of its own, at start and after each
+--- change: one short notice for all of them (a long one would wait for Enter), once each;
+--- :checkhealth channelcoder lists them.
+local SETTINGS_PROBLEM = {
+  "^channelcoder: unknown setting '",
+  "^channelcoder: setting '",
+  '^channelcoder: unknown option ',
+  '^channelcoder: channelcoder settings from ',
+}
+local pending = nil
+
+local function settings_problem(message)
+  for _, pattern in ipairs(SETTINGS_PROBLEM) do
+    if message:find(pattern) then
+      return true
+    end
+  end
+  return false
+end
+
+local function collect(message)
+  local text = message:gsub('^channelcoder: ', '')
+  if vim.tbl_contains(M.settings_problems, text) then
+    return
+  end
+  table.insert(M.settings_problems, text)
+  if pending then
+    pending.count = pending.count + 1
+    return
+  end
+  pending = { count = 1 }
+  vim.defer_fn(function()
+    local count = pending.count
+    pending = nil
+    util.notify(string.format('%s — see :checkhealth channelcoder',
+      count == 1 and 'a setting was not accepted' or (count .. ' settings were not accepted')),
+      vim.log.levels.WARN)
+  end, 200)
+end
 
 --- Our own `applied: false` answers (a review is open; the user rejected it and the plugin
 --- sends channelcoder.rejectProposal) come back as server warnings the user needs not see.
@@ -37,6 +78,10 @@ function M.show_message(_, params, _)
   local message = tostring(params.message or '')
   table.insert(M.shown, { type = params.type, message = message })
   if params.type == 2 and expected(message) then
+    return vim.NIL
+  end
+  if params.type == 2 and settings_problem(message) then
+    collect(message)
     return vim.NIL
   end
   if params.type == 3 and message:find('^Claude: ') and require('channelcoder.transcript').visible() then

@@ -176,7 +176,7 @@ def test_extension_in_real_vscode(vscode_extension: Path, installed: Path, git_r
     shutil.rmtree(artefacts, ignore_errors=True)
     settings: dict[str, object] = {
         "channelcoder.serverPath": str(SERVER),
-        "channelcoder.docker": {"network": "host"},
+        "channelcoder.docker": {},  # the default network mode: the egress proxy
         "channelcoder.standby": False,
         "channelcoder.revealTranscript": True,
         "channelcoder.trace.server": "off",

@@ -4,7 +4,8 @@ Each test starts the scripted model with its scenario and runs one test of
 clients/vscode/test/protocol/server.test.ts, which starts `channelcoder lsp` (found by the
 extension's own discovery), initializes it as VS Code would, and drives it with the extension's
 JobClient and proposal handler. Natively (`docker: false`), and in the real sandbox (the
-bundled image, `network: host` so claude inside reaches the scripted model) where parametrized;
+bundled image, in the default network mode: the egress proxy, whose upstream is the scripted
+model on loopback) where parametrized;
 a sandboxed test fails if a container it made outlives it.
 """
 
@@ -29,7 +30,7 @@ vscode_extension = vscode_support.vscode_extension
 
 SERVER = Path(sys.executable).parent / "channelcoder"
 NATIVE = {"docker": False, "tools": ["Bash", "Read"], "standby": False}
-SANDBOX = {"docker": {"network": "host"}, "standby": False}
+SANDBOX: dict[str, object] = {"docker": {}, "standby": False}
 TRANSLATE = ToolCall("Bash", {"command": "sed -i s/hello/bonjour/ app.py"})
 
 pytestmark = pytest.mark.usefixtures("claude_bin", "vscode_extension")

@@ -103,7 +103,7 @@ unprivileged_flags() {
 
 start_container() {
   docker rm -f "$name" >/dev/null 2>&1 || true
-  docker create --name "$name" "$@" \
+  docker create --name "$name" "$@" --label "io.channelcoder.remote-keys=$keys" \
     -p "127.0.0.1:$tls_port:2376" -p "127.0.0.1:$ssh_port:22" \
     -v "$name-data:/var/lib/docker" "$image" >/dev/null
   docker cp "$dir/certs/." "$name:/etc/channelcoder-remote/"
@@ -119,8 +119,11 @@ if ! docker image inspect "$image" >/dev/null 2>&1; then
   docker build -q --build-arg "BASE_IMAGE=$base_image" -t "$image" "$context" >/dev/null
 fi
 
-running=$(docker inspect -f '{{.State.Running}} {{.Config.Image}}' "$name" 2>/dev/null || true)
-if [ "$running" != "true $image" ]; then
+# Another checkout's engine (its own throw-away CA and keys) is replaced, not reused.
+keys=$(cat "$dir"/certs/* | sha256sum | cut -c1-12)
+running=$(docker inspect -f '{{.State.Running}} {{.Config.Image}} {{index .Config.Labels "io.channelcoder.remote-keys"}}' \
+  "$name" 2>/dev/null || true)
+if [ "$running" != "true $image $keys" ]; then
   say "starting $name (TLS on 127.0.0.1:$tls_port, ssh on 127.0.0.1:$ssh_port)"
   start_container --privileged || {
     say "the local engine cannot grant every capability; starting it with all it can grant"

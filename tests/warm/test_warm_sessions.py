@@ -237,11 +237,12 @@ async def test_an_expired_warm_sandbox_goes_away_by_itself_whatever_the_job_does
 async def test_any_channelcoder_process_reaps_an_expired_warm_sandbox(
         scripted: Any, sandbox_image: str, git_repo: Path, docker_client: Any) -> None:
     scripted([Reply("Short-lived.")])
-    s = session("reaped", workspace=git_repo, docker=docker_options(sandbox_image, keep_warm=2))
+    # long enough for a loaded machine to pause it before its own watchdog ends it
+    s = session("reaped", workspace=git_repo, docker=docker_options(sandbox_image, keep_warm=5))
     await turn(s, "hello")
     container = session_container(docker_client, "reaped")
     docker_client.api.pause(container)  # its own watchdog cannot act
-    await anyio.sleep(3)  # past the lease
+    await anyio.sleep(6)  # past the lease
     assert any(c["Id"] == container for c in warm_containers(docker_client))
     reaper = ("import anyio; from channelcoder.sandbox.manager import SandboxManager; "
               "anyio.run(SandboxManager().engine)")

@@ -69,10 +69,11 @@ def main() -> int:
             env = {k: v for k, v in os.environ.items() if not k.startswith("ANTHROPIC_")}
             env.update(api.env())
             env.setdefault("CHANNELCODER_STATE_DIR", str(root / "state"))
-            # --network host: claude in the sandbox reaches the scripted model on 127.0.0.1.
-            argv = [sys.executable, "-m", "channelcoder", "run", "--docker", "--network", "host",
-                    "--verbose", "Fix the failing test in this repository."]
-            banner("$ channelcoder run --docker --network host --verbose 'Fix the failing test …'")
+            # The default network mode: no route out but channelcoder's egress proxy, whose
+            # upstream is the scripted model on 127.0.0.1; inside, the key is a placeholder.
+            argv = [sys.executable, "-m", "channelcoder", "run", "--docker", "--verbose",
+                    "Fix the failing test in this repository."]
+            banner("$ channelcoder run --docker --verbose 'Fix the failing test …'")
             code = subprocess.run(argv, cwd=repo, env=env).returncode
         banner("git diff")
         print(git(repo, "diff") or "(no changes)")

@@ -15,10 +15,12 @@ from collections.abc import Iterable, Mapping
 MASK = "***"
 SECRET_ENV_NAMES = ("ANTHROPIC_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN", "ANTHROPIC_AUTH_TOKEN")
 _SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH)", re.IGNORECASE)
+_NAMES_NOT_SECRET = re.compile(r"GIT_CONFIG_KEY_\d+")  # a git setting's name, e.g. safe.directory
 _PATTERNS = [
     re.compile(r"()sk-ant-[A-Za-z0-9_\-]{8,}"),
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._\-]{8,}"),
-    re.compile(r"(?i)\b([A-Z0-9_]*(?:KEY|TOKEN|SECRET|PASSWORD)[A-Z0-9_]*=)(\S+)"),
+    re.compile(r"(?i)\b(?!GIT_CONFIG_KEY_\d+=)([A-Z0-9_]*(?:KEY|TOKEN|SECRET|PASSWORD)[A-Z0-9_]*=)"
+               r"(\S+)"),
     re.compile(r"(?i)(\b[a-z][a-z0-9+.\-]*://[^\s:/@]+:)[^\s/@]+(?=@)"),  # a URL's password
 ]
 _MIN_SECRET = 4
@@ -36,7 +38,8 @@ def register_secret(value: str | None) -> None:
 def register_env(env: Mapping[str, str], *, all_values: bool = False) -> None:
     """Register env values: all of them (Docker `env`), or those whose names look secret."""
     for name, value in env.items():
-        if all_values or name in SECRET_ENV_NAMES or _SECRET_NAME.search(name):
+        if all_values or name in SECRET_ENV_NAMES or (
+                _SECRET_NAME.search(name) and not _NAMES_NOT_SECRET.fullmatch(name)):
             register_secret(value)
 
 

@@ -59,6 +59,7 @@ def test_the_verbose_line_redacts_every_docker_env_value_and_keys(tmp_path: Path
                                   memory=1 << 30, memory_text="1g", cpus=1.0, pids_limit=64))
     assert "looks-harmless-but-private" not in line and "oauth-token-value" not in line
     assert "-e PLAIN_NAME=***" in line and "-e CLAUDE_CODE_OAUTH_TOKEN=***" in line
+    assert "-e GIT_CONFIG_KEY_0=safe.directory" in line  # a git setting's name, not a secret
     assert line.startswith("docker run --rm --init -i --user 0:0 --cap-drop ALL")
     assert f"-v {tmp_path}:/workspace:rw" in line
     assert line.endswith(f"--entrypoint sh img -c {shlex.quote(SUPERVISE)} sh claude -p -- hi")

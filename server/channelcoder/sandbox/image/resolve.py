@@ -49,6 +49,7 @@ _VERSION = re.compile(r"(\d+\.\d+\.\d+\S*)")
 _VARIABLE = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
 LOCK_POLL = 0.2
 PROBE_TIMEOUT = 120
+VERSION_STORE = "claude-versions.json"  # image id -> `claude --version` in it
 NODE_STORE = "node-present.json"  # image id -> does `node` run in it
 
 
@@ -458,27 +459,16 @@ class ImageResolver:
 
     def _known_version(self, image_id: str) -> str | None:
         """The claude version probed before in this image, if any."""
-        known = read_json(_version_store(), {})
-        version = known.get(image_id) if isinstance(known, dict) else None
+        version = _known(VERSION_STORE, image_id)
         return version if isinstance(version, str) else None
-
-    @staticmethod
-    def _known(store: str, image_id: str) -> object:
-        known = read_json(subdir("sandbox", cache=True) / store, {})
-        return known.get(image_id) if isinstance(known, dict) else None
 
     def _node_present(self, ref: str, image_id: str) -> bool:
         """Does `node` run in the image? Probed once per image id and remembered. Blocking."""
-        present = self._known(NODE_STORE, image_id)
+        present = _known(NODE_STORE, image_id)
         if isinstance(present, bool):
             return present
         present = probe_node(self.engine, ref, user=self.user, labels=self.labels)
-        store = subdir("sandbox", cache=True) / NODE_STORE
-        with file_lock(store.with_suffix(".lock")):
-            known = read_json(store, {})
-            known = known if isinstance(known, dict) else {}
-            known[image_id] = present
-            write_json(store, known)
+        _remember(NODE_STORE, image_id, present)
         return present
 
     async def check_forwarder(self, options: DockerOptions, source: ImageSource, ref: str,
@@ -503,13 +493,9 @@ class ImageResolver:
         known_version = self._known_version(image_id)
         if known_version is not None:
             return known_version
-        store = _version_store()
         version = await eng.call(f"checking claude in {ref}", probe_claude, self.engine, ref,
                                  user=self.user, labels=self.labels, abandon=False)
-        known = read_json(store, {})
-        known = known if isinstance(known, dict) else {}
-        known[image_id] = version
-        write_json(store, known)
+        await anyio.to_thread.run_sync(_remember, VERSION_STORE, image_id, version)
         return version
 
 
@@ -588,8 +574,19 @@ def base_images(dockerfile: str, build_args: Mapping[str, str]) -> list[str]:
     return found
 
 
-def _version_store() -> Path:
-    return subdir("sandbox", cache=True) / "claude-versions.json"
+def _known(store: str, image_id: str) -> object:
+    """What a probe found in the image `image_id` (a cache file keyed by image id), or None."""
+    known = read_json(subdir("sandbox", cache=True) / store, {})
+    return known.get(image_id) if isinstance(known, dict) else None
+
+
+def _remember(store: str, image_id: str, value: object) -> None:
+    path = subdir("sandbox", cache=True) / store
+    with file_lock(path.with_suffix(".lock")):
+        known = read_json(path, {})
+        known = known if isinstance(known, dict) else {}
+        known[image_id] = value
+        write_json(path, known)
 
 
 def needs_node(options: DockerOptions, source: ImageSource) -> bool:

@@ -188,17 +188,10 @@ async def start_remote(engine: eng.Engine, site: EngineSite, spec: LaunchSpec,
         filled = await eng.call("copying the workspace to the engine", fill, engine.api,
                                 site.engine_id, layout, image=image, uid=uid, gid=gid,
                                 labels=labels, abandon=False)
-    except BaseException:
-        with anyio.CancelScope(shield=True):
-            await anyio.to_thread.run_sync(remove_job_volumes, engine.api, layout)
-        if slot is not None:
-            slot.release()
-        raise
-    log.info("copied %d file(s), %d bytes to %s in %.2f s", filled.sent_files,
-             filled.sent_bytes, site.host, time.monotonic() - began)
-    container = dataclasses.replace(planned.container, mounts=layout.mounts, env=env,
-                                    prelude=prelude)
-    try:
+        log.info("copied %d file(s), %d bytes to %s in %.2f s", filled.sent_files,
+                 filled.sent_bytes, site.host, time.monotonic() - began)
+        container = dataclasses.replace(planned.container, mounts=layout.mounts, env=env,
+                                        prelude=prelude)
         process = await ContainerProcess.start(engine, container, on_exit=on_exit)
     except BaseException:
         with anyio.CancelScope(shield=True):

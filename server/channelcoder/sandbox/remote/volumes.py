@@ -209,15 +209,20 @@ def _helper(api: Any, image: str, volumes: list[Volume], labels: Mapping[str, st
     return str(api.create_container(config)["Id"])
 
 
+def _ended_well(api: Any, cid: str, failed: str) -> None:
+    """Wait for a helper container; a non-zero exit is a RuntimeError with its last output."""
+    status = int(api.wait(cid, timeout=3600).get("StatusCode", -1))
+    if status != 0:
+        raise RuntimeError(f"{failed} (exit {status}): "
+                           f"{api.logs(cid).decode('utf-8', 'replace').strip()[-500:]}")
+
+
 def _run_helper(api: Any, image: str, volumes: list[Volume], labels: Mapping[str, str],
                 script: str) -> None:
     cid = _helper(api, image, volumes, labels, command=["sh", "-c", script])
     try:
         api.start(cid)
-        status = int(api.wait(cid, timeout=3600).get("StatusCode", -1))
-        if status != 0:
-            raise RuntimeError(f"preparing the remote volumes failed (exit {status}): "
-                               f"{api.logs(cid).decode('utf-8', 'replace').strip()[-500:]}")
+        _ended_well(api, cid, "preparing the remote volumes failed")
     finally:
         with contextlib.suppress(Exception):
             api.remove_container(cid, force=True)
@@ -284,10 +289,7 @@ def _extract_in_helper(api: Any, image: str, volumes: list[Volume], labels: Mapp
                 stream.send(bytes(view[start:start + (1 << 20)]))
         finally:
             stream.close()  # the end of its stdin (StdinOnce): tar finishes
-        status = int(api.wait(cid, timeout=3600).get("StatusCode", -1))
-        if status != 0:
-            raise RuntimeError(f"copying the files into the volumes failed (tar exit {status}): "
-                               f"{api.logs(cid).decode('utf-8', 'replace').strip()[-500:]}")
+        _ended_well(api, cid, "copying the files into the volumes failed (tar)")
     finally:
         with contextlib.suppress(Exception):
             api.remove_container(cid, force=True)

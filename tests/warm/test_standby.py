@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from channelcoder.testing.fake_anthropic import FakeAnthropic, Reply, ToolCall
+from channelcoder.testing.fake_anthropic import DUMMY_KEY, FakeAnthropic, Reply, ToolCall
 from tests.conftest import git
 from tests.lsp.conftest import Session, Start, wait_for
 from tests.lsp.test_proposals import SED, UNSAVED, diagnostic
@@ -70,7 +70,8 @@ async def fix(session: Session, uri: str) -> dict[str, Any]:
 async def test_a_matching_job_takes_the_standby_and_a_new_one_is_prepared(
         scripted: Any, lsp: Start, workspace: Path, sandbox: dict[str, Any],
         docker_client: Any) -> None:
-    api = scripted([ToolCall("Bash", SED), Reply("Made the greeting longer.")])
+    api = scripted([ToolCall("Bash", {"command": f"echo key=$ANTHROPIC_API_KEY; {SED['command']}"}),
+                    Reply("Made the greeting longer.")])
     session = await lsp(workspace, init=sandbox)
     standby = await standby_ready(docker_client)
     uri = session.editor.open(workspace / "app.py")
@@ -79,7 +80,11 @@ async def test_a_matching_job_takes_the_standby_and_a_new_one_is_prepared(
     await session.editor.wait_edit()
     assert session.editor.buffers[uri].text == FIXED
     assert (workspace / "app.py").read_text() == "GREETING = 'hello'\n"
-    assert "/workspace" in api.agent_requests()[0].system
+    requests = api.agent_requests()
+    assert "/workspace" in requests[0].system
+    # the default network mode: the standby's way out is the egress proxy, which holds the key
+    assert "key=sk-ant-api03-channelcoder-placeholder" in "\n".join(requests[-1].texts())
+    assert {r.headers.get("x-api-key") for r in requests} == {DUMMY_KEY}
     # the standby served its job and went away; the next one is another container
     following = await standby_ready(docker_client, other_than=standby)
     assert following != standby

@@ -3,6 +3,7 @@
 A kept-warm container outlives the process that made it, and so would its way out: the egress
 proxy is served only by the process holding the container (a turn, or the language server's
 standby). Between turns nothing listens, so what a job left running has no network at all.
+The standby in this mode, the default, is tested in test_standby.py.
 """
 
 from __future__ import annotations
@@ -26,11 +27,8 @@ from channelcoder.sandbox.container.mounts import CONFIG_DIR
 from channelcoder.session_cleanup import remove_session
 from channelcoder.testing.fake_anthropic import DUMMY_KEY, Reply, ToolCall
 from tests.egress.helpers import TokenEndpoint, token_endpoint
-from tests.lsp.conftest import Start
-from tests.lsp.test_proposals import SED
 from tests.plugins.docker import docker_options
 from tests.warm.helpers import session_container, wait_gone, warm_containers, warm_dir
-from tests.warm.test_standby import FIXED, fix, standby_ready, statuses
 
 pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("claude_bin", "no_leaked_containers")]
 
@@ -72,24 +70,6 @@ def test_a_warm_session_gets_its_way_out_from_each_turns_process_and_none_betwee
                           cwd=git_repo, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     wait_gone(docker_client, container)
-
-
-async def test_the_standby_serves_a_job_through_the_proxy(
-        scripted: Any, lsp: Start, workspace: Path, sandbox_image: str,
-        docker_client: Any) -> None:
-    api = scripted([ToolCall("Bash", {"command": f"echo key=$ANTHROPIC_API_KEY; {SED['command']}"}),
-                    Reply("Made the greeting longer.")])
-    session = await lsp(workspace, init={"docker": {"image": sandbox_image, "network": "proxy"},
-                                         "streamEvents": True})
-    standby = await standby_ready(docker_client)
-    uri = session.editor.open(workspace / "app.py")
-    reply = await fix(session, uri)
-    assert f"using the standby sandbox {standby[:12]}" in statuses(session, reply["jobId"])
-    await session.editor.wait_edit()
-    assert session.editor.buffers[uri].text == FIXED
-    requests = api.agent_requests()
-    assert "key=sk-ant-api03-channelcoder-placeholder" in "\n".join(requests[-1].texts())
-    assert {r.headers.get("x-api-key") for r in requests} == {DUMMY_KEY}
 
 
 async def test_a_session_outlives_its_login_token_which_is_refreshed_on_the_host_only(

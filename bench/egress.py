@@ -15,17 +15,14 @@ Target: <= 5 ms added to each.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import http.client
 import json
-import os
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -101,39 +98,13 @@ def measure(runs: int, connections: dict[str, Callable[[], http.client.HTTPConne
     return out
 
 
-@contextlib.contextmanager
-def forwarder(socket_path: str) -> Iterator[int]:
-    """The sandbox's Node forwarder, on this machine's loopback: its port."""
-    from channelcoder.sandbox.container.egress_link import FORWARDER
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    node = subprocess.Popen(["node", str(FORWARDER)], env={
-        "PATH": os.environ["PATH"], "CHANNELCODER_EGRESS_PORT": str(port),
-        "CHANNELCODER_EGRESS_SOCKET": socket_path})
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.02)
-        yield port
-    finally:
-        node.terminate()
-        node.wait(5)
-
-
 def main() -> int:
     from anyio.from_thread import start_blocking_portal
 
     from channelcoder.egress import Credentials, EgressProxy, Policy
     from channelcoder.egress.credentials import API_KEY_PLACEHOLDER
     from channelcoder.testing.fake_anthropic import FakeAnthropic, Reply, Turn
+    from channelcoder.testing.forwarder import run_forwarder
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=200)
@@ -145,7 +116,7 @@ def main() -> int:
         socket_path = str(Path(tmp) / "egress.sock")
         proxy = EgressProxy(Policy.build([]), Credentials(api_key=real_key),
                             socket_path=socket_path, tcp=True, upstream=model.url)
-        with portal.wrap_async_context_manager(proxy), forwarder(socket_path) as forwarded:
+        with portal.wrap_async_context_manager(proxy), run_forwarder(socket_path) as forwarded:
             port = proxy.port
             assert port is not None
             timings = measure(args.runs, {

@@ -237,3 +237,26 @@ def corporate_proxy(proxy: CorporateProxy) -> Iterator[CorporateProxy]:
         loop.call_soon_threadsafe(stopping[0].set)
         thread.join(10)
         loop.close()
+
+
+@contextlib.contextmanager
+def http_page(body: bytes) -> Iterator[int]:
+    """A plain HTTP server on 127.0.0.1 that answers every GET with `body`: its port."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield int(server.server_address[1])
+    finally:
+        server.shutdown()
+        server.server_close()

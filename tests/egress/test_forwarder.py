@@ -5,45 +5,18 @@ proxy at once) still gets the connection, and what was sent before arrives uncha
 
 from __future__ import annotations
 
-import contextlib
-import os
 import shutil
 import socket
-import subprocess
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from channelcoder.sandbox.container.egress_link import FORWARDER
+from channelcoder.testing.forwarder import run_forwarder
 
 pytestmark = [pytest.mark.timeout(30),
               pytest.mark.skipif(shutil.which("node") is None, reason="needs node")]
-
-
-@contextlib.contextmanager
-def forwarder(socket_path: Path) -> Iterator[int]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    node = subprocess.Popen(["node", str(FORWARDER)], env={
-        "PATH": os.environ["PATH"], "CHANNELCODER_EGRESS_PORT": str(port),
-        "CHANNELCODER_EGRESS_SOCKET": str(socket_path)})
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "the forwarder did not listen"
-                time.sleep(0.02)
-        yield port
-    finally:
-        node.terminate()
-        node.wait(5)
 
 
 def echo_on(socket_path: Path, after: float) -> threading.Thread:
@@ -69,7 +42,7 @@ def echo_on(socket_path: Path, after: float) -> threading.Thread:
 
 def test_a_proxy_that_listens_late_still_gets_the_connection(tmp_path: Path) -> None:
     path = tmp_path / "egress.sock"
-    with forwarder(path) as port:
+    with run_forwarder(path) as port:
         echo_on(path, after=0.4)
         with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
             client.sendall(b"sent before the proxy listened")

@@ -4,10 +4,7 @@ credentials, for tunnels, plain HTTP and the API route; the policy is still chec
 from __future__ import annotations
 
 import base64
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import pytest
 
@@ -16,7 +13,7 @@ from channelcoder.egress.via import Route, Via
 from channelcoder.redact import redact
 from channelcoder.testing.fake_anthropic import FakeAnthropic
 
-from .helpers import CorporateProxy, connect, corporate_proxy, echo_server, request
+from .helpers import CorporateProxy, connect, corporate_proxy, echo_server, http_page, request
 from .test_api_route import REAL_KEY, _messages
 
 pytestmark = pytest.mark.timeout(30)
@@ -33,22 +30,8 @@ def corp() -> Iterator[CorporateProxy]:
 
 @pytest.fixture
 def page() -> Iterator[int]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = b"a plain page\n"
-            self.send_response(200)
-            self.send_header("content-length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server.server_address[1]
-    server.shutdown()
-    server.server_close()
+    with http_page(b"a plain page\n") as port:
+        yield port
 
 
 def test_which_connections_go_through_the_hosts_proxy() -> None:

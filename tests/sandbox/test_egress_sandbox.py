@@ -13,9 +13,7 @@ import os
 import subprocess
 import sys
 import tarfile
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +23,7 @@ import pytest
 from channelcoder import stream
 from channelcoder.claude.events import AnyEvent, NetworkBlocked, Result, ToolResult
 from channelcoder.testing.fake_anthropic import DUMMY_KEY, Reply, ToolCall
-from tests.egress.helpers import CorporateProxy, corporate_proxy
+from tests.egress.helpers import CorporateProxy, corporate_proxy, http_page
 from tests.plugins.docker import RUN_ID, RUN_LABEL
 
 pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("claude_bin", "no_leaked_containers")]
@@ -36,24 +34,8 @@ VIA_PROXY = "curl -fsS -m 10 --noproxy '' -x http://127.0.0.1:3128"
 @pytest.fixture
 def local_service() -> Iterator[int]:
     """A service on the host's loopback, as a user's dev server would be."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = b"the host's local service\n"
-            self.send_response(200)
-            self.send_header("content-length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server.server_address[1]
-    server.shutdown()
-    server.server_close()
+    with http_page(b"the host's local service\n") as port:
+        yield port
 
 
 def proxied(image: str, **extra: Any) -> dict[str, Any]:

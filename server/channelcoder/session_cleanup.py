@@ -1,13 +1,18 @@
 """Removing a named session everywhere it left something.
 
 `sessions.remove` forgets the session's file and review snapshot; a Docker session also left its
-sandbox config dir (the transcripts `--resume` reads) and perhaps a kept-warm sandbox. Those
+sandbox config dir (the transcripts `--resume` reads), perhaps a kept-warm sandbox and, on a
+remote engine, the volumes its turns kept there. Those
 belong to `sandbox/`, which builds on `sessions` — so the whole removal lives here, above both.
 """
 
 from __future__ import annotations
 
+import logging
 import shutil
+from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 
 def remove_session(name: str) -> bool:
@@ -27,4 +32,19 @@ def remove_session(name: str) -> bool:
             shutil.rmtree(path, ignore_errors=True)
         remove_mirror(mirror_key("", name, removed.workspace))
     remove_for_session(name, removed.workspace)
+    _remove_engine_volumes(name, removed.workspace)
     return True
+
+
+def _remove_engine_volumes(name: str, workspace: Path | None) -> None:
+    """What the session kept on a remote engine (the one configured now). Never raises."""
+    from .sandbox import engine as eng
+    from .sandbox.remote.volumes import remove_session_volumes
+
+    try:
+        gone = remove_session_volumes(eng.connect().api, name, workspace)
+    except Exception as exc:
+        log.debug("could not look for session %s's volumes on the engine: %s", name, exc)
+        return
+    if gone:
+        log.info("removed %d volume(s) of session %s from the engine", len(gone), name)

@@ -17,11 +17,14 @@ import pytest
 
 from channelcoder import Result as ApiResult
 from channelcoder import session
+from channelcoder.api import build_request
 from channelcoder.claude.events import Changes, Error, Result, SecurityEvent, ToolResult, ToolUse
 from channelcoder.config import DockerOptions
+from channelcoder.jobs import Job
 from channelcoder.sandbox.diagnose import diagnose
 from channelcoder.sandbox.image.resolve import ResolvedImage
 from channelcoder.sandbox.manager import SandboxManager
+from channelcoder.session_cleanup import remove_session
 from channelcoder.testing.fake_anthropic import Reply, ToolCall
 from tests.conftest import git, make_repo
 from tests.plugins.docker import docker_options
@@ -125,10 +128,11 @@ async def test_a_direct_job_on_a_remote_engine_edits_the_local_workspace(
     assert planted and "hooks/post-commit" in planted[0].describe(), planted
 
 
-async def test_cancel_on_a_remote_engine_ends_the_job_within_two_seconds(
+async def test_cancel_on_a_remote_engine_ends_the_job_within_two_seconds_keeping_its_edits(
         scripted: Any, sandbox_image: str, repo: Path, on_remote: SandboxManager,
         remote_engine: RemoteEngine) -> None:
-    scripted([ToolCall("Bash", {"command": "sleep 60"}), Reply("never")])
+    scripted([ToolCall("Bash", {"command": "echo partial > partial.txt; sleep 60"}),
+              Reply("never")])
     running = job("wait", repo, docker_options(sandbox_image), manager=on_remote,
                   apply="direct")
     events: list[Any] = []
@@ -144,6 +148,8 @@ async def test_cancel_on_a_remote_engine_ends_the_job_within_two_seconds(
     error = final(events)
     assert isinstance(error, Error) and error.code == "cancelled", error
     assert took < 2.0, f"the job ended {took:.2f} s after cancel"
+    # What it wrote before the cancel is here, as a local job's would be.
+    assert (repo / "partial.txt").read_text() == "partial\n"
     client = remote_engine.client()
     assert client.api.containers(
         all=True, filters={"label": f"io.channelcoder.job={running.id}"}) == []
@@ -279,22 +285,98 @@ async def test_the_next_job_in_a_workspace_sends_only_what_differs_from_the_last
     assert counts[0] > 200 and counts[1] <= 12, counts
 
 
+BETWEEN_TURNS = ("const s = require('net').connect(3128, '127.0.0.1', () => s.write("
+                 "'CONNECT api.anthropic.com:443 HTTP/1.1\\r\\nHost: api.anthropic.com\\r\\n\\r\\n'));"
+                 "let got = ''; s.on('data', (d) => { got += d; });"
+                 "s.on('error', () => {}); s.on('close', () => console.log('closed ' + "
+                 "JSON.stringify(got)));")
+
+
 @pytest.mark.parametrize("on_remote", ["tls"], indirect=True)
-async def test_a_kept_warm_session_on_a_remote_engine_runs_its_turns_in_one_shot_containers(
+async def test_a_kept_warm_sessions_follow_up_runs_in_the_same_remote_container(
         scripted: Any, sandbox_image: str, repo: Path, on_remote: SandboxManager,
-        remote_engine: RemoteEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+        remote_engine: RemoteEngine, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
     monkeypatch.setattr(SandboxManager, "_shared", on_remote)
-    api = scripted([ToolCall("Bash", {"command": "echo one > one.txt"}), Reply("PLUM."),
-                    ToolCall("Bash", {"command": "cat one.txt"}), Reply("Still PLUM.")])
+    caplog.set_level("INFO", logger="channelcoder.sandbox.remote.process")
+    api = scripted([ToolCall("Bash", {"command": "echo one > one.txt; echo $$ > /tmp/mark"}),
+                    Reply("PLUM."),
+                    ToolCall("Bash", {"command": "cat one.txt notes.txt /tmp/mark"}),
+                    Reply("Still PLUM.")])
     s = session("remote-warm", workspace=repo, apply="direct",
                 docker=docker_options(sandbox_image, keep_warm=300))
     one = [e async for e in s.stream("first")]
     assert isinstance(one[-1], ApiResult) and one[-1].ok, one[-1]
+    assert (repo / "one.txt").read_text() == "one\n"  # back here after the first turn
+    client = remote_engine.client()
+    (warm,) = client.api.containers(filters={"label": "io.channelcoder.session=remote-warm"})
+    inspected = client.api.inspect_container(warm["Id"])
+    # Kept warm over there with nothing of this machine in it: volumes and its own tmpfs only.
+    assert {m["Type"] for m in inspected["Mounts"]} == {"volume"}
+    assert "/channelcoder-warm/live" in inspected["HostConfig"]["Tmpfs"]
+    # Between the turns the container has no way out, not even one that waits for the next.
+    probe = client.api.exec_create(warm["Id"], ["node", "-e", BETWEEN_TURNS])
+    assert client.api.exec_start(probe["Id"]).decode().strip() == 'closed ""'
+
+    (repo / "notes.txt").write_text("edited between the turns\n")
     two = [e async for e in s.stream("second")]
     assert isinstance(two[-1], ApiResult) and two[-1].ok, two[-1]
-    assert next(e for e in two if isinstance(e, ToolResult)).output.strip() == "one"
-    assert "PLUM." in "\n".join(api.agent_requests()[-1].texts())  # resumed
-    # No warm container was left on the engine: nothing there may wait on this machine's files.
-    left = remote_engine.client().api.containers(
-        all=True, filters={"label": "io.channelcoder.session=remote-warm"})
-    assert left == []
+    output = next(e for e in two if isinstance(e, ToolResult)).output.splitlines()
+    # The same container (its /tmp kept the first turn's mark) and the local edit sent in.
+    assert output[:2] == ["one", "edited between the turns"], output
+    assert len(output) == 3 and output[2].isdigit(), output
+    assert "PLUM." in "\n".join(api.agent_requests()[-1].texts())  # the conversation went on
+    listed = client.api.exec_start(client.api.exec_create(
+        warm["Id"], ["ls", "/channelcoder-warm/live"])["Id"]).decode().split()
+    assert len(listed) == 1, listed  # one live claude took both turns
+    first, second = copied_counts(caplog)
+    assert first > 0 and second <= 2, (first, second)
+    session_volumes = {"label": "io.channelcoder.session=remote-warm"}
+    assert len(client.api.volumes(filters=session_volumes)["Volumes"]) == 2  # workspace, config
+    assert remove_session("remote-warm")
+    assert client.api.containers(all=True, filters={"id": warm["Id"]}) == []
+    assert not client.api.volumes(filters=session_volumes)["Volumes"]
+
+
+@pytest.mark.parametrize("on_remote", ["tls"], indirect=True)
+async def test_a_cancelled_warm_turn_on_a_remote_engine_keeps_its_edits_and_its_claude(
+        scripted: Any, sandbox_image: str, repo: Path, on_remote: SandboxManager,
+        remote_engine: RemoteEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(SandboxManager, "_shared", on_remote)
+    api = scripted([Reply("Ready."),
+                    ToolCall("Bash", {"command": "echo partial > partial.txt; sleep 60"}),
+                    Reply("Back.")])  # the interrupted tool's result is never asked about
+
+    def turn(prompt: str) -> Job:
+        return Job(build_request(prompt, workspace=repo, flags={
+            "session": "remote-cancel", "apply": "direct",
+            "docker": docker_options(sandbox_image, keep_warm=120)}))
+
+    first = final([e async for e in turn("get ready").events()])
+    assert isinstance(first, Result) and first.ok, first
+    running = turn("work slowly")
+    events: list[Any] = []
+    cancelled_at = 0.0
+    with anyio.fail_after(HANG_GUARD):
+        async for event in running.events():
+            events.append(event)
+            if isinstance(event, ToolUse) and not cancelled_at:
+                await anyio.sleep(0.5)
+                running.cancel()
+                cancelled_at = time.monotonic()
+    took = time.monotonic() - cancelled_at
+    error = final(events)
+    assert isinstance(error, Error) and error.code == "cancelled", error
+    assert took < 2.0, f"the turn ended {took:.2f} s after cancel"
+    assert (repo / "partial.txt").read_text() == "partial\n"
+    # The interrupted claude takes the next turn, in the same container.
+    again = final([e async for e in turn("still there?").events()])
+    assert isinstance(again, Result) and again.ok and again.text == "Back.", again
+    assert "[Request interrupted by user for tool use]" in "\n".join(
+        api.agent_requests()[-1].texts())  # the same conversation, interrupted
+    client = remote_engine.client()
+    (warm,) = client.api.containers(filters={"label": "io.channelcoder.session=remote-cancel"})
+    listed = client.api.exec_start(client.api.exec_create(
+        warm["Id"], ["ls", "/channelcoder-warm/live"])["Id"]).decode().split()
+    assert len(listed) == 1, listed
+    assert remove_session("remote-cancel")

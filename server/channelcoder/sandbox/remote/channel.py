@@ -24,7 +24,7 @@ MUX_JS = Path(__file__).with_name("mux.js")
 MUX_INSIDE = "/channelcoder/egress-mux.js"
 MUX_SOCKET = "/tmp/channelcoder-egress.sock"
 PRELUDE = f"node {MUX_INSIDE}"
-OPEN, DATA, END, CLOSE = 1, 2, 3, 4
+OPEN, DATA, END, CLOSE, READY = 1, 2, 3, 4, 5
 _HEAD = struct.Struct(">BII")
 
 
@@ -43,15 +43,21 @@ class EgressChannel:
         self._send_lock = threading.Lock()
         self._conns: dict[int, socket.socket] = {}
         self._closed = False
+        self.ready = threading.Event()  # the container's end is connected
 
-    def open(self) -> None:
-        """Exec the container's end of the channel and start carrying. Blocking, quick."""
+    def open(self, *, wait: float = 0.0) -> None:
+        """Exec the container's end of the channel and start carrying; with `wait`, until
+        that end is connected (a turn in a warm container: connections made while no channel
+        is there are refused). Blocking."""
         made = self.api.exec_create(self.container, ["node", MUX_INSIDE, "--pipe"],
                                     stdin=True, stdout=True, stderr=True,
                                     environment={"CHANNELCODER_EGRESS_MUX": MUX_SOCKET})
         self._stream = self.api.exec_stream(str(made["Id"]))
         threading.Thread(target=self._read, name="channelcoder-egress-channel",
                          daemon=True).start()
+        if wait and not self.ready.wait(wait):
+            self.close()
+            raise RuntimeError(f"its end in the container did not connect in {wait:.0f} s")
 
     def _send(self, data: bytes) -> None:
         with self._send_lock:
@@ -80,6 +86,9 @@ class EgressChannel:
             self.close()
 
     def _handle(self, kind: int, conn: int, payload: bytes) -> None:
+        if kind == READY:
+            self.ready.set()
+            return
         if kind == OPEN:
             upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:

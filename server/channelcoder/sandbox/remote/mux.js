@@ -2,14 +2,15 @@
 // another machine, so no socket of it can be mounted: this listens on 127.0.0.1:<port> inside
 // the container, as the local forwarder does, and carries every connection over one channel
 // the host opens with an exec (`node mux.js --pipe`, whose stdin and stdout are that channel).
-// Frames: type (1 open, 2 data, 3 end, 4 close), connection id, length, all big-endian; the
-// payload follows. Connections made before the channel is there wait for it.
+// Frames: type (1 open, 2 data, 3 end, 4 close, 5 ready), connection id, length, all
+// big-endian; the payload follows. Connections made before the first channel wait for it; once a
+// channel has come and gone (a warm container between two turns), none is taken until the next.
 'use strict';
 const net = require('net');
 
 const port = Number(process.env.CHANNELCODER_EGRESS_PORT || 3128);
 const muxPath = process.env.CHANNELCODER_EGRESS_MUX || '/tmp/channelcoder-egress.sock';
-const OPEN = 1, DATA = 2, END = 3, CLOSE = 4;
+const OPEN = 1, DATA = 2, END = 3, CLOSE = 4, READY = 5;
 
 function frame(type, id, payload) {
   const head = Buffer.alloc(9);
@@ -56,12 +57,17 @@ function pipe() {
 function serve() {
   const connections = new Map();
   let channel = null;
+  let hadChannel = false;
   let pending = [];
   let next = 1;
   const send = (data) => (channel ? channel.write(data) : pending.push(data));
 
   net.createServer({ allowHalfOpen: true }, (client) => {
     client.setNoDelay(true); // else Nagle holds each small write for a delayed ACK (~40 ms)
+    if (!channel && hadChannel) {
+      client.destroy();
+      return;
+    }
     const id = next++;
     connections.set(id, client);
     send(frame(OPEN, id));
@@ -77,6 +83,8 @@ function serve() {
   net.createServer((socket) => {
     if (channel) channel.destroy();
     channel = socket;
+    hadChannel = true;
+    socket.write(frame(READY, 0));
     for (const data of pending) socket.write(data);
     pending = [];
     socket.on('data', parser((type, id, payload) => {

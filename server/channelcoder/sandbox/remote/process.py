@@ -5,7 +5,7 @@ bind mount for a volume (`volumes.plan_layout`), sends what the volumes lack, st
 container and, in `proxy` mode, opens the egress channel. `RemoteProcess.wait()` brings what
 the job changed back to this machine before it returns, so the job's own check after it (the
 git mirror's reclaim and bring-back, the snapshot's collection of changes) sees the files as a
-local job would have left them. A cancelled or timed-out job brings nothing back.
+local job would have left them; so does `terminate()` for a cancelled or timed-out job.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from ...state import HeldLock, subdir, try_lock
 from .. import engine as eng
 from ..container.mounts import CONFIG_DIR, Mount
 from ..container.process import ContainerProcess
+from ..labels import SESSION, WORKSPACE_LABEL
 from .channel import MUX_INSIDE, MUX_JS, MUX_SOCKET, PRELUDE, EgressChannel
 from .detect import EngineSite
 from .tree import Applied
@@ -109,28 +110,29 @@ class RemoteProcess:
 
     async def wait(self) -> int:
         code = await self.inner.wait()
-        if not self._brought:
-            self._brought = True
-            with anyio.CancelScope(shield=True):
-                try:
-                    self.applied = await eng.call("bringing the changes back",
-                                                  bring_back, self.engine.api,
-                                                  self.site.engine_id, self.layout,
-                                                  image=self.image, labels=self.labels,
-                                                  abandon=False)
-                finally:
-                    await self._release()
-            for applied in self.applied:
-                if applied.kept_local:
-                    log.warning("changed here and by the job; yours kept: %s",
-                                ", ".join(applied.kept_local[:10]))
+        await self._bring_back()
         return code
 
     async def terminate(self) -> None:
-        self._brought = True  # a cancelled or timed-out job brings nothing back
+        """Stop the container, then bring back what the job had changed by then: a stopped
+        local job leaves its edits in place too, and a kept volume must not hold them for the
+        next job to bring back as its own. Never raises."""
         await self.inner.terminate()
+        try:
+            await self._bring_back()
+        except Exception as exc:
+            log.warning("could not bring back what the stopped job had changed: %s", exc)
+
+    async def _bring_back(self) -> None:
+        if self._brought:
+            return
+        self._brought = True
         with anyio.CancelScope(shield=True):
-            await self._release()
+            try:
+                self.applied = await bring_back_changes(self.engine, self.site, self.layout,
+                                                        image=self.image, labels=self.labels)
+            finally:
+                await self._release()
 
     async def _release(self) -> None:
         if self._released:
@@ -160,20 +162,25 @@ def remote_container(planned: PlannedContainer) -> tuple[list[Mount], dict[str, 
     return mounts, env, prelude
 
 
-async def start_remote(engine: eng.Engine, site: EngineSite, spec: LaunchSpec,
-                       planned: PlannedContainer, *, uid: int | None, gid: int | None,
-                       labels: dict[str, str], on_exit: Any) -> RemoteProcess:
-    """Copy the job's places in, start its container, open its egress channel."""
+def _reap_once(api: Any, site: EngineSite) -> None:
+    """Once per engine and process: remove the volumes of jobs whose process is gone."""
+    if site.engine_id in _reaped:
+        return
+    _reaped.add(site.engine_id)
+    try:
+        gone = reap_volumes(api)
+    except Exception as exc:
+        log.warning("could not remove orphaned job volumes: %s", exc)
+    else:
+        if gone:
+            log.info("removed %d volume(s) of jobs whose process is gone", len(gone))
+
+
+def plan_remote(spec: LaunchSpec, planned: PlannedContainer
+                ) -> tuple[ContainerSpec, Layout, HeldLock | None]:
+    """The planned container as it runs on a remote engine (volumes for its mounts, the
+    egress channel's end for the forwarder), its volumes, and the pooled slot it holds."""
     mounts, env, prelude = remote_container(planned)
-    if site.engine_id not in _reaped:
-        _reaped.add(site.engine_id)
-        try:
-            gone = await anyio.to_thread.run_sync(reap_volumes, engine.api)
-        except Exception as exc:
-            log.warning("could not remove orphaned job volumes: %s", exc)
-        else:
-            if gone:
-                log.info("removed %d volume(s) of jobs whose process is gone", len(gone))
     scope, keep, slot = _scope(spec)
     try:
         layout = plan_layout(mounts, scope=scope, keep=keep, config_target=CONFIG_DIR,
@@ -182,16 +189,51 @@ async def start_remote(engine: eng.Engine, site: EngineSite, spec: LaunchSpec,
         if slot is not None:
             slot.release()
         raise
-    image = planned.resolved.ref
+    if spec.session:
+        for volume in layout.volumes:
+            if volume.keep and not volume.read_only:
+                volume.labels = {SESSION: spec.session,
+                                 WORKSPACE_LABEL: str(spec.workspace.resolve())}
+    container = dataclasses.replace(planned.container, mounts=layout.mounts, env=env,
+                                    prelude=prelude)
+    return container, layout, slot
+
+
+async def fill_volumes(engine: eng.Engine, site: EngineSite, layout: Layout, *, image: str,
+                       uid: int | None, gid: int | None, labels: dict[str, str]) -> Filled:
+    """Send the volumes what they lack (`volumes.fill`), reaping orphans first."""
+    await anyio.to_thread.run_sync(_reap_once, engine.api, site)
     began = time.monotonic()
+    filled = await eng.call("copying the workspace to the engine", fill, engine.api,
+                            site.engine_id, layout, image=image, uid=uid, gid=gid,
+                            labels=labels, abandon=False)
+    log.info("copied %d file(s), %d bytes to %s in %.2f s", filled.sent_files,
+             filled.sent_bytes, site.host, time.monotonic() - began)
+    return filled
+
+
+async def bring_back_changes(engine: eng.Engine, site: EngineSite, layout: Layout, *,
+                             image: str, labels: dict[str, str]) -> list[Applied]:
+    """What the job changed in the read-write volumes, applied here (`volumes.bring_back`)."""
+    applied: list[Applied] = await eng.call("bringing the changes back", bring_back,
+                                            engine.api, site.engine_id, layout, image=image,
+                                            labels=labels, abandon=False)
+    for one in applied:
+        if one.kept_local:
+            log.warning("changed here and by the job; yours kept: %s",
+                        ", ".join(one.kept_local[:10]))
+    return applied
+
+
+async def start_remote(engine: eng.Engine, site: EngineSite, spec: LaunchSpec,
+                       planned: PlannedContainer, *, uid: int | None, gid: int | None,
+                       labels: dict[str, str], on_exit: Any) -> RemoteProcess:
+    """Copy the job's places in, start its container, open its egress channel."""
+    container, layout, slot = plan_remote(spec, planned)
+    image = planned.resolved.ref
     try:
-        filled = await eng.call("copying the workspace to the engine", fill, engine.api,
-                                site.engine_id, layout, image=image, uid=uid, gid=gid,
-                                labels=labels, abandon=False)
-        log.info("copied %d file(s), %d bytes to %s in %.2f s", filled.sent_files,
-                 filled.sent_bytes, site.host, time.monotonic() - began)
-        container = dataclasses.replace(planned.container, mounts=layout.mounts, env=env,
-                                        prelude=prelude)
+        filled = await fill_volumes(engine, site, layout, image=image, uid=uid, gid=gid,
+                                    labels=labels)
         process = await ContainerProcess.start(engine, container, on_exit=on_exit)
     except BaseException:
         with anyio.CancelScope(shield=True):

@@ -35,7 +35,7 @@ from ...state import atomic_write, subdir
 from ..container.egress_link import is_link_mount
 from ..container.mounts import Mount
 from ..engine.api import NotFound
-from ..labels import MANAGED, OWNER
+from ..labels import MANAGED, OWNER, SESSION, WORKSPACE_LABEL
 from .listing import list_volumes
 from .tree import (
     Applied,
@@ -82,6 +82,7 @@ class Volume:
     sent: Signatures = field(default_factory=dict)  # what it held when the job started
     memo: StatMemo = field(default_factory=dict)  # the local files' hashes by their stat
     created: str = ""  # the volume's token: which volume a manifest describes
+    labels: dict[str, str] = field(default_factory=dict)  # a session's: its name, workspace
 
 
 @dataclass
@@ -236,7 +237,7 @@ def _volume_token(api: Any, volume: Volume, labels: Mapping[str, str]) -> str:
     try:
         found = api.inspect_volume(volume.name)
     except NotFound:
-        made = {**labels, MANAGED: "1", VOLUME_LABEL: os.urandom(8).hex()}
+        made = {**labels, **volume.labels, MANAGED: "1", VOLUME_LABEL: os.urandom(8).hex()}
         if not volume.keep:
             made[OWNER] = owner_label()
         found = api.create_volume(volume.name, made)
@@ -401,6 +402,19 @@ def _changed_files(api: Any, cid: str, root: str, listed: Signatures,
             return None
         remote.files[path] = content
     return remote
+
+
+def remove_session_volumes(api: Any, session: str, workspace: Path | None) -> list[str]:
+    """The volumes a named session kept on this engine (its workspace, its config dir)."""
+    wanted = [f"{SESSION}={session}", VOLUME_LABEL]
+    if workspace is not None:
+        wanted.append(f"{WORKSPACE_LABEL}={workspace.resolve()}")
+    removed = []
+    for volume in api.volumes(filters={"label": wanted}):
+        with contextlib.suppress(Exception):
+            api.remove_volume(str(volume["Name"]), force=True)
+            removed.append(str(volume["Name"]))
+    return removed
 
 
 def remove_job_volumes(api: Any, layout: Layout) -> None:

@@ -2,10 +2,14 @@
 
 `claude -p --input-format stream-json --output-format stream-json --verbose …` is started with
 `docker exec -d` under a small shell that records its pid and exit code. Its stdin is a FIFO in
-the warm directory, opened read-write by that shell so claude never sees end-of-file between
+its live directory, opened read-write by that shell so claude never sees end-of-file between
 turns; its stdout and stderr are append-only files there. Any channelcoder process can therefore
 run the next turn — write one `user_turn()` line to the FIFO, tail stdout up to the turn's
 `result` line — and the process outlives the CLI run that started it.
+
+`Live` is that process, wherever its directory is: `LiveProcess` reads and writes it in the warm
+directory on this machine (bind-mounted); on a remote engine it lives in the container and
+`sandbox.remote.live.ContainerLive` reaches it through `exec`.
 
 Verified with the pinned CLI 2.1.197 (recorded in docs/warm-and-standby.md): nothing is printed
 at spawn; each turn prints `system/init` again, its messages, then exactly one `result`; the
@@ -29,6 +33,7 @@ import shlex
 import stat
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +43,7 @@ import anyio
 
 from ... import hostfs
 from ...claude.argv import BASE_FLAGS, INTERRUPT, user_turn
-from ...errors import OutOfMemory, SandboxError
+from ...errors import ChannelCoderError, OutOfMemory, SandboxError
 from ...redact import redact
 from .. import engine as eng
 from ..container.process import _Lifecycle
@@ -52,9 +57,15 @@ INTERRUPT_GRACE = 2.0
 POLL_MIN, POLL_MAX = 0.002, 0.05
 POLL_FAST_FOR = 1.0  # poll every 2 ms for this long after the last output, then back off
 CHUNK = 256 * 1024
-# `$1` is the live directory inside the container; the rest is claude's argv.
-SPAWN = ('d="$1"; shift; "$@" <>"$d/in" >>"$d/out" 2>>"$d/err" & '
-         'echo $! >"$d/pid"; wait $!; echo $? >"$d/exit"')
+# `$1` is the live directory inside the container (made here when this machine did not make it);
+# the rest is claude's argv.
+SPAWN = ('d="$1"; shift; mkdir -p "$d" && { [ -p "$d/in" ] || mkfifo -m 600 "$d/in"; } && '
+         ': >>"$d/out" && : >>"$d/err" || exit 1; '
+         '"$@" <>"$d/in" >>"$d/out" 2>>"$d/err" & echo $! >"$d/pid"; wait $!; echo $? >"$d/exit"')
+# `$1` the live directory, `$2` the signal: stop claude, wait up to 2 s for its exit code.
+STOP = ('read -r p <"$1/pid" 2>/dev/null || exit 0; [ -f "$1/exit" ] && exit 0; '
+        'kill -"$2" "$p" 2>/dev/null; n=0; while [ "$n" -lt 40 ]; do [ -f "$1/exit" ] && exit 0; '
+        'kill -0 "$p" 2>/dev/null || exit 0; sleep 0.05; n=$((n + 1)); done')
 _RESULT = b'{"type":"result"'
 
 
@@ -107,8 +118,106 @@ def split_argv(argv: Sequence[str]) -> LiveArgv:
 # The process
 
 
-class LiveProcess:
-    """Host-side handle of one live claude (files under `<warm dir>/live/<id>/`)."""
+class Live(ABC):
+    """One live claude in a warm container (see the module doc); blocking methods unless async."""
+
+    id: str
+    container_id: str
+    inside: str  # its live directory in the container
+
+    @abstractmethod
+    def exit_code(self) -> int | None:
+        """Its exit code once it has ended, else None."""
+
+    @abstractmethod
+    def ended(self) -> bool:
+        """Whether its end is already known here (cheap: no engine call)."""
+
+    @abstractmethod
+    def alive(self) -> bool:
+        """It runs and reads its stdin."""
+
+    @abstractmethod
+    def idle(self) -> bool:
+        """Between turns: nothing printed yet, or the last turn ended with its `result`."""
+
+    @abstractmethod
+    def stderr_tail(self) -> str: ...
+
+    @abstractmethod
+    def output_tail(self, limit: int) -> bytes:
+        """The last `limit` bytes of its stdout."""
+
+    @abstractmethod
+    def send(self, message: dict[str, Any]) -> None:
+        """Write one JSON line to claude's stdin; raises LiveUnavailable if it died."""
+
+    @abstractmethod
+    def follow_turn(self, stop: threading.Event, dead: Callable[[], bool]) -> Iterator[bytes]:
+        """Start a turn's output afresh (claude appends, so it writes at the new end) and
+        return what follows it: its stdout, until `stop` is set or claude is gone."""
+
+    def close(self) -> None:  # noqa: B027 (only a followed stream needs closing)
+        """Stop following (a turn has ended)."""
+
+    async def warm_up(self, limit: float = 60.0) -> bool:
+        """Wait until claude has started and reads its stdin: an interrupt while idle is only
+        answered (`control_response`), so its answer says the process is ready. Leaves the
+        output as it was (idle)."""
+        ping = {**INTERRUPT, "request_id": "channelcoder-ready"}
+        await anyio.to_thread.run_sync(self.send, ping)
+        with anyio.move_on_after(limit):
+            while b'"request_id":"channelcoder-ready"' not in await anyio.to_thread.run_sync(
+                    self.output_tail, 4096):
+                if not await anyio.to_thread.run_sync(self.alive):
+                    return False
+                await anyio.sleep(0.02)
+            return True
+        return False
+
+    async def interrupt_to_idle(self, limit: float = INTERRUPT_GRACE) -> bool:
+        """A turn abandoned by a crashed process: interrupt it and wait for its `result`."""
+        if await anyio.to_thread.run_sync(self.idle):
+            return True
+        with contextlib.suppress(LiveUnavailable, OSError):
+            await anyio.to_thread.run_sync(self.send, INTERRUPT)
+        with anyio.move_on_after(limit):
+            while not await anyio.to_thread.run_sync(self.idle):
+                if not await anyio.to_thread.run_sync(self.alive):
+                    return False
+                await anyio.sleep(0.02)
+            return True
+        return False
+
+    async def kill(self, engine: eng.Engine) -> None:
+        """SIGTERM (SIGKILL after 2 s) through `exec`; the container stays. Never raises."""
+        for signal in ("TERM", "KILL"):
+            if self.ended():
+                return
+            with contextlib.suppress(Exception):
+                made = await eng.call("stopping claude", engine.api.exec_create,
+                                      self.container_id, ["sh", "-c", STOP, "sh", self.inside,
+                                                          signal])
+                await eng.call("stopping claude", engine.api.exec_start, made["Id"])
+            if await anyio.to_thread.run_sync(self.exit_code) is not None or \
+                    not await anyio.to_thread.run_sync(self.alive):
+                return
+
+
+async def spawn_in(engine: eng.Engine, live: Live, argv: Sequence[str], *, user: str,
+                   workdir: str) -> None:
+    """Start `argv` as `live`'s claude in its container (`docker exec -d`)."""
+    def start() -> None:
+        made = engine.api.exec_create(live.container_id, ["sh", "-c", SPAWN, "sh", live.inside,
+                                                          *argv],
+                                      user=user, workdir=workdir, stdout=False, stderr=False)
+        engine.api.exec_start(made["Id"], detach=True)
+
+    await eng.call("starting claude in the warm sandbox", start)
+
+
+class LiveProcess(Live):
+    """A live claude whose directory is this machine's `<warm dir>/live/<id>/`, bind-mounted."""
 
     def __init__(self, warm_dir: Path, live_id: str, container_id: str) -> None:
         self.id = live_id
@@ -122,14 +231,7 @@ class LiveProcess:
                     uid: int | None = None, gid: int | None = None) -> LiveProcess:
         process = cls(warm_dir, f"l-{secrets.token_hex(4)}", container_id)
         await anyio.to_thread.run_sync(process._make_files, uid, gid)
-
-        def start() -> None:
-            made = engine.api.exec_create(container_id, ["sh", "-c", SPAWN, "sh", process.inside,
-                                                         *argv],
-                                          user=user, workdir=workdir, stdout=False, stderr=False)
-            engine.api.exec_start(made["Id"], detach=True)
-
-        await eng.call("starting claude in the warm sandbox", start)
+        await spawn_in(engine, process, argv, user=user, workdir=workdir)
         if not await anyio.to_thread.run_sync(process._wait_reader, 5.0,
                                               abandon_on_cancel=True):
             raise LiveUnavailable(f"claude did not start in the warm sandbox: "
@@ -165,6 +267,9 @@ class LiveProcess:
         text = read_live_tail(self.host, "exit", 64).decode("ascii", "replace").strip()
         return int(text) if text.lstrip("-").isdigit() else -1
 
+    def ended(self) -> bool:
+        return os.path.lexists(self.host / "exit")
+
     def alive(self) -> bool:
         """True while claude holds its stdin FIFO open (no reader: ENXIO)."""
         if os.path.lexists(self.host / "exit"):
@@ -177,8 +282,7 @@ class LiveProcess:
         return True
 
     def idle(self) -> bool:
-        """Between turns: nothing printed yet, or the last turn ended with its `result` (however
-        long that line is: a long final answer is one line)."""
+        """(However long the last line is: a long final answer is one line.)"""
         try:
             for head in line_heads_from_end(self.host, "out"):
                 line = head.lstrip()
@@ -192,10 +296,12 @@ class LiveProcess:
         text = read_live_tail(self.host, "err", 16 * 1024).decode("utf-8", "replace").strip()
         return "\n".join(text.splitlines()[-20:])
 
-    # -- input -----------------------------------------------------------------------------
+    def output_tail(self, limit: int) -> bytes:
+        return read_live_tail(self.host, "out", limit)
+
+    # -- input and output ------------------------------------------------------------------
 
     def send(self, message: dict[str, Any]) -> None:
-        """Write one JSON line to claude's stdin. Blocking; raises LiveUnavailable if it died."""
         data = (json.dumps(message, ensure_ascii=False) + "\n").encode()
         try:
             fd = hostfs.open_in(self.host, "in", os.O_WRONLY, stat.S_IFIFO)
@@ -215,7 +321,6 @@ class LiveProcess:
             os.close(fd)
 
     def reset_output(self) -> None:
-        """Start a turn's output afresh (claude appends, so it writes at the new end)."""
         for name in ("out", "err"):
             with contextlib.suppress(OSError):
                 fd = hostfs.open_in(self.host, name, os.O_WRONLY, stat.S_IFREG)
@@ -224,50 +329,9 @@ class LiveProcess:
                 finally:
                     os.close(fd)
 
-    async def warm_up(self, limit: float = 60.0) -> bool:
-        """Wait until claude has started and reads its stdin: an interrupt while idle is only
-        answered (`control_response`), so its answer says the process is ready. Leaves the
-        output as it was (idle)."""
-        ping = {**INTERRUPT, "request_id": "channelcoder-ready"}
-        await anyio.to_thread.run_sync(self.send, ping)
-        with anyio.move_on_after(limit):
-            while b'"request_id":"channelcoder-ready"' not in read_live_tail(self.host, "out",
-                                                                            4096):
-                if not self.alive():
-                    return False
-                await anyio.sleep(0.02)
-            return True
-        return False
-
-    async def interrupt_to_idle(self, limit: float = INTERRUPT_GRACE) -> bool:
-        """A turn abandoned by a crashed process: interrupt it and wait for its `result`."""
-        if self.idle():
-            return True
-        with contextlib.suppress(LiveUnavailable, OSError):
-            await anyio.to_thread.run_sync(self.send, INTERRUPT)
-        with anyio.move_on_after(limit):
-            while not self.idle():
-                if not self.alive():
-                    return False
-                await anyio.sleep(0.02)
-            return True
-        return False
-
-    async def kill(self, engine: eng.Engine) -> None:
-        """SIGTERM (SIGKILL after 2 s) through `exec`; the container stays. Never raises."""
-        script = 'p=$(cat "$1/pid" 2>/dev/null) && kill -"$2" "$p" 2>/dev/null; true'
-        for signal in ("TERM", "KILL"):
-            if self.exit_code() is not None:
-                return
-            with contextlib.suppress(Exception):
-                made = await eng.call("stopping claude", engine.api.exec_create,
-                                      self.container_id, ["sh", "-c", script, "sh",
-                                                          self.inside, signal])
-                await eng.call("stopping claude", engine.api.exec_start, made["Id"])
-            with anyio.move_on_after(INTERRUPT_GRACE):
-                while self.exit_code() is None and self.alive():  # noqa: ASYNC110 (files)
-                    await anyio.sleep(0.02)
-                return
+    def follow_turn(self, stop: threading.Event, dead: Callable[[], bool]) -> Iterator[bytes]:
+        self.reset_output()
+        return _tail(self.host, "out", stop, dead)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -307,7 +371,8 @@ class _ContainerEvents:
 
 TurnEnd = Callable[[str, dict[str, Any] | None], Awaitable[None]]
 """Called once when a turn ends: outcome ("done", "interrupted", "dead", "stuck") and the
-turn's parsed `result` line, if any."""
+turn's parsed `result` line, if any. A `ChannelCoderError` it raises becomes the turn's
+failure."""
 
 
 def read_live_tail(directory: Path, name: str, limit: int = 64 * 1024) -> bytes:
@@ -411,7 +476,7 @@ class LiveTurn:
     `result` comes within 2 s, reports "stuck" so the owner kills the container.
     """
 
-    def __init__(self, engine: eng.Engine, live: LiveProcess, *, command_line: str,
+    def __init__(self, engine: eng.Engine, live: Live, *, command_line: str,
                  memory_text: str, on_end: TurnEnd) -> None:
         self.command_line = command_line
         self.engine = engine
@@ -425,18 +490,19 @@ class LiveTurn:
         self._ended = False
         self._terminating = False
         self._exit: int | None = None
+        self._end_failure: ChannelCoderError | None = None
 
     @classmethod
-    async def begin(cls, engine: eng.Engine, live: LiveProcess, prompt: str, *,
+    async def begin(cls, engine: eng.Engine, live: Live, prompt: str, *,
                     command_line: str, memory_text: str, on_end: TurnEnd) -> LiveTurn:
         """Send the turn's user message (the process must be idle) and follow its output."""
         turn = cls(engine, live, command_line=command_line, memory_text=memory_text,
                    on_end=on_end)
-        await anyio.to_thread.run_sync(live.reset_output)
         try:
             turn._life = _Lifecycle(_ContainerEvents(engine, live.container_id))
-            turn._output = ThreadedIterator(_tail(live.host, "out", turn._stop, turn._dead),
-                                            close_source=turn._stop.set, name="channelcoder-live")
+            source = await anyio.to_thread.run_sync(live.follow_turn, turn._stop, turn._dead)
+            turn._output = ThreadedIterator(source, close_source=turn._stop.set,
+                                            name="channelcoder-live")
             turn._output.start()
             await anyio.to_thread.run_sync(live.send, user_turn(prompt))
         except BaseException:
@@ -445,7 +511,7 @@ class LiveTurn:
         return turn
 
     def _dead(self) -> bool:
-        return os.path.lexists(self.live.host / "exit") or (
+        return self.live.ended() or (
             self._life is not None and self._life.exit_code is not None)
 
     # -- ClaudeProcess -----------------------------------------------------------------------
@@ -480,7 +546,7 @@ class LiveTurn:
         if self._done:
             return 0
         if self._exit is None:
-            code = self.live.exit_code()
+            code = await anyio.to_thread.run_sync(self.live.exit_code)
             if code is None and self._life is not None and self._life.exit_code is not None:
                 code = self._life.exit_code
             self._exit = 137 if code is None else code
@@ -492,6 +558,8 @@ class LiveTurn:
         return self.live.stderr_tail()
 
     def failure(self) -> Exception | None:
+        if self._end_failure is not None:
+            return self._end_failure
         life = self._life
         if life is None or self._done:
             return None
@@ -538,6 +606,8 @@ class LiveTurn:
         self._close_streams()
         try:
             await self._on_end(outcome, self.result)
+        except ChannelCoderError as exc:  # e.g. the changes could not be brought back
+            self._end_failure = exc
         except Exception:
             log.exception("ending a live turn failed")
 
@@ -545,6 +615,7 @@ class LiveTurn:
         if self._output is not None:
             self._output.close()
         self._stop.set()
+        self.live.close()
         if self._life is not None:
             self._life.close()
 

@@ -17,6 +17,14 @@ reuse it. Its host directory is `<state>/sandbox/warm/<name>/`:
 
 Nothing that decides the container's lifetime or identity is writable from inside it.
 
+On a remote engine (`meta["remote"]`) no directory of this machine can be mounted: `live/` and
+`clock/` are tmpfs mounts under /channelcoder-warm in the container instead (/channelcoder is a
+read-only volume there; the clock's tmpfs is owned by root, written by a root
+`exec` that needs no capability, so a sandbox running as any other user cannot move it), the
+watchdog starts from the first expiry it is given, and the egress proxy is reached through an
+exec'd channel (`sandbox.remote.channel`) opened by the holder. The host directory keeps the
+meta, the lease and the lock as for a local one.
+
 Docker labels cannot change after creation, so the `io.channelcoder.expires` label holds the
 first expiry and the lease file the current one (extended after every turn). Expiry is enforced
 twice: the watchdog exits at the lease's time (the engine then removes the container, even when
@@ -63,6 +71,14 @@ log = logging.getLogger(__name__)
 WARM_MOUNT = "/channelcoder/warm"
 WATCHDOG = (f'while :; do read -r e < {WARM_MOUNT}/clock/expires || exit 0; '
             '[ "$(date +%s)" -lt "${e%.*}" ] || exit 0; sleep 1; done')
+REMOTE_WARM_MOUNT = "/channelcoder-warm"
+REMOTE_WATCHDOG = (f'e="$1"; c={REMOTE_WARM_MOUNT}/clock/expires; while :; do '
+                   '[ -f "$c" ] && { read -r e <"$c" || exit 0; }; '
+                   '[ "$(date +%s)" -lt "${e%.*}" ] || exit 0; sleep 1; done')
+REMOTE_TMPFS = {f"{REMOTE_WARM_MOUNT}/live": "rw,nosuid,nodev,mode=1777,size=64m",
+                f"{REMOTE_WARM_MOUNT}/clock": "rw,noexec,nosuid,nodev,mode=755,size=64k"}
+SET_CLOCK = f'printf "%s\\n" "$1" >{REMOTE_WARM_MOUNT}/clock/expires'
+
 # `$1` is the live directory inside. A holder that lets go writes "release" first; anything else
 # (end of file: the holder is gone) stops every live claude, waits up to 3 s for them, then ends
 # the container: PID 1 is the engine's init (`Init`), which passes the TERM on to the watchdog.
@@ -114,10 +130,10 @@ class Lifeline:
         self._stream = stream
 
     @classmethod
-    def attach(cls, engine: eng.Engine, container_id: str) -> Lifeline:
+    def attach(cls, engine: eng.Engine, container_id: str, live_dir: str) -> Lifeline:
         """Start the guard in the container (as the container's user). Blocking."""
         api = engine.stream_api
-        made = api.exec_create(container_id, ["sh", "-c", GUARD, "sh", f"{WARM_MOUNT}/live"],
+        made = api.exec_create(container_id, ["sh", "-c", GUARD, "sh", live_dir],
                                stdin=True, stdout=False, stderr=False)
         return cls(api.exec_stream(made["Id"]))
 
@@ -149,10 +165,20 @@ class WarmSandbox:
     _lifeline: Lifeline | None = field(default=None, repr=False)
     _holding: threading.Thread | None = field(default=None, repr=False)
     _egress: EgressLink | None = field(default=None, repr=False)
+    _channel: Any = field(default=None, repr=False)
 
     @property
     def short_id(self) -> str:
         return self.container_id[:12]
+
+    @property
+    def remote(self) -> bool:
+        return bool(self.meta.get("remote"))
+
+    @property
+    def live_dir(self) -> str:
+        """Where its live claudes' directories are, in the container."""
+        return f"{REMOTE_WARM_MOUNT if self.remote else WARM_MOUNT}/live"
 
     @classmethod
     def open(cls, directory: Path) -> WarmSandbox | None:
@@ -163,18 +189,24 @@ class WarmSandbox:
 
     @classmethod
     async def create(cls, engine: eng.Engine, container: ContainerSpec, key: str, *,
-                     lease: Lease, meta: Mapping[str, Any],
-                     uid: int | None = None, gid: int | None = None) -> WarmSandbox:
-        """Start a warm container (its watchdog as the command); claude is exec'd later."""
+                     lease: Lease, meta: Mapping[str, Any], uid: int | None = None,
+                     gid: int | None = None, remote: bool = False) -> WarmSandbox:
+        """Start a warm container (its watchdog as the command); claude is exec'd later. On a
+        remote engine `container` mounts volumes only (`sandbox.remote`)."""
         directory = await anyio.to_thread.run_sync(_make_dir, lease, uid, gid)
         labels = {k: v for k, v in container.labels.items() if k != OWNER}
         labels.update({WARM: str(directory), EXPIRES: f"{lease.expires:.0f}"})
-        mounts = tuple(Mount(directory / "egress", m.container, read_only=True)
-                       if is_link_mount(m) else m for m in container.mounts)
-        spec = dataclasses.replace(
-            container, argv=["sh", "-c", WATCHDOG], labels=labels, lifeline=False,
-            mounts=(*mounts, Mount(directory / "live", f"{WARM_MOUNT}/live"),
-                    Mount(directory / "clock", f"{WARM_MOUNT}/clock", read_only=True)))
+        if remote:
+            spec = dataclasses.replace(
+                container, argv=["sh", "-c", REMOTE_WATCHDOG, "sh", f"{lease.expires:.0f}"],
+                labels=labels, lifeline=False, tmpfs={**container.tmpfs, **REMOTE_TMPFS})
+        else:
+            mounts = tuple(Mount(directory / "egress", m.container, read_only=True)
+                           if is_link_mount(m) else m for m in container.mounts)
+            spec = dataclasses.replace(
+                container, argv=["sh", "-c", WATCHDOG], labels=labels, lifeline=False,
+                mounts=(*mounts, Mount(directory / "live", f"{WARM_MOUNT}/live"),
+                        Mount(directory / "clock", f"{WARM_MOUNT}/clock", read_only=True)))
         made: list[str] = []
 
         def create_start() -> str:
@@ -193,7 +225,9 @@ class WarmSandbox:
                 await anyio.to_thread.run_sync(_forget, directory)
             raise
         warm = cls(directory, cid, key, {**meta, "containerId": cid, "key": key,
-                                         "created": time.time(), "runLine": run_line(spec)})
+                                         "created": time.time(), "runLine": run_line(spec),
+                                         "remote": remote, "user": container.user,
+                                         "engineHost": engine.host})
         await anyio.to_thread.run_sync(warm.save)
         return warm
 
@@ -201,9 +235,18 @@ class WarmSandbox:
         with contextlib.suppress(OSError):
             write_json(self.dir / "meta.json", self.meta)
 
-    def lease(self, lease: Lease) -> None:
+    def lease(self, lease: Lease, engine: eng.Engine | None = None) -> None:
+        """Record the lease (blocking); a remote container's clock is set through `engine`."""
         with contextlib.suppress(OSError):
             write_lease(self.dir, lease)
+        if self.remote and engine is not None:
+            try:
+                made = engine.api.exec_create(self.container_id,
+                                              ["sh", "-c", SET_CLOCK, "sh", f"{lease.expires:.0f}"],
+                                              user="0", stdout=False, stderr=False)
+                engine.api.exec_start(made["Id"])
+            except Exception as exc:
+                log.warning("could not set the warm sandbox %s's clock: %s", self.short_id, exc)
 
     def hold(self, engine: eng.Engine) -> None:
         """Hold the container for this process (see `Lifeline`) until `let_go()`/`remove()`.
@@ -213,7 +256,7 @@ class WarmSandbox:
 
         def attach() -> None:
             try:
-                self._lifeline = Lifeline.attach(engine, self.container_id)
+                self._lifeline = Lifeline.attach(engine, self.container_id, self.live_dir)
             except Exception as exc:
                 log.warning("the warm sandbox %s has no lifeline: %s", self.short_id, exc)
 
@@ -221,16 +264,31 @@ class WarmSandbox:
                                          daemon=True)
         self._holding.start()
 
-    def serve_egress(self, link: EgressLink | None) -> None:
+    def serve_egress(self, link: EgressLink | None, engine: eng.Engine | None = None) -> None:
         """`proxy` mode: while this process holds the container, `link`'s proxy is its way
-        out (one that served before, e.g. the standby's own, stops first). Blocking."""
+        out (one that served before, e.g. the standby's own, stops first); on a remote engine
+        through a channel exec'd via `engine`, connected before this returns. Blocking."""
         if link is None or link is self._egress:
             return
         self.stop_egress()
-        link.serve(self.dir / "egress")
+        if not self.remote:
+            link.serve(self.dir / "egress")
+            self._egress = link
+            return
+        from ..container.egress_link import SOCKET_NAME
+        from ..remote.channel import EgressChannel
+
+        assert engine is not None, "a remote warm sandbox's egress needs its engine"
+        link.serve()
         self._egress = link
+        self._channel = EgressChannel(engine.stream_api, self.container_id,
+                                      link.directory / SOCKET_NAME)
+        self._channel.open(wait=10.0)
 
     def stop_egress(self) -> None:
+        channel, self._channel = self._channel, None
+        if channel is not None:
+            channel.close()
         link, self._egress = self._egress, None
         if link is not None:
             link.close()
@@ -326,21 +384,28 @@ async def housekeeping(engine: eng.Engine) -> None:
         return
     _pruned = True
     try:
-        removed = await eng.call("pruning warm sandboxes", prune_dirs, engine.api)
+        removed = await eng.call("pruning warm sandboxes", prune_dirs, engine.api,
+                                 host=engine.host)
         if removed:
             log.info("forgot %d expired warm sandbox director(ies)", len(removed))
     except Exception as exc:
         log.debug("could not prune warm sandbox directories: %s", exc)
 
 
-def prune_dirs(api: Any, *, grace: float = 60.0) -> list[Path]:
-    """Forget warm directories whose container is gone (the watchdog removed it). Blocking."""
+def prune_dirs(api: Any, *, grace: float = 60.0, host: str | None = None) -> list[Path]:
+    """Forget warm directories whose container is gone (the watchdog removed it) from the
+    engine `api` reaches, at `host`: a warm sandbox on another engine is not looked for here.
+    Blocking."""
     root = warm_root()
     alive = {str(c.get("Labels", {}).get(WARM)) for c in
              api.containers(all=True, filters={"label": WARM})}
     removed: list[Path] = []
     for directory in root.iterdir():
         if not directory.is_dir() or str(directory) in alive:
+            continue
+        meta = read_json(directory / "meta.json", None)
+        made_on = meta.get("engineHost") if isinstance(meta, dict) else None
+        if host is not None and made_on and made_on != host:
             continue
         with contextlib.suppress(OSError):
             if time.time() - directory.stat().st_mtime > grace:

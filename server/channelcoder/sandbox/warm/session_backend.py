@@ -9,6 +9,10 @@ the old process is stopped and a fresh `claude --resume <id>` is spawned in the 
 After the turn the container stays up for `keep_warm` seconds (its lease), with the live
 process idle, for the next turn from this or any other channelcoder process.
 
+On a remote engine the warm container mounts the session's volumes (`sandbox.remote`): before
+each turn what changed here since the last one is sent to them, after it what the turn changed
+comes back, and its live claude is reached through `exec` (`remote.live.ContainerLive`).
+
 A warm container that cannot be used falls back to the manager's one-shot container.
 """
 
@@ -19,7 +23,7 @@ import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
@@ -30,10 +34,14 @@ from ...errors import SandboxError
 from ...launch import LaunchSpec, PreparedLaunch
 from ...owner import owner_label
 from .. import engine as eng
+from ..container.process import ContainerSpec
 from ..manager import PlannedContainer, PreparedSandbox, SandboxManager, sandbox_user
 from .lease import Lease
-from .live import LiveProcess, LiveTurn, LiveUnavailable, exec_line, split_argv
+from .live import Live, LiveProcess, LiveTurn, LiveUnavailable, exec_line, split_argv
 from .sandbox import IN_USE_MARGIN, WarmSandbox, container_key, housekeeping, warm_root
+
+if TYPE_CHECKING:
+    from ..remote.places import RemotePlaces
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +72,8 @@ class WarmBackend:
                 found = await anyio.to_thread.run_sync(find_for_session, spec.session,
                                                        spec.workspace)
                 if found is not None and found.key == container_key(
-                        planned.container, planned.resolved.image_id):
+                        await warm_container(self.manager, spec, planned),
+                        planned.resolved.image_id):
                     starting = Status("starting-sandbox", f"reusing the warm sandbox "
                                                           f"{found.short_id} of session "
                                                           f"{spec.session}")
@@ -142,6 +151,20 @@ def _record_in_session(name: str, warm: WarmSandbox | None, expires: float) -> N
         log.debug("could not record the warm sandbox in session %s: %s", name, exc)
 
 
+async def warm_container(manager: SandboxManager, spec: LaunchSpec,
+                         planned: PlannedContainer) -> ContainerSpec:
+    """The container a session's warm sandbox would be: on a remote engine, with volumes."""
+    site = await anyio.to_thread.run_sync(manager.site, spec.options.docker or DockerOptions())
+    if not site.remote:
+        return planned.container
+    from ..remote.process import plan_remote
+
+    container, _, slot = plan_remote(spec, planned)
+    if slot is not None:
+        slot.release()
+    return container
+
+
 async def session_turn(manager: SandboxManager, planned: PlannedContainer,
                        spec: LaunchSpec) -> LiveTurn:
     """Run this turn of `spec.session` in its warm sandbox (made or replaced as needed)."""
@@ -149,10 +172,18 @@ async def session_turn(manager: SandboxManager, planned: PlannedContainer,
     session = spec.session
     options = spec.options.docker or DockerOptions()
     engine = await manager.engine()
-    if (await anyio.to_thread.run_sync(manager.site, options)).remote:
-        raise LiveUnavailable("a warm sandbox does not run on a remote engine yet")
+    site = await anyio.to_thread.run_sync(manager.site, options)
     await housekeeping(engine)
-    key = container_key(planned.container, planned.resolved.image_id)
+    uid, gid, _ = sandbox_user(options)
+    container = planned.container
+    places: RemotePlaces | None = None
+    if site.remote:
+        from ..remote.places import RemotePlaces
+
+        places = await RemotePlaces.fill(engine, site, spec, planned, uid=uid, gid=gid,
+                                         labels=manager.labels)
+        container = places.container
+    key = container_key(container, planned.resolved.image_id)
     busy = Lease(time.time() + spec.options.timeout + IN_USE_MARGIN, owner_label())
     warm = await anyio.to_thread.run_sync(find_for_session, session, spec.workspace)
     if warm is not None:
@@ -167,11 +198,10 @@ async def session_turn(manager: SandboxManager, planned: PlannedContainer,
             await warm.remove(engine)
             warm = None
         else:
-            await anyio.to_thread.run_sync(warm.lease, busy)
+            await anyio.to_thread.run_sync(warm.lease, busy, engine)
     if warm is None:
-        uid, gid, _ = sandbox_user(options)
         warm = await WarmSandbox.create(
-            engine, planned.container, key, lease=busy, uid=uid, gid=gid,
+            engine, container, key, lease=busy, uid=uid, gid=gid, remote=site.remote,
             meta={"session": session, "workspace": str(spec.workspace.resolve()),
                   "keepWarm": options.keep_warm})
         warm.lock()
@@ -179,10 +209,15 @@ async def session_turn(manager: SandboxManager, planned: PlannedContainer,
     keep = options.keep_warm
 
     async def end(outcome: str, result: dict[str, Any] | None) -> None:
-        await finish_turn(engine, warm, planned, outcome, result, keep=keep, session=session)
+        try:
+            if places is not None:  # whatever the outcome: the volume must not keep them
+                await places.bring_back(engine)
+        finally:
+            await finish_turn(engine, warm, planned, outcome, result, keep=keep,
+                              session=session)
 
     try:
-        await anyio.to_thread.run_sync(warm.serve_egress, planned.egress)
+        await anyio.to_thread.run_sync(warm.serve_egress, planned.egress, engine)
         return await turn_in(engine, warm, planned, on_end=end)
     except BaseException:
         with anyio.CancelScope(shield=True):
@@ -194,6 +229,7 @@ async def finish_turn(engine: eng.Engine, warm: WarmSandbox, planned: PlannedCon
                       outcome: str, result: dict[str, Any] | None, *, keep: float,
                       session: str | None) -> None:
     """After a turn: keep the sandbox warm for `keep` seconds, or remove it when stuck."""
+    log.debug("the turn in the warm sandbox %s ended: %s", warm.short_id, outcome)
     await anyio.to_thread.run_sync(planned.config.finish)
     if outcome == "stuck" or keep <= 0:
         if outcome == "stuck":
@@ -213,7 +249,7 @@ async def finish_turn(engine: eng.Engine, warm: WarmSandbox, planned: PlannedCon
 
     def save() -> None:
         warm.save()
-        warm.lease(Lease(expires))
+        warm.lease(Lease(expires), engine)
         warm.let_go()
         warm.unlock()
         if session:
@@ -258,8 +294,30 @@ async def retire(engine: eng.Engine, warm: WarmSandbox) -> None:
     `--resume` elsewhere needs the whole conversation."""
     info = warm.meta.get("live")
     if isinstance(info, dict) and info.get("id"):
-        await LiveProcess(warm.dir, str(info["id"]), warm.container_id).kill(engine)
+        await live_of(engine, warm, str(info["id"])).kill(engine)
     await warm.remove(engine)
+
+
+async def spawn_live(engine: eng.Engine, warm: WarmSandbox, argv: list[str], *, user: str,
+                     workdir: str) -> Live:
+    """A new live claude in `warm`, running `argv`."""
+    if warm.remote:
+        from ..remote.live import ContainerLive
+
+        return await ContainerLive.spawn(engine, warm.container_id, argv, user=user,
+                                         workdir=workdir)
+    uid, gid, _ = sandbox_user(DockerOptions(user=user))
+    return await LiveProcess.spawn(engine, warm.dir, warm.container_id, argv, user=user,
+                                   workdir=workdir, uid=uid, gid=gid)
+
+
+def live_of(engine: eng.Engine, warm: WarmSandbox, live_id: str) -> Live:
+    """The handle of a live claude of `warm`, by where its directory is."""
+    if warm.remote:
+        from ..remote.live import ContainerLive
+
+        return ContainerLive(engine, live_id, warm.container_id, str(warm.meta.get("user", "")))
+    return LiveProcess(warm.dir, live_id, warm.container_id)
 
 
 async def turn_in(engine: eng.Engine, warm: WarmSandbox, planned: PlannedContainer, *,
@@ -268,22 +326,22 @@ async def turn_in(engine: eng.Engine, warm: WarmSandbox, planned: PlannedContain
     container = planned.container
     argv = split_argv(container.argv)
     info = warm.meta.get("live")
-    live: LiveProcess | None = None
+    live: Live | None = None
     if isinstance(info, dict) and info.get("id"):
-        live = LiveProcess(warm.dir, str(info["id"]), warm.container_id)
-        usable = info.get("argvKey") == argv.key and info.get("sessionId") == argv.resume \
-            and await anyio.to_thread.run_sync(live.alive)
-        if usable and not await anyio.to_thread.run_sync(live.idle):
-            usable = await live.interrupt_to_idle()
-        if not usable:
-            log.info("the warm sandbox's claude cannot continue this turn; starting another")
+        live = live_of(engine, warm, str(info["id"]))
+        why = ("its flags differ" if info.get("argvKey") != argv.key else
+               "it holds another conversation" if info.get("sessionId") != argv.resume else
+               "it has ended" if not await anyio.to_thread.run_sync(live.alive) else
+               "its last turn did not end" if not await anyio.to_thread.run_sync(live.idle)
+               and not await live.interrupt_to_idle() else None)
+        if why is not None:
+            log.info("the warm sandbox's claude cannot continue this turn (%s); starting "
+                     "another", why)
             await live.kill(engine)
             live = None
     if live is None:
-        uid, gid, _ = sandbox_user(DockerOptions(user=container.user))
-        live = await LiveProcess.spawn(engine, warm.dir, warm.container_id, argv.spawn(),
-                                       user=container.user, workdir=container.workdir,
-                                       uid=uid, gid=gid)
+        live = await spawn_live(engine, warm, argv.spawn(), user=container.user,
+                                workdir=container.workdir)
         warm.meta["live"] = {"id": live.id, "argvKey": argv.key, "sessionId": argv.resume}
         await anyio.to_thread.run_sync(warm.save)
     command_line = f"{warm.meta.get('runLine', '')}\n{exec_line(warm.container_id, argv.spawn())}"

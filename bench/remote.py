@@ -2,6 +2,7 @@
 writes bench/results/remote.json.
 
     .venv/bin/python bench/remote.py [--files 5000] [--runs 3]
+    .venv/bin/python bench/remote.py --warm [--files 500] [--runs 5]   (c) only
 
 (a) Copy-in through the Engine API (`sandbox.remote.volumes.fill`) of a git repository of
     `--files` files (1 KB each, in 50 directories, one commit; its .git placed at
@@ -12,6 +13,10 @@ writes bench/results/remote.json.
     local engine forced into remote mode. A local engine's bind mount copies nothing: 0 s.
 (b) One job's resources: a scripted job (the real CLI in the sandbox, proxy mode) whose tool
     sleeps 3 s, sampled from the engine's stats: peak memory and CPU time of the container.
+(c) `--warm`: a named session's follow-up on the remote engine, one file edited before each,
+    its whole wall time through the Python API (copy-in, the turn with one Bash call, the
+    bring-back of the file it writes): kept warm (the same container and live claude) against
+    not (a one-shot container per turn). Writes bench/results/remote_warm.json.
 """
 
 from __future__ import annotations
@@ -185,11 +190,53 @@ def job_resources(image: str, workspace: Path) -> dict[str, Any]:
                     "cgroup: claude, its supervisor and the egress forwarder"}
 
 
+async def _timed(chat: Any, prompt: str) -> float:
+    start = time.perf_counter()
+    result = await chat.claude(prompt)
+    if not result.ok:
+        raise SystemExit(f"the turn failed: {result.error}")
+    return time.perf_counter() - start
+
+
+def follow_ups(image: str, workspace: Path, runs: int) -> dict[str, Any]:
+    import anyio
+
+    from channelcoder import session
+    from channelcoder.sandbox.manager import SandboxManager
+    from channelcoder.session_cleanup import remove_session
+    from channelcoder.testing.fake_anthropic import FakeAnthropic, Reply, Scenario, ToolCall
+
+    turn = [ToolCall("Bash", {"command": "cat dir00/file00000.py > /dev/null; echo x > out.txt"}),
+            Reply("Done.")]
+    figures: dict[str, Any] = {}
+    for name, keep in (("one_shot", 0), ("kept_warm", 300)):
+        with FakeAnthropic(Scenario(turn * (runs + 1))) as fake:
+            os.environ.update(fake.env())
+            SandboxManager._shared = SandboxManager(labels=LABELS)
+            chat = session(f"bench-{name}", workspace=workspace, apply="direct",
+                           docker={"image": image, "keep_warm": keep})
+
+            first = anyio.run(_timed, chat, "first")
+            times = []
+            for n in range(runs):
+                (workspace / "dir01" / "file00001.py").write_text(f"# edited {n}\n")
+                times.append(anyio.run(_timed, chat, f"follow-up {n}"))
+            remove_session(f"bench-{name}")
+        figures[name] = {"first_s": round(first, 3),
+                         "follow_up_s": round(statistics.median(times), 3),
+                         "follow_ups_s": [round(t, 3) for t in times]}
+    return figures
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--files", type=int, default=5000)
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--files", type=int, default=None)
+    parser.add_argument("--runs", type=int, default=None)
+    parser.add_argument("--warm", action="store_true", help="only (c): warm follow-ups")
     args = parser.parse_args()
+    if args.warm:
+        return main_warm(args.files or 500, args.runs or 5)
+    args.files, args.runs = args.files or 5000, args.runs or 3
     from channelcoder.sandbox.engine.address import engine_address
     from channelcoder.sandbox.engine.api import EngineAPI
 
@@ -216,6 +263,28 @@ def main() -> int:
           f"wall {job['wall_s']} s")
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "remote.json").write_text(json.dumps(results, indent=1) + "\n")
+    return 0
+
+
+def main_warm(files: int, runs: int) -> int:
+    image = image_ref()
+    os.environ.update(remote_env(image))
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["CHANNELCODER_STATE_DIR"] = str(Path(tmp) / "state")
+        repo = make_repo(Path(tmp) / "repo", files)
+        results: dict[str, Any] = {"files": files, "runs": runs, "image": image,
+                                   **follow_ups(image, repo, runs)}
+    print(f"\na session's follow-up on the remote engine (TLS), {files}-file repository, "
+          f"one file edited (median of {runs})")
+    print(f"{'':<12}{'first turn':>12}{'follow-up':>12}")
+    for name in ("one_shot", "kept_warm"):
+        row = results[name]
+        print(f"{name:<12}{row['first_s']:>11.3f}s{row['follow_up_s']:>11.3f}s")
+    ratio = results["kept_warm"]["follow_up_s"] / results["one_shot"]["follow_up_s"]
+    results["warm_over_one_shot"] = round(ratio, 3)
+    print(f"kept warm / one-shot: {ratio:.2f}")
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "remote_warm.json").write_text(json.dumps(results, indent=1) + "\n")
     return 0
 
 

@@ -128,6 +128,21 @@ async def test_a_direct_job_on_a_remote_engine_edits_the_local_workspace(
     assert planted and "hooks/post-commit" in planted[0].describe(), planted
 
 
+async def cancelled_in_its_tool(running: Any) -> tuple[list[Any], float]:
+    """Run the job, cancel it half a second into its first tool call (which runs on the
+    remote engine); its events and how long it took to end after the cancel."""
+    events: list[Any] = []
+    cancelled_at = 0.0
+    with anyio.fail_after(HANG_GUARD):
+        async for event in running.events():
+            events.append(event)
+            if isinstance(event, ToolUse) and not cancelled_at:
+                await anyio.sleep(0.5)
+                running.cancel()
+                cancelled_at = time.monotonic()
+    return events, time.monotonic() - cancelled_at
+
+
 async def test_cancel_on_a_remote_engine_ends_the_job_within_two_seconds_keeping_its_edits(
         scripted: Any, sandbox_image: str, repo: Path, on_remote: SandboxManager,
         remote_engine: RemoteEngine) -> None:
@@ -135,16 +150,7 @@ async def test_cancel_on_a_remote_engine_ends_the_job_within_two_seconds_keeping
               Reply("never")])
     running = job("wait", repo, docker_options(sandbox_image), manager=on_remote,
                   apply="direct")
-    events: list[Any] = []
-    cancelled_at = 0.0
-    with anyio.fail_after(HANG_GUARD):
-        async for event in running.events():
-            events.append(event)
-            if isinstance(event, ToolUse) and not cancelled_at:
-                await anyio.sleep(0.5)  # the sleep runs on the remote engine
-                running.cancel()
-                cancelled_at = time.monotonic()
-    took = time.monotonic() - cancelled_at
+    events, took = await cancelled_in_its_tool(running)
     error = final(events)
     assert isinstance(error, Error) and error.code == "cancelled", error
     assert took < 2.0, f"the job ended {took:.2f} s after cancel"
@@ -355,16 +361,7 @@ async def test_a_cancelled_warm_turn_on_a_remote_engine_keeps_its_edits_and_its_
     first = final([e async for e in turn("get ready").events()])
     assert isinstance(first, Result) and first.ok, first
     running = turn("work slowly")
-    events: list[Any] = []
-    cancelled_at = 0.0
-    with anyio.fail_after(HANG_GUARD):
-        async for event in running.events():
-            events.append(event)
-            if isinstance(event, ToolUse) and not cancelled_at:
-                await anyio.sleep(0.5)
-                running.cancel()
-                cancelled_at = time.monotonic()
-    took = time.monotonic() - cancelled_at
+    events, took = await cancelled_in_its_tool(running)
     error = final(events)
     assert isinstance(error, Error) and error.code == "cancelled", error
     assert took < 2.0, f"the turn ended {took:.2f} s after cancel"

@@ -307,7 +307,7 @@ async def test_a_kept_warm_sessions_follow_up_runs_in_the_same_remote_container(
     caplog.set_level("INFO", logger="channelcoder.sandbox.remote.process")
     api = scripted([ToolCall("Bash", {"command": "echo one > one.txt; echo $$ > /tmp/mark"}),
                     Reply("PLUM."),
-                    ToolCall("Bash", {"command": "cat one.txt notes.txt /tmp/mark"}),
+                    ToolCall("Bash", {"command": "cat one.txt notes.txt /tmp/mark; ls"}),
                     Reply("Still PLUM.")])
     s = session("remote-warm", workspace=repo, apply="direct",
                 docker=docker_options(sandbox_image, keep_warm=300))
@@ -325,12 +325,18 @@ async def test_a_kept_warm_sessions_follow_up_runs_in_the_same_remote_container(
     assert client.api.exec_start(probe["Id"]).decode().strip() == 'closed ""'
 
     (repo / "notes.txt").write_text("edited between the turns\n")
+    (repo / "app.py").unlink()
+    before = int(time.time())
     two = [e async for e in s.stream("second")]
     assert isinstance(two[-1], ApiResult) and two[-1].ok, two[-1]
+    made = list(client.api.events(since=before, until=int(time.time()) + 1, decode=True,
+                                  filters={"type": "container", "event": "create"}))
+    assert made == [], [m["Actor"]["Attributes"].get("name") for m in made]
     output = next(e for e in two if isinstance(e, ToolResult)).output.splitlines()
-    # The same container (its /tmp kept the first turn's mark) and the local edit sent in.
-    assert output[:2] == ["one", "edited between the turns"], output
-    assert len(output) == 3 and output[2].isdigit(), output
+    # The same container (its /tmp kept the first turn's mark), the local edit and deletion
+    # sent in (through the warm container: no helper is made for a follow-up).
+    assert output[:2] == ["one", "edited between the turns"] and output[2].isdigit(), output
+    assert output[3:] == ["notes.txt", "one.txt"], output
     assert "PLUM." in "\n".join(api.agent_requests()[-1].texts())  # the conversation went on
     listed = client.api.exec_start(client.api.exec_create(
         warm["Id"], ["ls", "/channelcoder-warm/live"])["Id"]).decode().split()

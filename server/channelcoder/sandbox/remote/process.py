@@ -29,6 +29,7 @@ from .detect import EngineSite
 from .tree import Applied
 from .volumes import (
     Filled,
+    Inside,
     Layout,
     bring_back,
     fill,
@@ -200,24 +201,26 @@ def plan_remote(spec: LaunchSpec, planned: PlannedContainer
 
 
 async def fill_volumes(engine: eng.Engine, site: EngineSite, layout: Layout, *, image: str,
-                       uid: int | None, gid: int | None, labels: dict[str, str]) -> Filled:
+                       uid: int | None, gid: int | None, labels: dict[str, str],
+                       inside: Inside | None = None) -> Filled:
     """Send the volumes what they lack (`volumes.fill`), reaping orphans first."""
     await anyio.to_thread.run_sync(_reap_once, engine.api, site)
     began = time.monotonic()
     filled = await eng.call("copying the workspace to the engine", fill, engine.api,
                             site.engine_id, layout, image=image, uid=uid, gid=gid,
-                            labels=labels, abandon=False)
+                            labels=labels, inside=inside, abandon=False)
     log.info("copied %d file(s), %d bytes to %s in %.2f s", filled.sent_files,
              filled.sent_bytes, site.host, time.monotonic() - began)
     return filled
 
 
 async def bring_back_changes(engine: eng.Engine, site: EngineSite, layout: Layout, *,
-                             image: str, labels: dict[str, str]) -> list[Applied]:
+                             image: str, labels: dict[str, str],
+                             inside: Inside | None = None) -> list[Applied]:
     """What the job changed in the read-write volumes, applied here (`volumes.bring_back`)."""
     applied: list[Applied] = await eng.call("bringing the changes back", bring_back,
                                             engine.api, site.engine_id, layout, image=image,
-                                            labels=labels, abandon=False)
+                                            labels=labels, inside=inside, abandon=False)
     for one in applied:
         if one.kept_local:
             log.warning("changed here and by the job; yours kept: %s",

@@ -14,6 +14,8 @@ volume, under the state dir, says what that is); `bring_back` reads the read-wri
 the job and applies the difference to the local sources. Both go through a helper container
 that is created with the volumes but never started (`put_archive` and `get_archive` work on a
 created container); only removing paths or giving a new volume to a non-root user starts one.
+A warm container already mounts its session's volumes (`Inside`): its turns' small copies, the
+removals and the listing go through it instead, so a follow-up makes no helper at all.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from ..container.egress_link import is_link_mount
 from ..container.mounts import Mount
 from ..engine.api import NotFound
 from ..labels import MANAGED, OWNER, SESSION, WORKSPACE_LABEL
-from .listing import list_volumes
+from .listing import list_in, list_volumes
 from .tree import (
     Applied,
     Remote,
@@ -83,6 +85,14 @@ class Volume:
     memo: StatMemo = field(default_factory=dict)  # the local files' hashes by their stat
     created: str = ""  # the volume's token: which volume a manifest describes
     labels: dict[str, str] = field(default_factory=dict)  # a session's: its name, workspace
+
+
+@dataclass(frozen=True)
+class Inside:
+    """A running container that mounts a layout's volumes at their targets, and its user."""
+
+    container: str
+    user: str
 
 
 @dataclass
@@ -229,19 +239,22 @@ def _run_helper(api: Any, image: str, volumes: list[Volume], labels: Mapping[str
             api.remove_container(cid, force=True)
 
 
-def _volume_token(api: Any, volume: Volume, labels: Mapping[str, str]) -> str:
+def _volume_token(api: Any, volume: Volume, labels: Mapping[str, str]) -> tuple[str, bool]:
     """The volume's own token (a label given when it was made): a manifest written for an
     earlier volume of the same name says nothing about this one. The engine's `CreatedAt` is
     no such mark (it moves as the volume's root directory is written). A job's own volume also
-    names its owner, so a process that was killed leaves nothing `reap_volumes` keeps."""
+    names its owner, so a process that was killed leaves nothing `reap_volumes` keeps. With
+    whether it was made now (its root still belongs to root)."""
+    made_now = False
     try:
         found = api.inspect_volume(volume.name)
     except NotFound:
+        made_now = True
         made = {**labels, **volume.labels, MANAGED: "1", VOLUME_LABEL: os.urandom(8).hex()}
         if not volume.keep:
             made[OWNER] = owner_label()
         found = api.create_volume(volume.name, made)
-    return str((found.get("Labels") or {}).get(VOLUME_LABEL) or "")
+    return str((found.get("Labels") or {}).get(VOLUME_LABEL) or ""), made_now
 
 
 def reap_volumes(api: Any) -> list[str]:
@@ -297,9 +310,17 @@ def _extract_in_helper(api: Any, image: str, volumes: list[Volume], labels: Mapp
     return len(data)
 
 
+def _exec_ok(api: Any, inside: Inside, argv: list[str], failed: str) -> None:
+    made = api.exec_create(inside.container, ["sh", "-c", '"$@" && echo ok', "sh", *argv],
+                           user=inside.user)
+    said = bytes(api.exec_start(made["Id"])).decode("utf-8", "replace")
+    if not said.endswith("ok\n"):
+        raise RuntimeError(f"{failed}: {said.strip()[-500:]}")
+
+
 def fill(api: Any, engine_id: str, layout: Layout, *, image: str, uid: int | None,
-         gid: int | None, labels: Mapping[str, str]) -> Filled:
-    """Create the volumes and send what they lack. Blocking."""
+         gid: int | None, labels: Mapping[str, str], inside: Inside | None = None) -> Filled:
+    """Create the volumes and send what they lack (through `inside` where it can). Blocking."""
     import shlex
 
     stats = Filled()
@@ -307,10 +328,11 @@ def fill(api: Any, engine_id: str, layout: Layout, *, image: str, uid: int | Non
     plans: list[tuple[Volume, Signatures, StatMemo, list[str]]] = []
     fresh: list[int] = []
     removals: list[str] = []
+    removed_inside: list[str] = []
     for index, volume in enumerate(layout.volumes):
-        volume.created = _volume_token(api, volume, labels)
+        volume.created, made_now = _volume_token(api, volume, labels)
         held, memo = _load(engine_id, volume) if volume.keep else ({}, {})
-        if not held:
+        if made_now:
             fresh.append(index)
         local = scan_sources(volume.sources, memo)
         for point in volume.mount_points:
@@ -319,13 +341,20 @@ def fill(api: Any, engine_id: str, layout: Layout, *, image: str, uid: int | Non
         # A path whose type changed is removed first, so the archive can put the new one.
         remove += [p for p in write if p in held and held[p][:1] != local[p][:1]]
         removals += [f"{HELPER_ROOT}/{index}/{p}" for p in remove]
+        if inside is not None and not volume.read_only:
+            removed_inside += [f"{volume.target}/{p}" for p in remove]
         volume.sent, volume.memo = local, memo
         if write or remove:
             log.debug("volume %s (%s): %d to send (%s), %d to remove, %d held", volume.target,
                   volume.name, len(write), ", ".join(sorted(write)[:8]), len(remove), len(held))
         plans.append((volume, local, memo, write))
     chown = owner_uid != 0 or owner_gid != 0
-    if removals or (chown and fresh):
+    if inside is not None and removals and len(removed_inside) == len(removals) and \
+            not (chown and fresh):
+        _exec_ok(api, inside, ["rm", "-rf", "--", *removed_inside],
+                 "removing files from the volumes failed")
+        stats.removed = len(removals)
+    elif removals or (chown and fresh):
         script = ""
         if removals:
             script += f"rm -rf -- {shlex.join(removals)}; "
@@ -339,17 +368,22 @@ def fill(api: Any, engine_id: str, layout: Layout, *, image: str, uid: int | Non
         stats.sent_bytes = _extract_in_helper(api, image, layout.volumes, labels, plans,
                                               uid=owner_uid, gid=owner_gid)
     elif count:
-        cid = _helper(api, image, layout.volumes, labels)
+        cid = ""
         try:
             for index, (volume, local, _, write) in enumerate(plans):
                 if not write:
                     continue
                 data = tar_of(write, local, volume.sources, uid=owner_uid, gid=owner_gid)
-                api.put_archive(cid, f"{HELPER_ROOT}/{index}", data)
+                if inside is not None and not volume.read_only:
+                    api.put_archive(inside.container, volume.target, data)
+                else:
+                    cid = cid or _helper(api, image, layout.volumes, labels)
+                    api.put_archive(cid, f"{HELPER_ROOT}/{index}", data)
                 stats.sent_bytes += len(data)
         finally:
-            with contextlib.suppress(Exception):
-                api.remove_container(cid, force=True)
+            if cid:
+                with contextlib.suppress(Exception):
+                    api.remove_container(cid, force=True)
     stats.sent_files = sum(1 for _, local, _, write in plans for p in write
                            if local[p].startswith("f:"))
     for volume, *_ in plans:
@@ -358,29 +392,36 @@ def fill(api: Any, engine_id: str, layout: Layout, *, image: str, uid: int | Non
 
 
 def bring_back(api: Any, engine_id: str, layout: Layout, *, image: str,
-               labels: Mapping[str, str]) -> list[Applied]:
-    """Read the read-write volumes and apply what the job changed to the local sources."""
+               labels: Mapping[str, str], inside: Inside | None = None) -> list[Applied]:
+    """Read the read-write volumes (through `inside`, if given) and apply what the job
+    changed to the local sources."""
     back = [v for v in layout.volumes if v.back]
     if not back:
         return []
     results: list[Applied] = []
-    listed = list_volumes(api, _helper_config(image, back, labels),
-                          [f"{HELPER_ROOT}/{i}" for i in range(len(back))], labels)
-    cid = _helper(api, image, back, labels)
+    if inside is not None:
+        roots = [v.target for v in back]
+        listed = list_in(api, inside.container, inside.user, roots)
+        cid = inside.container
+    else:
+        roots = [f"{HELPER_ROOT}/{i}" for i in range(len(back))]
+        listed = list_volumes(api, _helper_config(image, back, labels), roots, labels)
+        cid = _helper(api, image, back, labels)
     try:
         for index, volume in enumerate(back):
             remote = None
             if listed is not None:
-                remote = _changed_files(api, cid, f"{HELPER_ROOT}/{index}", listed[index],
-                                        volume.sent)
+                remote = _changed_files(api, cid, roots[index], listed[index], volume.sent)
             if remote is None:
-                remote = read_tar(api.get_archive(cid, f"{HELPER_ROOT}/{index}"), str(index))
+                remote = read_tar(api.get_archive(cid, roots[index]),
+                                  posixpath.basename(roots[index]))
             results.append(apply(remote, volume.sent, volume.sources))
             volume.sent = remote.signatures
             _save(engine_id, volume)
     finally:
-        with contextlib.suppress(Exception):
-            api.remove_container(cid, force=True)
+        if inside is None:
+            with contextlib.suppress(Exception):
+                api.remove_container(cid, force=True)
     return results
 
 

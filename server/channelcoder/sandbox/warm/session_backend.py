@@ -18,6 +18,7 @@ A warm container that cannot be used falls back to the manager's one-shot contai
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine
@@ -180,8 +181,8 @@ async def session_turn(manager: SandboxManager, planned: PlannedContainer,
     if site.remote:
         from ..remote.places import RemotePlaces
 
-        places = await RemotePlaces.fill(engine, site, spec, planned, uid=uid, gid=gid,
-                                         labels=manager.labels)
+        places = await anyio.to_thread.run_sync(functools.partial(
+            RemotePlaces.plan, site, spec, planned, uid=uid, gid=gid, labels=manager.labels))
         container = places.container
     key = container_key(container, planned.resolved.image_id)
     busy = Lease(time.time() + spec.options.timeout + IN_USE_MARGIN, owner_label())
@@ -199,6 +200,13 @@ async def session_turn(manager: SandboxManager, planned: PlannedContainer,
             warm = None
         else:
             await anyio.to_thread.run_sync(warm.lease, busy, engine)
+    if places is not None:  # the session's volumes get what changed here since the last turn
+        try:
+            await places.fill(engine, through=warm)
+        except BaseException:
+            if warm is not None:
+                warm.unlock()
+            raise
     if warm is None:
         warm = await WarmSandbox.create(
             engine, container, key, lease=busy, uid=uid, gid=gid, remote=site.remote,
@@ -211,7 +219,7 @@ async def session_turn(manager: SandboxManager, planned: PlannedContainer,
     async def end(outcome: str, result: dict[str, Any] | None) -> None:
         try:
             if places is not None:  # whatever the outcome: the volume must not keep them
-                await places.bring_back(engine)
+                await places.bring_back(engine, through=warm)
         finally:
             await finish_turn(engine, warm, planned, outcome, result, keep=keep,
                               session=session)

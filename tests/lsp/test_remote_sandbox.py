@@ -1,6 +1,7 @@
 """The language server with a remote engine (`remote_engine`): an editor's job runs where none
 of this machine's files can be mounted, on a review snapshot copied in with the unsaved buffer,
-and its proposal arrives through the language server as it does with a local engine."""
+and its proposal arrives through the language server as it does with a local engine — cold, or
+in the standby sandbox the server keeps ready there."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ from typing import Any
 import pytest
 
 from channelcoder.testing.fake_anthropic import Reply, ToolCall
-from tests.lsp.conftest import Start
+from tests.lsp.conftest import Start, wait_for
 from tests.lsp.test_proposals import FIXED, SED, UNSAVED, diagnostic
 from tests.plugins.remote_engine import RemoteEngine
+from tests.warm.test_standby import fix, standby_log, standby_ready, statuses
 
 pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("claude_bin"),
               pytest.mark.filterwarnings("ignore:Unknown progress token"),
@@ -41,3 +43,35 @@ async def test_an_editor_job_on_a_remote_engine_proposes_its_fix(
         since=0, until=int(time.time()) + 1, decode=True,
         filters={"event": "create", "label": f"io.channelcoder.job={reply['jobId']}"})
     assert list(ran_on), "the job's container was not made on the remote engine"
+
+
+async def test_an_editor_job_on_a_remote_engine_takes_the_standby_made_there(
+        scripted: Any, lsp: Start, workspace: Path, sandbox_image: str,
+        remote_engine: RemoteEngine) -> None:
+    api = scripted([ToolCall("Bash", SED), Reply("Made it longer."),
+                    Reply("Kept it short instead.")])
+    session = await lsp(workspace, env=remote_engine.tls_env(),
+                        init={"docker": {"image": sandbox_image}, "streamEvents": True})
+    client = remote_engine.client()
+    standby = await standby_ready(client)
+    inspected = client.api.inspect_container(standby)
+    assert {m["Type"] for m in inspected["Mounts"]} == {"volume"}  # nothing of this machine
+    session.editor.refuse_all = True
+    reply = await fix(session, session.editor.open(workspace / "app.py"))
+    assert f"using the standby sandbox {standby[:12]}" in statuses(session, reply["jobId"]), \
+        standby_log()
+    await session.editor.wait_edit()  # its proposal came back from over there
+    # The conversation it had there goes on, cold, in the session's own volumes: the
+    # follow-up after a rejection resumes it.
+    rejected = await session.command("channelcoder.rejectProposal",
+                                     {"jobId": reply["jobId"], "reason": "too long"})
+    follow = rejected["nextJobId"]
+    assert follow
+    await wait_for(lambda: any(e["type"] in ("result", "error")
+                               for e in session.job_events(follow)),
+                   guard=120, what="the follow-up's end")
+    (last,) = [e for e in session.job_events(follow) if e["type"] in ("result", "error")]
+    assert last["type"] == "result" and last["ok"], last
+    seen = "\n".join(api.agent_requests()[-1].texts())
+    assert "too long" in seen and "Made it longer." in seen, seen
+    await standby_ready(client, other_than=standby)  # the next one, there too

@@ -1,18 +1,25 @@
-"""A warm session's places on a remote engine: the session's volumes, which its warm
-container keeps mounted, filled before each turn with what changed here since the last one and
-read back after it — through that container once it runs (`volumes.Inside`)."""
+"""A warm container's places on a remote engine: the volumes it keeps mounted (a session's, or
+the workspace's pooled ones a standby holds), filled before each turn with what changed here
+since the last one and read back after it — through that container once it runs
+(`volumes.Inside`)."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+import anyio
+
 from ...errors import ChannelCoderError, SandboxError
+from ...state import HeldLock
 from .. import engine as eng
+from ..container.mounts import CONFIG_DIR
 from .detect import EngineSite
 from .process import PlannedContainer, bring_back_changes, fill_volumes, plan_remote
-from .volumes import Inside, Layout
+from .tree import Source
+from .volumes import Inside, Layout, remove_job_volumes
 
 if TYPE_CHECKING:
     from ...launch import LaunchSpec
@@ -32,14 +39,35 @@ class RemotePlaces:
 
     uid: int | None
     gid: int | None
+    slot: HeldLock | None = None  # the workspace's pooled volumes, held while this lives
 
     @classmethod
     def plan(cls, site: EngineSite, spec: LaunchSpec, planned: PlannedContainer, *,
              uid: int | None, gid: int | None, labels: dict[str, str]) -> RemotePlaces:
+        """A session's volumes are its own; any other job's are a pooled slot of the
+        workspace's (held until `close()`) or, all busy, its own."""
         container, layout, slot = plan_remote(spec, planned)
-        if slot is not None:  # only a session's turn runs warm, and its volumes are its own
-            slot.release()
-        return cls(site, layout, container, planned.resolved.ref, labels, uid, gid)
+        return cls(site, layout, container, planned.resolved.ref, labels, uid, gid, slot)
+
+    def config_comes_back_to(self, directory: Path) -> None:
+        """Claude's config dir, which stays on the engine, comes back after the turn into
+        `directory` (a session's, adopting a standby's conversation): the session's later
+        turns send it to their own config volume, so `--resume` finds the transcript."""
+        for volume in self.layout.volumes:
+            if volume.target == CONFIG_DIR:
+                volume.sources = [Source(directory, "")]
+                volume.back = True
+
+    async def close(self, engine: eng.Engine) -> None:
+        """No container uses them any more: a job's own go, a pooled slot is free again."""
+        try:
+            await anyio.to_thread.run_sync(remove_job_volumes, engine.api, self.layout)
+        except Exception as exc:
+            log.warning("could not remove the job's volumes: %s", exc)
+        finally:
+            slot, self.slot = self.slot, None
+            if slot is not None:
+                slot.release()
 
     def _inside(self, warm: WarmSandbox | None) -> Inside | None:
         return None if warm is None else Inside(warm.container_id, self.container.user)

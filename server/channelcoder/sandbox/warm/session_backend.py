@@ -269,10 +269,11 @@ async def finish_turn(engine: eng.Engine, warm: WarmSandbox, planned: PlannedCon
 _retiring: dict[str, anyio.Event] = {}
 
 
-def retire_later(engine: eng.Engine, warm: WarmSandbox,
-                 session: str | None) -> Coroutine[Any, Any, None]:
-    """`retire()` to run off the job's path. Registered now, so that the session's next turn
-    in this process waits for it (`until_retired`) even if it starts first."""
+def retire_later(engine: eng.Engine, warm: WarmSandbox, session: str | None,
+                 places: RemotePlaces | None = None) -> Coroutine[Any, Any, None]:
+    """`retire()` to run off the job's path (then `places` are closed). Registered now, so
+    that the session's next turn in this process waits for it (`until_retired`) even if it
+    starts first."""
     done = anyio.Event()
     if session:
         _retiring[session] = done
@@ -281,6 +282,8 @@ def retire_later(engine: eng.Engine, warm: WarmSandbox,
         try:
             with anyio.CancelScope(shield=True):
                 await retire(engine, warm)
+                if places is not None:
+                    await places.close(engine)
         finally:
             done.set()
             if session and _retiring.get(session) is done:

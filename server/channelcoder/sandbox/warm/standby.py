@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import logging
 import os
@@ -27,7 +28,7 @@ import time
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
@@ -43,8 +44,12 @@ from ..container.claude_config import USER_FILES, config_dir_for, host_claude_di
 from ..labels import STANDBY
 from ..manager import PlannedContainer, PreparedSandbox, SandboxManager, sandbox_user
 from .lease import Lease
-from .live import LiveArgv, LiveProcess, LiveTurn, LiveUnavailable, exec_line, split_argv
+from .live import Live, LiveArgv, LiveTurn, LiveUnavailable, exec_line, split_argv
 from .sandbox import IN_USE_MARGIN, WarmSandbox, container_key, housekeeping
+from .session_backend import spawn_live
+
+if TYPE_CHECKING:
+    from ..remote.places import RemotePlaces
 
 log = logging.getLogger(__name__)
 
@@ -135,12 +140,13 @@ class Standby:
     key: str
     snapshot: Any  # workspace.snapshot.Snapshot, held in use while the standby lives
     warm: WarmSandbox
-    live: LiveProcess
+    live: Live
     planned: PlannedContainer
     container_key: str
     argv: LiveArgv
     fingerprint: str
     created: float = dataclasses.field(default_factory=time.time)
+    places: RemotePlaces | None = None  # on a remote engine: the volumes it mounts
 
 
 class StandbyPool:
@@ -250,7 +256,7 @@ class StandbyPool:
             standby = self.standby
             if standby is not None:
                 await anyio.to_thread.run_sync(standby.warm.lease, Lease(
-                    time.time() + STANDBY_LEASE, owner_label()))
+                    time.time() + STANDBY_LEASE, owner_label()), await self._engine_or_none())
 
     def _schedule(self, delay: float = 0.0) -> None:
         if self._beat is None:
@@ -342,11 +348,11 @@ class StandbyPool:
 
         await self.manager.engine()  # no engine: fail before any work on the disk
         site = await anyio.to_thread.run_sync(self.manager.site, options.docker or DockerOptions())
-        if site.remote:
-            raise LiveUnavailable("no standby sandbox on a remote engine yet")
         standby_id = f"standby-{secrets.token_hex(5)}"
         snapshot = await anyio.to_thread.run_sync(create_snapshot, workspace, {})
         warm: WarmSandbox | None = None
+        places: RemotePlaces | None = None
+        engine: eng.Engine | None = None
         try:
             marks = await anyio.to_thread.run_sync(fingerprint, snapshot.cwd, snapshot.root)
             spec = build_launch(options, "standby", workspace=workspace, cwd=snapshot.cwd,
@@ -359,20 +365,28 @@ class StandbyPool:
             planned = await self.manager.plan(prepared)
             engine = await self.manager.engine()
             await housekeeping(engine)
+            # Its host paths (snapshot, config dir) are the job's too: they make the key.
             key = container_key(planned.container, planned.resolved.image_id)
             uid, gid, _ = sandbox_user(options.docker or DockerOptions())
-            labelled = dataclasses.replace(planned.container,
-                                           labels={**planned.container.labels, STANDBY: "1"})
+            container = planned.container
+            if site.remote:  # its snapshot goes into the workspace's pooled volumes there
+                from ..remote.places import RemotePlaces
+
+                places = await anyio.to_thread.run_sync(functools.partial(
+                    RemotePlaces.plan, site, spec, planned, uid=uid, gid=gid,
+                    labels=self.manager.labels))
+                container = places.container
+                await places.fill(engine, through=None)
+            labelled = dataclasses.replace(container, labels={**container.labels, STANDBY: "1"})
             warm = await WarmSandbox.create(
-                engine, labelled, key, uid=uid, gid=gid,
+                engine, labelled, key, uid=uid, gid=gid, remote=site.remote,
                 lease=Lease(time.time() + STANDBY_LEASE, owner_label()),
                 meta={"standby": standby_id, "workspace": str(workspace), "session": None})
             warm.hold(engine)  # the server's for as long as it lives, even if it is killed
-            await anyio.to_thread.run_sync(warm.serve_egress, planned.egress)
+            await anyio.to_thread.run_sync(warm.serve_egress, planned.egress, engine)
             live_argv = split_argv(planned.container.argv)
-            live = await LiveProcess.spawn(engine, warm.dir, warm.container_id,
-                                           live_argv.spawn(), user=planned.container.user,
-                                           workdir=planned.container.workdir, uid=uid, gid=gid)
+            live = await spawn_live(engine, warm, live_argv.spawn(), user=container.user,
+                                    workdir=container.workdir)
             if not await live.warm_up():
                 raise LiveUnavailable(f"claude did not start in the standby sandbox: "
                                       f"{live.stderr_tail() or 'no output'}")
@@ -383,10 +397,12 @@ class StandbyPool:
             with anyio.CancelScope(shield=True):
                 if warm is not None:
                     await warm.remove(await self._engine_or_none())
+                if places is not None and engine is not None:
+                    await places.close(engine)
                 await anyio.to_thread.run_sync(_discard, snapshot)
             raise
         return Standby(standby_id, workspace, options, options_key(options), snapshot, warm, live,
-                       planned, key, live_argv, marks)
+                       planned, key, live_argv, marks, places=places)
 
     async def _engine_or_none(self) -> eng.Engine | None:
         try:
@@ -401,7 +417,10 @@ class StandbyPool:
         if self.standby is standby:
             self.standby = None
         with anyio.CancelScope(shield=True):
-            await standby.warm.remove(await self._engine_or_none())
+            engine = await self._engine_or_none()
+            await standby.warm.remove(engine)
+            if standby.places is not None and engine is not None:
+                await standby.places.close(engine)
             if keep_snapshot:
                 standby.snapshot.release()
             else:
@@ -431,6 +450,8 @@ class StandbyPool:
             why = "its claude is gone"
         if why is None and spec.session:
             why = await anyio.to_thread.run_sync(_adopt_config, standby, spec, planned)
+            if why is None and standby.places is not None:
+                standby.places.config_comes_back_to(planned.config.path)
         if why is not None:
             log.info("standby %s not used: %s", standby.warm.short_id, why)
             return why
@@ -443,26 +464,37 @@ class StandbyPool:
         planned, argv = match.planned, match.argv
         engine = await self.manager.engine()
         warm = standby.warm
+        places = standby.places
         options = spec.options.docker or DockerOptions()
-        keep = options.keep_warm if saved_session and spec.session else 0.0
+        # A session's warm sandbox on a remote engine mounts the session's own volumes, not
+        # the pooled ones this one holds: it is not kept for the session there.
+        keep = options.keep_warm if saved_session and spec.session and places is None else 0.0
         warm.meta.update(standby=None, session=spec.session if keep else None,
                          workspace=str(spec.workspace.resolve()))
         warm.lock()
         await anyio.to_thread.run_sync(warm.lease, Lease(
-            time.time() + spec.options.timeout + IN_USE_MARGIN, owner_label()))
+            time.time() + spec.options.timeout + IN_USE_MARGIN, owner_label()), engine)
         session = spec.session if keep else None
+        if places is not None:  # the job's own state of the snapshot (its unsaved buffers)
+            await places.fill(engine, through=warm)
 
         async def end(outcome: str, result: dict[str, Any] | None) -> None:
             from .session_backend import finish_turn, retire_later
 
-            if keep > 0 or outcome == "stuck":
-                await finish_turn(engine, warm, planned, outcome, result, keep=keep,
-                                  session=session)
-            else:  # not kept: removed after the job, not on its way to the result
-                await anyio.to_thread.run_sync(planned.config.finish)
-                self._background(retire_later(engine, warm, spec.session))
+            try:
+                if places is not None:  # into the snapshot, before its changes are collected
+                    await places.bring_back(engine, through=warm)
+            finally:
+                if keep > 0 or outcome == "stuck":
+                    await finish_turn(engine, warm, planned, outcome, result, keep=keep,
+                                      session=session)
+                    if places is not None:
+                        await places.close(engine)
+                else:  # not kept: removed after the job, not on its way to the result
+                    await anyio.to_thread.run_sync(planned.config.finish)
+                    self._background(retire_later(engine, warm, spec.session, places))
 
-        await anyio.to_thread.run_sync(warm.serve_egress, planned.egress)  # the job's policy
+        await anyio.to_thread.run_sync(warm.serve_egress, planned.egress, engine)
         standby.snapshot.release()  # the job holds the snapshot now
         command_line = f"{warm.meta.get('runLine', '')}\n{exec_line(warm.container_id, argv.spawn())}"
         return await LiveTurn.begin(engine, standby.live, argv.prompt, command_line=command_line,

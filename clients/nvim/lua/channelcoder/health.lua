@@ -23,20 +23,34 @@ local function env(name)
   return value ~= nil and value ~= '' and value or nil
 end
 
+--- A setting as this Neovim sends it, or, when the server did not accept it (a problem names it
+--- as written, e.g. 'docker.network'), that value and the default the server uses instead.
+local function in_effect(problems, name, value, default)
+  for _, problem in ipairs(problems) do
+    if problem:find("'" .. name .. "'", 1, true) then
+      return string.format('%s (not accepted: %s)', vim.inspect(value), default)
+    end
+  end
+  return value == nil and default or tostring(value)
+end
+
 --- The settings in effect (what this Neovim sends the server, and the environment it passes
 --- on): sandbox, network, image, model, apply mode, the API host, the standby. No secrets.
 function M.settings(health)
   local s = config.options.settings or {}
+  local problems = require('channelcoder.messages').settings_problems
   local docker = s.docker
   if docker == false then
     health.info('sandbox: none (docker = false): the host\'s claude, tools ' .. table.concat(s.tools or {}, ', '))
   else
     local d = type(docker) == 'table' and docker or {}
-    health.info(string.format('sandbox: docker · image %s · network %s', tostring(d.image or 'the workspace\'s or the bundled one'),
-      tostring(d.network or "proxy (the default: only through channelcoder's egress proxy)")))
+    local network = d.network == nil and "proxy (the default: only through channelcoder's egress proxy)"
+      or in_effect(problems, 'docker.network', d.network, 'proxy')
+    health.info(string.format('sandbox: docker · image %s · network %s',
+      in_effect(problems, 'docker.image', d.image, "the workspace's or the bundled one"), network))
   end
-  health.info(string.format('apply: %s · model: %s · max jobs: %s', tostring(s.apply or 'propose'),
-    tostring(s.model or "the CLI's default"), tostring(s.maxJobs or 2)))
+  health.info(string.format('apply: %s · model: %s · max jobs: %s', in_effect(problems, 'apply', s.apply, 'propose'),
+    in_effect(problems, 'model', s.model, "the CLI's default"), in_effect(problems, 'maxJobs', s.maxJobs, '2')))
   local base = env('ANTHROPIC_BASE_URL')
   local credentials = env('ANTHROPIC_API_KEY') and 'ANTHROPIC_API_KEY is set'
     or (env('CLAUDE_CODE_OAUTH_TOKEN') and 'CLAUDE_CODE_OAUTH_TOKEN is set') or 'from a claude login, if any'
@@ -44,7 +58,6 @@ function M.settings(health)
     credentials))
   local standby = s.standby ~= false and docker ~= false
   health.info('standby sandbox (setting): ' .. (standby and 'on' or 'off'))
-  local problems = require('channelcoder.messages').settings_problems
   if #problems == 0 then
     health.ok('the server accepted every setting')
   end

@@ -5,6 +5,7 @@ shared directory)."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -100,3 +101,24 @@ def test_a_killed_cli_run_takes_its_remote_container_with_it(
             cli.wait()
         for container in client.api.containers(all=True, filters=label):
             client.api.remove_container(container["Id"], force=True)
+
+
+def test_volumes_lists_a_workspaces_copies_on_the_engine_and_rm_removes_them(
+        scripted: Any, sandbox_image: str, workspace: Path, remote_engine: RemoteEngine) -> None:
+    scripted([Reply("Looked.")])
+    env = remote_engine.tls_env()
+    done = channelcoder("run", "--docker-image", sandbox_image, "-p", "look", cwd=workspace,
+                        env=env)
+    assert done.returncode == 0, done.stderr
+    listed = channelcoder("volumes", "ls", cwd=workspace, env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert str(workspace) in listed.stdout  # the workspace's pooled copy stays for the next job
+    rm = channelcoder("volumes", "rm", "-C", str(workspace), cwd=workspace, env=env)
+    assert rm.returncode == 0 and "removed channelcoder-job-" in rm.stdout, rm.stdout + rm.stderr
+    after = channelcoder("volumes", "ls", "--json", cwd=workspace, env=env)
+    assert [v for v in json.loads(after.stdout) if v["workspace"] == str(workspace)] == []
+    again = channelcoder("run", "--docker-image", sandbox_image, "-p", "look", cwd=workspace,
+                         env=env)
+    assert again.returncode == 0, again.stderr  # the next job copies it in again
+    bare = channelcoder("volumes", "rm", cwd=workspace, env=env)
+    assert bare.returncode == 2 and "-C DIR, or --all" in bare.stderr, bare.stderr

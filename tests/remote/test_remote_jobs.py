@@ -383,3 +383,26 @@ async def test_a_cancelled_warm_turn_on_a_remote_engine_keeps_its_edits_and_its_
         warm["Id"], ["ls", "/channelcoder-warm/live"])["Id"]).decode().split()
     assert len(listed) == 1, listed
     assert remove_session("remote-cancel")
+
+
+@pytest.mark.parametrize("on_remote", ["tls"], indirect=True)
+async def test_a_remote_warm_sandbox_ends_at_its_lease_and_its_job_cannot_move_the_clock(
+        scripted: Any, sandbox_image: str, repo: Path, on_remote: SandboxManager,
+        remote_engine: RemoteEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(SandboxManager, "_shared", on_remote)
+    clock = "/channelcoder-warm/clock/expires"
+    scripted([ToolCall("Bash", {"command": f"id -u; echo 9999999999 > {clock} || echo refused"}),
+              Reply("Tried.")])
+    s = session("remote-expiry", workspace=repo, apply="direct",
+                docker=docker_options(sandbox_image, keep_warm=4, user="1000:1000"))
+    one = [e async for e in s.stream("try to stay")]
+    assert isinstance(one[-1], ApiResult) and one[-1].ok, one[-1]
+    output = next(e for e in one if isinstance(e, ToolResult)).output
+    assert output.splitlines()[0] == "1000" and "refused" in output, output
+    client = remote_engine.client()
+    (warm,) = client.api.containers(filters={"label": "io.channelcoder.session=remote-expiry"})
+    deadline = time.monotonic() + 20  # its own watchdog ends it: no process of ours is needed
+    while client.api.containers(all=True, filters={"id": warm["Id"]}):
+        assert time.monotonic() < deadline, "the remote warm sandbox outlived its lease"
+        await anyio.sleep(0.2)
+    assert remove_session("remote-expiry")

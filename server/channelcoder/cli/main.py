@@ -22,7 +22,7 @@ from ..errors import ChannelCoderError, UsageError
 PROG = "channelcoder"
 # Subcommands beside `run`, one module each, cmd_<name>.py; each has register(subparsers).
 # Modules import their heavy dependencies inside their handlers, so `run` stays fast.
-COMMAND_MODULES = ("image", "doctor", "sessions", "worktree", "trust", "lsp")
+COMMAND_MODULES = ("image", "doctor", "sessions", "worktree", "trust", "volumes", "lsp")
 
 
 class _Parser(argparse.ArgumentParser):

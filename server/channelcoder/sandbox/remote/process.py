@@ -190,11 +190,11 @@ def plan_remote(spec: LaunchSpec, planned: PlannedContainer
         if slot is not None:
             slot.release()
         raise
-    if spec.session:
-        for volume in layout.volumes:
-            if volume.keep and not volume.read_only:
-                volume.labels = {SESSION: spec.session,
-                                 WORKSPACE_LABEL: str(spec.workspace.resolve())}
+    for volume in layout.volumes:  # a workspace's copies: `channelcoder volumes rm -C` finds them
+        if not volume.read_only:
+            volume.labels = {WORKSPACE_LABEL: str(spec.workspace.resolve())}
+            if spec.session:
+                volume.labels[SESSION] = spec.session
     container = dataclasses.replace(planned.container, mounts=layout.mounts, env=env,
                                     prelude=prelude)
     return container, layout, slot

@@ -445,6 +445,20 @@ def _changed_files(api: Any, cid: str, root: str, listed: Signatures,
     return remote
 
 
+def kept_volumes(api: Any, workspace: Path | None) -> list[dict[str, Any]]:
+    """The volumes channelcoder keeps on this engine (all, or a workspace's): name, kind
+    (job, config or cache), session and workspace. Blocking."""
+    wanted = [VOLUME_LABEL]
+    if workspace is not None:
+        wanted.append(f"{WORKSPACE_LABEL}={workspace.resolve()}")
+    found = []
+    for volume in api.volumes(filters={"label": wanted}):
+        name, labels = str(volume["Name"]), volume.get("Labels") or {}
+        found.append({"name": name, "kind": name.split("-")[1] if name.count("-") > 1 else "",
+                      "session": labels.get(SESSION), "workspace": labels.get(WORKSPACE_LABEL)})
+    return sorted(found, key=lambda v: (str(v["workspace"] or ""), v["name"]))
+
+
 def remove_session_volumes(api: Any, session: str, workspace: Path | None) -> list[str]:
     """The volumes a named session kept on this engine (its workspace, its config dir)."""
     wanted = [f"{SESSION}={session}", VOLUME_LABEL]

@@ -298,7 +298,6 @@ BETWEEN_TURNS = ("const s = require('net').connect(3128, '127.0.0.1', () => s.wr
                  "JSON.stringify(got)));")
 
 
-@pytest.mark.parametrize("on_remote", ["tls"], indirect=True)
 async def test_a_kept_warm_sessions_follow_up_runs_in_the_same_remote_container(
         scripted: Any, sandbox_image: str, repo: Path, on_remote: SandboxManager,
         remote_engine: RemoteEngine, monkeypatch: pytest.MonkeyPatch,

@@ -11,6 +11,7 @@ import contextlib
 import json
 import select
 import socket
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -167,6 +168,20 @@ class Stream(Generic[T]):
     def close(self) -> None:
         self._connection.shutdown()
         self._connection.close()
+
+    def close_when_done(self, limit: float = 3.0) -> None:
+        """Close once the far end has ended it (what was sent has arrived and was acted on),
+        or after `limit` seconds: closing at once can lose what is still on its way — through
+        an ssh:// engine, closing ends the ssh process that carries it."""
+        def drain() -> None:
+            with contextlib.suppress(Exception):
+                for _ in self._items:
+                    pass
+
+        drained = threading.Thread(target=drain, name="channelcoder-drain", daemon=True)
+        drained.start()
+        drained.join(limit)
+        self.close()
 
 
 def _read_exact(read: Callable[[int], bytes], size: int) -> bytes:

@@ -36,7 +36,7 @@ READY = ('d="$1"; n=0; while [ "$n" -lt 100 ]; do [ -f "$d/exit" ] && break; '
          'read -r p <"$d/pid" 2>/dev/null && kill -0 "$p" 2>/dev/null && { echo ready; exit 0; }; '
          'sleep 0.05; n=$((n + 1)); done; echo gone')
 TAIL = 'tail -c "$3" "$1/$2" 2>/dev/null'
-SEND = 'exec 3<>"$1/in"; [ -f "$1/exit" ] && exit 0; exec cat >&3'
+SEND = 'exec 3<>"$1/in"; [ -f "$1/exit" ] && exit 0; exec head -c "$2" >&3'
 FOLLOW = ('d="$1"; read -r t <"$d/tail" 2>/dev/null && kill "$t" 2>/dev/null; '
           ': >"$d/out"; : >"$d/err"; read -r p <"$d/pid" || exit 1; '
           'tail -c +1 -s 0.05 --pid="$p" -f "$d/out" & t=$!; echo "$t" >"$d/tail"; '
@@ -132,13 +132,15 @@ class ContainerLive(Live):
                 raise LiveUnavailable("the live claude process is gone")
             api = self.engine.stream_api
             made = api.exec_create(self.container_id,
-                                   ["sh", "-c", SEND, "sh", self.inside],
-                                   user=self.user, stdin=True, stdout=False, stderr=False)
+                                   ["sh", "-c", SEND, "sh", self.inside, str(len(data))],
+                                   user=self.user, stdin=True, stderr=False)  # stdout: see its end
             once = api.exec_stream(made["Id"])
             try:
                 once.send(data)
-            finally:
+            except BaseException:
                 once.close()
+                raise
+            once.close_when_done()  # `head` has passed it on and ended
         except OSError as exc:
             raise LiveUnavailable(f"the live claude process cannot be reached: {exc}") from exc
 

@@ -134,14 +134,18 @@ class Lifeline:
         """Start the guard in the container (as the container's user). Blocking."""
         api = engine.stream_api
         made = api.exec_create(container_id, ["sh", "-c", GUARD, "sh", live_dir],
-                               stdin=True, stdout=False, stderr=False)
+                               stdin=True, stdout=True, stderr=False)  # its end ends the stream
         return cls(api.exec_stream(made["Id"]))
 
     def release(self) -> None:
-        """Let go: the guard exits and the container stays."""
-        with contextlib.suppress(OSError):
+        """Let go: the guard exits and the container stays (closed once it has exited: the
+        word must arrive before the end of file, which would stop the container)."""
+        try:
             self._stream.send(RELEASE)
-        self.cut()
+        except OSError:
+            self.cut()
+        else:
+            self._stream.close_when_done()
 
     def cut(self) -> None:
         """Close without letting go (as a dying holder would): the guard ends the container."""

@@ -48,6 +48,7 @@ def test_a_cli_run_on_a_remote_engine_edits_the_local_workspace(
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "Wrote out.txt."
     assert (workspace / "out.txt").read_text() == "from over there\n"
+    assert f"on the engine at {remote_engine.tls_host}, after copying there" in done.stderr
     docker_line = next(line for line in done.stderr.splitlines() if "docker run" in line)
     assert ":/workspace:rw" in docker_line and f"-v {workspace}" not in docker_line
     assert str(workspace) not in docker_line.split(" --label ")[0]

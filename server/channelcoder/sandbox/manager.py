@@ -100,9 +100,13 @@ async def network_status(spec: LaunchSpec) -> Status | None:
                                       + (f"; out through your proxy {through}" if through else ""))
 
 
-def starting(resolved: ResolvedImage) -> Status:
-    return Status("starting-sandbox",
-                  f"starting the sandbox ({resolved.ref}, claude {resolved.claude_version})")
+def starting(resolved: ResolvedImage, remote: str | None = None) -> Status:
+    """The last word before the container starts; on a remote engine (at `remote`) the
+    workspace goes there first, which for a big one the first time takes seconds."""
+    where = (f" on the engine at {remote}, after copying there what changed in the workspace"
+             if remote else "")
+    return Status("starting-sandbox", f"starting the sandbox ({resolved.ref}, "
+                                      f"claude {resolved.claude_version}){where}")
 
 
 @dataclass
@@ -210,7 +214,8 @@ class SandboxManager:
         shown = await network_status(spec)
         if shown is not None:
             yield shown
-        yield starting(resolved)
+        site = await anyio.to_thread.run_sync(self.site, options)
+        yield starting(resolved, site.host if site.remote else None)
         yield PreparedSandbox(spec, resolved)
 
     async def start(self, prepared: PreparedLaunch) -> ClaudeProcess:

@@ -12,10 +12,16 @@ from typing import Any
 import pytest
 
 from channelcoder.testing.fake_anthropic import Reply, ToolCall
-from tests.lsp.conftest import Start, wait_for
+from tests.lsp.conftest import Start
 from tests.lsp.test_proposals import FIXED, SED, UNSAVED, diagnostic
 from tests.plugins.remote_engine import RemoteEngine
-from tests.warm.test_standby import fix, standby_log, standby_ready, statuses
+from tests.warm.test_standby import (
+    fix,
+    rejected_and_followed,
+    standby_log,
+    standby_ready,
+    statuses,
+)
 
 pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("claude_bin"),
               pytest.mark.filterwarnings("ignore:Unknown progress token"),
@@ -63,14 +69,7 @@ async def test_an_editor_job_on_a_remote_engine_takes_the_standby_made_there(
     await session.editor.wait_edit()  # its proposal came back from over there
     # The conversation it had there goes on, cold, in the session's own volumes: the
     # follow-up after a rejection resumes it.
-    rejected = await session.command("channelcoder.rejectProposal",
-                                     {"jobId": reply["jobId"], "reason": "too long"})
-    follow = rejected["nextJobId"]
-    assert follow
-    await wait_for(lambda: any(e["type"] in ("result", "error")
-                               for e in session.job_events(follow)),
-                   guard=120, what="the follow-up's end")
-    (last,) = [e for e in session.job_events(follow) if e["type"] in ("result", "error")]
+    last = await rejected_and_followed(session, reply["jobId"], "too long")
     assert last["type"] == "result" and last["ok"], last
     seen = "\n".join(api.agent_requests()[-1].texts())
     assert "too long" in seen and "Made it longer." in seen, seen

@@ -67,6 +67,19 @@ async def fix(session: Session, uri: str) -> dict[str, Any]:
     return reply
 
 
+async def rejected_and_followed(session: Session, job_id: str, reason: str) -> dict[str, Any]:
+    """Reject a job's proposal with `reason`; the end event of the follow-up that starts."""
+    rejected = await session.command("channelcoder.rejectProposal",
+                                     {"jobId": job_id, "reason": reason})
+    follow = rejected["nextJobId"]
+    assert follow, rejected
+    await wait_for(lambda: any(e["type"] in ("result", "error")
+                               for e in session.job_events(follow)),
+                   guard=STANDBY_GUARD, what="the follow-up's end")
+    (last,) = [e for e in session.job_events(follow) if e["type"] in ("result", "error")]
+    return dict(last)
+
+
 async def test_a_matching_job_takes_the_standby_and_a_new_one_is_prepared(
         scripted: Any, lsp: Start, workspace: Path, sandbox: dict[str, Any],
         docker_client: Any) -> None:
@@ -198,14 +211,7 @@ async def test_a_rejected_standby_proposal_continues_the_same_conversation(
     reply = await fix(session, session.editor.open(workspace / "app.py"))
     assert any("using the standby sandbox" in s for s in statuses(session, reply["jobId"]))
     await session.editor.wait_edit()
-    rejected = await session.command("channelcoder.rejectProposal",
-                                     {"jobId": reply["jobId"], "reason": "too long"})
-    follow = rejected["nextJobId"]
-    assert follow
-    await wait_for(lambda: any(e["type"] in ("result", "error")
-                               for e in session.job_events(follow)),
-                   guard=STANDBY_GUARD, what="the follow-up's end")
-    (last,) = [e for e in session.job_events(follow) if e["type"] in ("result", "error")]
+    last = await rejected_and_followed(session, reply["jobId"], "too long")
     assert last["type"] == "result" and last["ok"], last
     seen = "\n".join(api.agent_requests()[-1].texts())
     assert "too long" in seen and "Made it longer." in seen, seen

@@ -20,15 +20,14 @@ import pytest
 from channelcoder.testing.fake_anthropic import Reply, ToolCall, Turn
 from tests.plugins.docker import RUN_ID, RUN_LABEL, wait_until
 from tests.plugins.remote_engine import RemoteEngine
+from tests.sandbox import test_cli_docker as cli_docker
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(600)]
 GUARD = 120.0
 
 
 def channelcoder(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "channelcoder", *args], cwd=cwd,
-                          env={**os.environ, **env}, capture_output=True, text=True,
-                          timeout=GUARD)
+    return cli_docker.channelcoder(*args, cwd=cwd, env=env, timeout=GUARD)
 
 
 @pytest.fixture

@@ -3,16 +3,12 @@
 -- a server that dies right after starting is restarted at most 3 times, then left stopped.
 -- Env: CHANNELCODER_NVIM_WORKDIR (an empty directory), CHANNELCODER_NVIM_SERVER (JSON argv).
 local T = require('helpers')
+local E = require('e2e')
 local compat = require('channelcoder.compat')
 local recovery = require('channelcoder.recovery')
 
-local workdir = assert(os.getenv('CHANNELCODER_NVIM_WORKDIR'), 'CHANNELCODER_NVIM_WORKDIR is not set')
-local server = vim.json.decode(assert(os.getenv('CHANNELCODER_NVIM_SERVER')))
+local workdir, server, client, notes = E.workdir, E.server, E.client, E.notes
 local bufnr
-
-local function client()
-  return compat.clients('channelcoder')[1]
-end
 
 local function wait_attached(not_id)
   T.wait(function()
@@ -20,16 +16,6 @@ local function wait_attached(not_id)
     return c and c.id ~= not_id and c.initialized and compat.is_attached(c, bufnr)
   end, 'a server attached to the buffer')
   return client()
-end
-
-local function notes(needle)
-  local out = {}
-  for _, note in ipairs(_G.test_notes) do
-    if note.message:find(needle, 1, true) then
-      table.insert(out, note)
-    end
-  end
-  return out
 end
 
 T.run({
